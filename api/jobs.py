@@ -1,0 +1,75 @@
+"""Running an import or a resume to completion on the embedded runtime."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from uuid import UUID
+
+from application.ports import ActionView, InputSource
+from application.relay import CHUNKS_QUEUE, chunk_message
+from application.submission import SubmitCommand, allowed_fields, checked_command
+from api.presenters import FINAL_STATUSES
+from api.runtime import EmbeddedRuntime
+from infrastructure.bootstrap import Container
+from infrastructure.files.readers import FileSource
+
+ProgressCallback = Callable[[ActionView | None], None]
+
+
+class RuntimeFailedError(Exception):
+    pass
+
+
+def file_source(path: str, fmt: str | None, command: SubmitCommand) -> FileSource:
+    return FileSource(path, fmt, allowed_fields=allowed_fields(command.entity_type, command.action_type, command.match_by))
+
+
+def create_action(container: Container, command: SubmitCommand, source: InputSource) -> tuple[UUID, bool]:
+    """Check everything, then record Created. Raises before creating anything on bad input."""
+    command = checked_command(command)
+    scan = source.scan()
+    return container.submission().create(command, source, scan)
+
+
+def run_to_completion(
+    container: Container,
+    action_id: UUID,
+    source: InputSource | None,
+    *,
+    workers: int,
+    on_progress: ProgressCallback,
+    resuming: bool = False,
+    projector_in_process: bool = False,
+) -> ActionView:
+    """Queue what is not queued yet, process every unfinished chunk, wait for the end."""
+    with EmbeddedRuntime(container, workers, projector_in_process=projector_in_process) as runtime:
+        action = container.events.get_action(action_id)
+        if action.total is None and source is not None:
+            container.submission().queue_input(action_id, source)
+        if resuming:
+            _redispatch_unfinished(container, action_id)
+        return _wait(container, runtime, action_id, on_progress)
+
+
+def _redispatch_unfinished(container: Container, action_id: UUID) -> None:
+    """After a crash the in-process queue is gone: publish again every chunk that has no
+    outcomes yet (a chunk that is done anyway is recognised and skipped)."""
+    completer = container.completer()
+    unfinished = completer.unfinished_chunks(action_id)
+    if unfinished:
+        container.transport.publish(CHUNKS_QUEUE, [chunk_message(str(action_id), n) for n in unfinished])
+    elif unfinished == []:
+        completer.complete_if_done(action_id)
+
+
+def _wait(container: Container, runtime: EmbeddedRuntime, action_id: UUID, on_progress: ProgressCallback) -> ActionView:
+    key = str(action_id)
+    while True:
+        view = container.read_models.get_action(key)
+        on_progress(view)
+        if view is not None and view.status in FINAL_STATUSES:
+            return view
+        if not runtime.projector_alive() or not all(t.is_alive() for t in runtime.threads):
+            raise RuntimeFailedError("a background worker stopped unexpectedly; run `bulkactions resume` to finish")
+        time.sleep(0.1)

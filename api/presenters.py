@@ -1,0 +1,86 @@
+"""Turns read models and events into what users see (shared by the CLI and the HTTP API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from application.ports import ActionView, LogLine
+
+FINAL_STATUSES = ("COMPLETED", "CANCELLED")
+_DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> str:
+    """Neutralise spreadsheet formulas (CSV injection): such cells get a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_DANGEROUS_PREFIXES) else text
+
+
+def progress(view: ActionView, now: datetime | None = None) -> dict[str, Any]:
+    """Records per second over the outcomes so far, and the ETA at that rate."""
+    rate = None
+    if view.first_outcome_at and view.last_outcome_at and view.processed:
+        span = (datetime.fromisoformat(view.last_outcome_at) - datetime.fromisoformat(view.first_outcome_at)).total_seconds()
+        rate = round(view.processed / span, 1) if span > 0 else None
+    total = view.total if view.total is not None else view.expected_total
+    remaining = None if total is None else max(total - view.processed, 0)
+    eta = None
+    if rate and remaining is not None and view.status not in FINAL_STATUSES:
+        eta = round(remaining / rate, 1)
+    percent = round(100.0 * view.processed / total, 1) if total else None
+    return {"percent": percent, "records_per_second": rate, "eta_seconds": eta}
+
+
+def action_summary(view: ActionView) -> dict[str, Any]:
+    return {
+        "action_id": view.action_id,
+        "account_id": view.account_id,
+        "entity": view.entity_type,
+        "action": view.action_type,
+        "status": view.status,
+        "source": view.source_name,
+        "total": view.total if view.total is not None else view.expected_total,
+        "processed": view.processed,
+        "succeeded": view.succeeded,
+        "failed": view.failed,
+        "skipped": view.skipped,
+        "created_at": view.created_at,
+        "finished_at": view.finished_at,
+        "discrepancy": view.discrepancy,
+        **progress(view),
+    }
+
+
+def log_line(line: LogLine) -> dict[str, Any]:
+    out: dict[str, Any] = {"row": line.row, "line": line.line, "outcome": line.outcome}
+    if line.outcome == "succeeded":
+        out |= {"entity_id": line.entity_id, "op": line.op}
+    elif line.outcome == "failed":
+        out["errors"] = line.errors
+    else:
+        out |= {"reason": line.reason, "duplicate_of": line.entity_id, "duplicate_of_row": line.duplicate_of_row}
+    return out
+
+
+LOG_CSV_COLUMNS = ["row", "line", "outcome", "entity_id", "op", "errors", "reason", "duplicate_of_row"]
+
+
+def log_csv_row(line: LogLine) -> list[str]:
+    errors = "; ".join(f"{e['field']}: {e['message']}" for e in line.errors)
+    values = [line.row, line.line, line.outcome, line.entity_id, line.op, errors, line.reason, line.duplicate_of_row]
+    return [safe_cell(v) for v in values]
+
+
+def event_record(event: Any, row: int | None = None) -> dict[str, Any]:
+    """One stored event as an auditor reads it: type, stream, version, time, payload."""
+    payload = {k: v for k, v in vars(event).items() if k not in ("originator_id", "originator_version", "timestamp")}
+    if "records" in payload and row is not None:
+        payload["records"] = [r for r in payload["records"] if r.get("row") == row]
+    return {
+        "type": type(event).__qualname__.split(".")[-1],
+        "stream": str(event.originator_id),
+        "version": event.originator_version,
+        "timestamp": event.timestamp.isoformat(),
+        **{k: (str(v) if k == "action_id" else v) for k, v in payload.items()},
+    }

@@ -1,0 +1,91 @@
+"""The embedded runtime: relay and chunk workers as threads, the projector as a second
+process (the per-record projection is CPU work that would otherwise share one core
+with the workers under the GIL).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from typing import Any
+
+from infrastructure.bootstrap import Container, bootstrap
+from infrastructure.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def projector_process(settings: dict[str, Any], stop: Any, parent_pid: int) -> None:
+    """Child process body: project until told to stop or until the parent is gone."""
+    container = bootstrap(Settings(**settings))
+    projector = container.projector()
+    try:
+        while not stop.is_set() and os.getppid() == parent_pid:
+            if projector.run_once() == 0:
+                stop.wait(0.05)
+    finally:
+        container.close()
+
+
+class EmbeddedRuntime:
+    def __init__(self, container: Container, workers: int, *, projector_in_process: bool = False) -> None:
+        self.container = container
+        self.workers = workers
+        self.projector_in_process = projector_in_process
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self._mp_stop: Any = None
+        self._child: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> None:
+        c = self.container
+        self._thread("relay", c.relay().run)
+        for n in range(self.workers):
+            self._thread(f"worker-{n}", c.worker().run)
+        if self.projector_in_process:
+            self._thread("projector", c.projector().run)
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            self._mp_stop = ctx.Event()
+            settings = c.settings.model_dump(mode="json")
+            self._child = ctx.Process(
+                target=projector_process, args=(settings, self._mp_stop, os.getpid()), name="projector", daemon=True
+            )
+            self._child.start()
+
+    def _thread(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=self._guarded, args=(name, target), name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _guarded(self, name: str, target: Any) -> None:
+        try:
+            target(self.stop_event)
+        except Exception:
+            log.exception("%s stopped on an error", name)
+            raise
+
+    def projector_alive(self) -> bool:
+        if self._child is not None:
+            return self._child.is_alive()
+        return all(t.is_alive() for t in self.threads if t.name == "projector")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self._mp_stop is not None:
+            self._mp_stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        if self._child is not None:
+            self._child.join(timeout=30)
+            if self._child.is_alive():
+                self._child.terminate()
+
+    def __enter__(self) -> EmbeddedRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Use cases of the bulk action platform and the ports they need."""

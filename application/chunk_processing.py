@@ -1,0 +1,246 @@
+"""Process one chunk: decide every record's outcome and store one event per record.
+
+Idempotent by construction, so a redelivered chunk or a chunk re-run after a crash
+gives the same outcomes and writes nothing twice:
+- inserted entities have deterministic ids (``entity_id_for(action, row)``), so an
+  insert that meets its own earlier write counts as the same success;
+- updates carry the (action, row) that made them, and the store does not re-apply a
+  change over a later row of the same action;
+- the outcome events have deterministic versions, so a second save collides.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from application.event_store import BulkActionLog
+from application.ports import (
+    Clock,
+    EntityChange,
+    EntityRef,
+    EntityStore,
+    NewEntity,
+    UpdateResult,
+)
+from domain.bulk_action import ActionType, Outcome, RecordResult, entity_id_for, record_outcomes
+from domain.entities.base import EntityType, FieldError, ValidRecord
+from domain.entities.registry import entity_type as entity_type_named
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ERROR = "system_error"
+
+
+def _failed(row: int, line: int | None, errors: list[FieldError]) -> RecordResult:
+    return RecordResult(row, line, Outcome.FAILED, errors=[e.as_dict() for e in errors])
+
+
+class ChunkDecider:
+    """Turns one chunk's input records into outcomes, using the entity store."""
+
+    def __init__(
+        self,
+        entities: EntityStore,
+        action_id: UUID,
+        entity_type: str,
+        action_type: str,
+        match_by: str | None,
+    ) -> None:
+        self.entities = entities
+        self.action_id = action_id
+        self.action_key = str(action_id)
+        self.etype: type[EntityType] = entity_type_named(entity_type)
+        self.action_type = ActionType(action_type)
+        self.match_by = match_by or self.etype.unique_field
+
+    def decide(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        try:
+            return self._decide(records)
+        except Exception:
+            # One bad record must not take its chunk down: isolate it by going one by one.
+            log.exception("chunk of action %s failed as a batch; retrying record by record", self.action_id)
+            results = []
+            for record in records:
+                try:
+                    results += self._decide([record])
+                except Exception as exc:
+                    log.exception("record %s of action %s failed", record.get("row"), self.action_id)
+                    error = FieldError("record", SYSTEM_ERROR, f"{type(exc).__name__}: {exc}")
+                    results.append(_failed(record["row"], record.get("line"), [error]))
+            return results
+
+    def _decide(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        results: list[RecordResult | None] = [None] * len(records)
+        inserts: list[tuple[int, NewEntity]] = []
+        changes: list[tuple[int, EntityChange]] = []
+        for index, record in enumerate(records):
+            row, line = record["row"], record.get("line")
+            if "error" in record:
+                results[index] = _failed(row, line, [FieldError("record", "unparseable", record["error"])])
+                continue
+            decision = self._validated(row, record["data"])
+            if isinstance(decision, list):
+                results[index] = _failed(row, line, decision)
+            elif isinstance(decision, NewEntity):
+                inserts.append((index, decision))
+            else:
+                changes.append((index, decision))
+        if self.action_type is ActionType.UPSERT:
+            self._upsert(records, changes, results)
+        else:
+            self._insert(records, inserts, results)
+            self._update(records, changes, results)
+        return [r for r in results if r is not None]
+
+    def _validated(self, row: int, data: dict[str, Any]) -> NewEntity | EntityChange | list[FieldError]:
+        if self.action_type is ActionType.INSERT:
+            valid = self.etype.validate(data)
+            if isinstance(valid, list):
+                return valid
+            return self._new_entity(row, valid)
+        if self.action_type is ActionType.UPSERT:
+            valid = self.etype.validate(data)
+            if isinstance(valid, list):
+                return valid
+            assert valid.unique_key is not None
+            return EntityChange("unique", valid.unique_key, valid.values, None, self.action_key, row)
+        # UPDATE: the match field names the target; the other fields are the change.
+        fields = dict(data)
+        target = fields.pop("id", None) if self.match_by == "id" else fields.get(self.match_by)
+        if target is None or target == "":
+            return [FieldError(self.match_by, "missing", f"UPDATE needs {self.match_by!r} to find the record")]
+        valid = self.etype.validate_partial(fields)
+        if isinstance(valid, list):
+            return valid
+        if self.match_by == "id":
+            return EntityChange("id", str(target), valid.values, valid.unique_key, self.action_key, row)
+        return EntityChange("unique", str(valid.unique_key), valid.values, None, self.action_key, row)
+
+    def _new_entity(self, row: int, valid: ValidRecord) -> NewEntity:
+        assert valid.unique_key is not None
+        entity_id = str(entity_id_for(self.action_id, row))
+        return NewEntity(entity_id, valid.unique_key, valid.values, self.action_key, row)
+
+    def _insert(
+        self,
+        records: list[dict[str, Any]],
+        inserts: list[tuple[int, NewEntity]],
+        results: list[RecordResult | None],
+    ) -> None:
+        if not inserts:
+            return
+        outcomes = self.entities.insert_many(self.etype.name, [item for _, item in inserts])
+        for (index, item), outcome in zip(inserts, outcomes, strict=True):
+            line = records[index].get("line")
+            if outcome.inserted or (outcome.existing and outcome.existing.entity_id == item.entity_id):
+                results[index] = RecordResult(item.row, line, Outcome.SUCCEEDED, entity_id=item.entity_id, op="created")
+            else:
+                assert outcome.existing is not None
+                results[index] = self._duplicate(item.row, line, item.unique_key, outcome.existing)
+
+    def _update(
+        self,
+        records: list[dict[str, Any]],
+        changes: list[tuple[int, EntityChange]],
+        results: list[RecordResult | None],
+    ) -> None:
+        if not changes:
+            return
+        outcomes = self.entities.update_many(self.etype.name, [item for _, item in changes])
+        for (index, item), outcome in zip(changes, outcomes, strict=True):
+            results[index] = self._update_result(item, records[index].get("line"), outcome)
+
+    def _update_result(self, item: EntityChange, line: int | None, outcome: UpdateResult) -> RecordResult:
+        if outcome.status in ("updated", "already_applied"):
+            own = str(entity_id_for(self.action_id, item.row))
+            op = "created" if outcome.entity_id == own else "updated"
+            return RecordResult(item.row, line, Outcome.SUCCEEDED, entity_id=outcome.entity_id, op=op)
+        if outcome.status == "not_found":
+            error = FieldError(self.match_by, "not_found", f"no {self.etype.name} with {self.match_by} {item.match_value!r}")
+            return _failed(item.row, line, [error])
+        assert outcome.existing is not None
+        return self._duplicate(item.row, line, item.new_unique_key or "", outcome.existing)
+
+    def _upsert(
+        self,
+        records: list[dict[str, Any]],
+        changes: list[tuple[int, EntityChange]],
+        results: list[RecordResult | None],
+    ) -> None:
+        """Update what exists, insert what does not; a key inserted meanwhile (by an
+        earlier row of this chunk or another worker) is updated on a second pass."""
+        if not changes:
+            return
+        first = self.entities.update_many(self.etype.name, [item for _, item in changes])
+        missing = []
+        for (index, item), outcome in zip(changes, first, strict=True):
+            if outcome.status == "not_found":
+                missing.append((index, item))
+            else:
+                results[index] = self._update_result(item, records[index].get("line"), outcome)
+        if not missing:
+            return
+        new = [
+            NewEntity(str(entity_id_for(self.action_id, c.row)), c.match_value, c.values, c.action_id, c.row)
+            for _, c in missing
+        ]
+        inserted = self.entities.insert_many(self.etype.name, new)
+        retry = []
+        for (index, item), entity, outcome in zip(missing, new, inserted, strict=True):
+            if outcome.inserted or (outcome.existing and outcome.existing.entity_id == entity.entity_id):
+                results[index] = RecordResult(item.row, records[index].get("line"), Outcome.SUCCEEDED, entity_id=entity.entity_id, op="created")
+            else:
+                retry.append((index, item))
+        if retry:
+            self._update(records, retry, results)
+
+    def _duplicate(self, row: int, line: int | None, key: str, existing: EntityRef) -> RecordResult:
+        same_input = existing.action_id == self.action_key and existing.row is not None
+        where = f" (row {existing.row} of this input)" if same_input else ""
+        reason = f"duplicate: {self.etype.unique_field} {key!r} already belongs to {self.etype.name} {existing.entity_id}{where}"
+        return RecordResult(
+            row,
+            line,
+            Outcome.SKIPPED,
+            entity_id=existing.entity_id,
+            reason=reason,
+            duplicate_of_row=existing.row if same_input else None,
+        )
+
+
+class ChunkProcessor:
+    """The use case run by workers for each chunk message."""
+
+    def __init__(self, events: BulkActionLog, entities: EntityStore, clock: Clock) -> None:
+        self.events = events
+        self.entities = entities
+        self.clock = clock
+
+    def process(self, action_id: UUID, chunk_no: int) -> str:
+        """Returns what happened: processed, duplicate (already done), cancelled, missing."""
+        action = self.events.get_action(action_id)
+        if action.cancelled:
+            return "cancelled"
+        if self.events.chunk_summary(action_id, chunk_no) is not None:
+            return "duplicate"
+        queued = self.events.chunk_queued(action_id, chunk_no)
+        if queued is None:
+            return "missing"
+        decider = ChunkDecider(self.entities, action_id, action.entity_type, action.action_type, action.match_by)
+        results = decider.decide(queued.records)
+        events = record_outcomes(action_id, chunk_no, results, self.clock.now())
+        return "processed" if self.events.record_outcomes(events) else "duplicate"
+
+    def fail_chunk(self, action_id: UUID, chunk_no: int, reason: str) -> bool:
+        """A chunk that keeps crashing its worker (dead-lettered): every record that has
+        no outcome yet is recorded as failed with a system error, so the action ends."""
+        if self.events.chunk_summary(action_id, chunk_no) is not None:
+            return False
+        queued = self.events.chunk_queued(action_id, chunk_no)
+        if queued is None:
+            return False
+        error = [FieldError("record", SYSTEM_ERROR, reason).as_dict()]
+        results = [RecordResult(r["row"], r.get("line"), Outcome.FAILED, errors=error) for r in queued.records]
+        return self.events.record_outcomes(record_outcomes(action_id, chunk_no, results, self.clock.now()))

@@ -1,0 +1,52 @@
+"""Complete or cancel an action.
+
+Completion reads every chunk's ``ChunkProcessed`` summary from the event store, not
+the read model, and the domain records any mismatch with the total in ``Completed``.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from application.event_store import BulkActionLog
+from application.ports import QuotaGate
+from domain.bulk_action import ChunkSummary
+
+
+class ActionCompleter:
+    def __init__(self, events: BulkActionLog, quota: QuotaGate) -> None:
+        self.events = events
+        self.quota = quota
+
+    def unfinished_chunks(self, action_id: UUID) -> list[int] | None:
+        """Chunks with no outcomes yet; None while the input is still being queued."""
+        action = self.events.get_action(action_id)
+        if action.chunk_count is None:
+            return None
+        return [n for n in range(action.chunk_count) if self.events.chunk_summary(action_id, n) is None]
+
+    def complete_if_done(self, action_id: UUID) -> bool:
+        action = self.events.get_action(action_id)
+        if action.is_finished or action.chunk_count is None:
+            return False
+        summaries: list[ChunkSummary] = []
+        for chunk_no in range(action.chunk_count):
+            summary = self.events.chunk_summary(action_id, chunk_no)
+            if summary is None:
+                return False
+            summaries.append(summary)
+        action.complete(summaries)
+        try:
+            self.events.save_action(action)
+        except IntegrityError:
+            return False  # another projector or worker completed it first
+        self.quota.release(action.account_id, str(action_id))
+        return True
+
+    def cancel(self, action_id: UUID, reason: str = "cancelled by user") -> None:
+        action = self.events.get_action(action_id)
+        action.cancel(reason)
+        self.events.save_action(action)
+        self.quota.release(action.account_id, str(action_id))

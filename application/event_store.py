@@ -1,0 +1,92 @@
+"""The event-sourced application: where BulkAction and BulkChunk streams are stored.
+
+Persistence (SQLite, PostgreSQL) is chosen by the composition root through the
+library's environment (``PERSISTENCE_MODULE`` and friends); this module never names
+a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEvent
+from eventsourcing.persistence import IntegrityError, Notification
+
+from domain.bulk_action import BulkAction, BulkChunk, ChunkSummary, chunk_id, outcome_version
+
+
+class BulkActionLog(Application):  # type: ignore[type-arg]
+    name = "BulkActions"
+
+    def create_action(self, action: BulkAction) -> bool:
+        """Store a new action; False if an action with this id already exists."""
+        try:
+            self.save(action)
+        except IntegrityError:
+            return False
+        return True
+
+    def get_action(self, action_id: UUID) -> BulkAction:
+        return cast(BulkAction, self.repository.get(action_id))
+
+    def save_action(self, action: BulkAction) -> None:
+        self.save(action)
+
+    def queue_chunks(self, chunks: Sequence[BulkChunk]) -> None:
+        """Store chunks in one transaction; chunks already stored (a resumed import)
+        are left as they are."""
+        try:
+            self.save(*chunks)
+        except IntegrityError:
+            for chunk in chunks:
+                try:
+                    self.save(chunk)
+                except IntegrityError:
+                    continue
+
+    def record_outcomes(self, events: Sequence[DomainEvent]) -> bool:
+        """Store a chunk's outcome events in one transaction.
+
+        False means another delivery of the same chunk already stored them: the
+        deterministic versions collide, so nothing is stored twice.
+        """
+        try:
+            self.events.put(list(events))
+        except IntegrityError:
+            return False
+        return True
+
+    def chunk_queued(self, action_id: UUID, chunk_no: int) -> BulkChunk.ChunkQueued | None:
+        found = self.events.get(chunk_id(action_id, chunk_no), lte=1)
+        first = next(iter(found), None)
+        return cast(BulkChunk.ChunkQueued | None, first)
+
+    def chunk_events(self, action_id: UUID, chunk_no: int) -> list[DomainEvent]:
+        return cast(list[DomainEvent], list(self.events.get(chunk_id(action_id, chunk_no))))
+
+    def record_events(self, action_id: UUID, chunk_no: int, index: int) -> list[DomainEvent]:
+        """The input event and the outcome of one record, by its index in the chunk."""
+        originator = chunk_id(action_id, chunk_no)
+        version = outcome_version(index)
+        events: list[Any] = list(self.events.get(originator, lte=1))
+        events += list(self.events.get(originator, gt=version - 1, lte=version))
+        return cast(list[DomainEvent], events)
+
+    def chunk_summary(self, action_id: UUID, chunk_no: int) -> ChunkSummary | None:
+        last = next(iter(self.events.get(chunk_id(action_id, chunk_no), desc=True, limit=1)), None)
+        if not isinstance(last, BulkChunk.ChunkProcessed):
+            return None
+        return ChunkSummary(chunk_no, last.succeeded, last.failed, last.skipped)
+
+    def notifications(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[Notification]:
+        return list(
+            self.recorder.select_notifications(
+                after, limit, topics=topics, inclusive_of_start=False
+            )
+        )
+
+    def head(self) -> int:
+        return self.recorder.max_notification_id() or 0

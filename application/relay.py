@@ -1,0 +1,58 @@
+"""The outbox relay: follows the event store's notification log and publishes chunk
+work to the transport, then remembers how far it got.
+
+Events are never "saved then published" in one request: a crash between publish and
+``positions.set`` republishes at most one page, which processors absorb (chunk
+outcomes have deterministic versions).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import orjson
+from eventsourcing.utils import get_topic
+
+from application.event_store import BulkActionLog
+from application.ports import MessageTransport, PositionStore
+from domain.bulk_action import BulkChunk
+
+CHUNKS_QUEUE = "bulk.chunks"
+CHUNK_QUEUED_TOPIC = get_topic(BulkChunk.ChunkQueued)
+
+
+def chunk_message(action_id: str, chunk_no: int) -> bytes:
+    return orjson.dumps({"action_id": action_id, "chunk_no": chunk_no})
+
+
+class Relay:
+    def __init__(
+        self, events: BulkActionLog, transport: MessageTransport, positions: PositionStore, name: str = "relay"
+    ) -> None:
+        self.events = events
+        self.transport = transport
+        self.positions = positions
+        self.name = name
+
+    def run_once(self, page: int = 500) -> int:
+        position = self.positions.get(self.name)
+        head = self.events.head()
+        if head <= position:
+            return 0
+        notes = self.events.recorder.select_notifications(
+            position, page, stop=head, topics=[CHUNK_QUEUED_TOPIC], inclusive_of_start=False
+        )
+        bodies = []
+        for note in notes:
+            queued = self.events.mapper.to_domain_event(note)
+            bodies.append(chunk_message(str(queued.action_id), queued.chunk_no))
+        if bodies:
+            self.transport.publish(CHUNKS_QUEUE, bodies)
+        # A short page means nothing else matched up to the head we read first.
+        self.positions.set(self.name, notes[-1].id if len(notes) == page else head)
+        return len(bodies)
+
+    def run(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:
+        while not stop.is_set():
+            if self.run_once() == 0:
+                stop.wait(poll_seconds)

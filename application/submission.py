@@ -1,0 +1,156 @@
+"""Submit a bulk action: check the command and the input, spend quota, record Created,
+then store the input as chunks (``ChunkQueued``) and close it with ``InputQueued``.
+
+Nothing is created until the whole input has been read once and found usable, so bad
+input never leaves a half-created action behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+
+from application.event_store import BulkActionLog
+from application.ports import Clock, InputRecord, InputScan, InputSource, QuotaGate, QuotaLimits
+from domain.bulk_action import ActionType, BulkAction, BulkChunk
+from domain.entities.registry import entity_type as entity_type_named
+from domain.errors import InvalidMatchFieldError, UnknownActionTypeError
+
+# Chunks stored per transaction while queueing: fewer commits, bounded memory.
+CHUNKS_PER_SAVE = 4
+MAX_CHUNK_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitCommand:
+    account_id: str
+    entity_type: str
+    action_type: str
+    match_by: str | None = None
+    chunk_size: int = 1000
+    action_id: UUID | None = None
+
+
+class InputChangedError(Exception):
+    """A resumed action's input file is gone or differs from the one first read."""
+
+
+def checked_command(command: SubmitCommand) -> SubmitCommand:
+    """Refuse unknown entity and action types and impossible match fields up front."""
+    etype = entity_type_named(command.entity_type)
+    try:
+        action = ActionType(command.action_type)
+    except ValueError:
+        known = ", ".join(a.value for a in ActionType)
+        raise UnknownActionTypeError(f"unknown action {command.action_type!r} (known: {known})") from None
+    match_by = command.match_by
+    if action is ActionType.UPDATE:
+        match_by = match_by or etype.unique_field
+        if match_by not in ("id", etype.unique_field):
+            raise InvalidMatchFieldError(f"UPDATE of {etype.name} matches by 'id' or {etype.unique_field!r}, not {match_by!r}")
+    elif match_by not in (None, etype.unique_field):
+        raise InvalidMatchFieldError(f"{action.value.upper()} of {etype.name} matches by {etype.unique_field!r} only")
+    if not 1 <= command.chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk size must be between 1 and {MAX_CHUNK_SIZE}")
+    return SubmitCommand(command.account_id, etype.name, action.value, match_by, command.chunk_size, command.action_id)
+
+
+def allowed_fields(entity_type: str, action_type: str, match_by: str | None) -> frozenset[str]:
+    """Columns a file may have: the entity's fields, plus ``id`` for updates by id."""
+    fields = entity_type_named(entity_type).field_names()
+    return fields | {"id"} if action_type == ActionType.UPDATE and match_by == "id" else fields
+
+
+class Submission:
+    def __init__(self, events: BulkActionLog, quota: QuotaGate, limits: QuotaLimits, clock: Clock) -> None:
+        self.events = events
+        self.quota = quota
+        self.limits = limits
+        self.clock = clock
+
+    def create(self, command: SubmitCommand, source: InputSource, scan: InputScan) -> tuple[UUID, bool]:
+        """Record ``Created``. Returns the id and False if it already existed (same key)."""
+        action_id = command.action_id or uuid4()
+        existing = self._existing(action_id)
+        if existing is not None:
+            return existing.id, False
+        self.quota.reserve(command.account_id, str(action_id), scan.total, self.limits, self.clock.now())
+        source_info = {**source.describe(), "sha256": scan.sha256, "size": scan.size}
+        action = BulkAction.submit(
+            action_id, command.account_id, command.entity_type, command.action_type,
+            command.match_by, source_info, command.chunk_size, scan.total,
+        )
+        if not self.events.create_action(action):
+            return action_id, False
+        return action_id, True
+
+    def _existing(self, action_id: UUID) -> BulkAction | None:
+        try:
+            return self.events.get_action(action_id)
+        except AggregateNotFoundError:
+            return None
+
+    def queue_input(self, action_id: UUID, source: InputSource) -> int:
+        """Store the input as chunks; chunks already stored (a resume) are skipped.
+
+        Returns the number of records. Records ``InputQueued`` at the end.
+        """
+        action = self.events.get_action(action_id)
+        if action.total is not None:
+            return action.total
+        expected = action.source.get("sha256")
+        if action.source.get("kind") == "file" and expected is not None:
+            try:
+                scan = source.scan()
+            except Exception as exc:
+                raise InputChangedError(f"cannot re-read the input of action {action_id}: {exc}") from exc
+            if scan.sha256 != expected:
+                raise InputChangedError(f"the input file of action {action_id} has changed since it was submitted")
+        already = self._queued_prefix(action_id)
+        total = 0
+        pending: list[BulkChunk] = []
+        chunk_no = 0
+        for chunk_no, first_row, records in _chunks(source.records(), action.chunk_size):
+            total += len(records)
+            if chunk_no < already:
+                continue
+            pending.append(BulkChunk.queue(action_id, chunk_no, first_row, [r.as_stored() for r in records]))
+            if len(pending) >= CHUNKS_PER_SAVE:
+                self._save_chunks(action_id, pending)
+                pending = []
+        if pending:
+            self._save_chunks(action_id, pending)
+        action = self.events.get_action(action_id)
+        if action.is_finished:
+            return total
+        action.mark_input_queued(total, chunk_no + 1 if total else 0)
+        self.events.save_action(action)
+        return total
+
+    def _save_chunks(self, action_id: UUID, chunks: list[BulkChunk]) -> None:
+        if self.events.get_action(action_id).cancelled:
+            return
+        self.events.queue_chunks(chunks)
+
+    def _queued_prefix(self, action_id: UUID) -> int:
+        """How many chunks are already stored: chunks are saved in order, so a prefix."""
+        count = 0
+        while self.events.chunk_queued(action_id, count) is not None:
+            count += 1
+        return count
+
+
+def _chunks(records: Iterator[InputRecord], size: int) -> Iterator[tuple[int, int, list[InputRecord]]]:
+    batch: list[InputRecord] = []
+    chunk_no = 0
+    for record in records:
+        batch.append(record)
+        if len(batch) == size:
+            yield chunk_no, batch[0].row, batch
+            chunk_no += 1
+            batch = []
+    if batch:
+        yield chunk_no, batch[0].row, batch

@@ -1,0 +1,395 @@
+"""The BulkAction aggregate: one header stream plus one stream per chunk.
+
+Why two kinds of stream: a 1,000,000-record action has a million outcome events.
+Kept in one stream, every worker would contend on its version and every load would
+replay it. So the header stream (``BulkAction``) holds only Created, InputQueued,
+Cancelled and Completed, and each chunk has its own stream (``BulkChunk``) whose
+first event carries the chunk's input records (history and replay never depend on
+a file that may be gone) and whose next events are one outcome per record, saved in
+one transaction, then a ``ChunkProcessed`` summary. Versions are deterministic
+(record i of a chunk is version i + 2), so a redelivered chunk collides with what is
+stored instead of being counted twice.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, DomainEvent, event
+
+from domain.errors import ActionAlreadyFinishedError, InputNotQueuedError
+
+
+class ActionType(enum.StrEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    UPSERT = "upsert"
+
+
+class ActionStatus(enum.StrEnum):
+    QUEUEING = "QUEUEING"  # created; input still being stored as chunks
+    PROCESSING = "PROCESSING"  # every chunk queued; outcomes arriving
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+_ACTION_NAMESPACE = uuid5(NAMESPACE_URL, "bulk-action-platform/action")
+
+
+def action_id_for_key(account_id: str, idempotency_key: str) -> UUID:
+    """A retried submission with the same key names the same action."""
+    return uuid5(_ACTION_NAMESPACE, f"{account_id}\x00{idempotency_key}")
+
+
+def chunk_id(action_id: UUID, chunk_no: int) -> UUID:
+    return uuid5(action_id, f"chunk:{chunk_no}")
+
+
+def entity_id_for(action_id: UUID, row: int) -> UUID:
+    """Deterministic id of an entity inserted by a row: a re-run recognises its own write.
+
+    A UUIDv8 made of the action id's high 64 bits and the row number, so one action's
+    entities get ascending ids: stores append to their primary-key B-tree instead of
+    touching a random page per record (random uuid5 ids made every chunk rewrite
+    ~1000 pages of the SQLite entity table).
+    """
+    high = (action_id.int >> 64) & ~(0xF << 12) | (0x8 << 12)
+    low = (0b10 << 62) | row
+    return UUID(int=(high << 64) | low)
+
+
+def outcome_version(index_in_chunk: int) -> int:
+    return index_in_chunk + 2
+
+
+class BulkAction(Aggregate):
+    """Header of one bulk action: what, for whom, how many, and how it ended."""
+
+    class Created(Aggregate.Created):
+        account_id: str
+        entity_type: str
+        action_type: str
+        match_by: str | None
+        source: dict[str, Any]
+        chunk_size: int
+        expected_total: int | None
+
+    @event(Created)
+    def __init__(
+        self,
+        account_id: str,
+        entity_type: str,
+        action_type: str,
+        match_by: str | None,
+        source: dict[str, Any],
+        chunk_size: int,
+        expected_total: int | None,
+    ) -> None:
+        self.account_id = account_id
+        self.entity_type = entity_type
+        self.action_type = action_type
+        self.match_by = match_by
+        self.source = source
+        self.chunk_size = chunk_size
+        self.expected_total = expected_total
+        self.total: int | None = None
+        self.chunk_count: int | None = None
+        self.cancelled = False
+        self.completed = False
+
+    @classmethod
+    def submit(
+        cls,
+        action_id: UUID,
+        account_id: str,
+        entity_type: str,
+        action_type: str,
+        match_by: str | None,
+        source: dict[str, Any],
+        chunk_size: int,
+        expected_total: int | None,
+    ) -> BulkAction:
+        """A new action with a given id (random, or derived from an idempotency key)."""
+        return cls._create(
+            cls.Created,
+            id=action_id,
+            account_id=account_id,
+            entity_type=entity_type,
+            action_type=action_type,
+            match_by=match_by,
+            source=source,
+            chunk_size=chunk_size,
+            expected_total=expected_total,
+        )
+
+    @property
+    def status(self) -> ActionStatus:
+        if self.completed:
+            return ActionStatus.COMPLETED
+        if self.cancelled:
+            return ActionStatus.CANCELLED
+        if self.total is None:
+            return ActionStatus.QUEUEING
+        return ActionStatus.PROCESSING
+
+    @property
+    def is_finished(self) -> bool:
+        return self.completed or self.cancelled
+
+    class InputQueued(Aggregate.Event):
+        total: int
+        chunk_count: int
+
+    def mark_input_queued(self, total: int, chunk_count: int) -> None:
+        if self.is_finished:
+            raise ActionAlreadyFinishedError(f"action {self.id} is {self.status}")
+        if self.total is None:
+            self.trigger_event(self.InputQueued, total=total, chunk_count=chunk_count)
+
+    @event(InputQueued)
+    def _input_queued(self, total: int, chunk_count: int) -> None:
+        self.total = total
+        self.chunk_count = chunk_count
+
+    class Cancelled(Aggregate.Event):
+        reason: str
+
+    def cancel(self, reason: str) -> None:
+        if self.is_finished:
+            raise ActionAlreadyFinishedError(f"action {self.id} is {self.status}")
+        self.trigger_event(self.Cancelled, reason=reason)
+
+    @event(Cancelled)
+    def _cancelled(self, reason: str) -> None:
+        self.cancelled = True
+
+    class Completed(Aggregate.Event):
+        total: int
+        succeeded: int
+        failed: int
+        skipped: int
+        discrepancy: str | None
+
+    def complete(self, summaries: list[ChunkSummary]) -> None:
+        """Close the action from every chunk's summary, recording any count mismatch."""
+        if self.is_finished:
+            raise ActionAlreadyFinishedError(f"action {self.id} is {self.status}")
+        if self.total is None or self.chunk_count is None:
+            raise InputNotQueuedError(f"action {self.id} has not queued all its input")
+        succeeded = sum(s.succeeded for s in summaries)
+        failed = sum(s.failed for s in summaries)
+        skipped = sum(s.skipped for s in summaries)
+        problems = []
+        if len(summaries) != self.chunk_count:
+            problems.append(f"{len(summaries)} chunk summaries for {self.chunk_count} chunks")
+        if succeeded + failed + skipped != self.total:
+            problems.append(
+                f"succeeded {succeeded} + failed {failed} + skipped {skipped}"
+                f" = {succeeded + failed + skipped} != total {self.total}"
+            )
+        self.trigger_event(
+            self.Completed,
+            total=self.total,
+            succeeded=succeeded,
+            failed=failed,
+            skipped=skipped,
+            discrepancy="; ".join(problems) or None,
+        )
+
+    @event(Completed)
+    def _completed(
+        self, total: int, succeeded: int, failed: int, skipped: int, discrepancy: str | None
+    ) -> None:
+        self.completed = True
+
+
+class ChunkSummary:
+    """What a chunk's ``ChunkProcessed`` event says, as the completion check reads it."""
+
+    __slots__ = ("chunk_no", "failed", "skipped", "succeeded")
+
+    def __init__(self, chunk_no: int, succeeded: int, failed: int, skipped: int) -> None:
+        self.chunk_no = chunk_no
+        self.succeeded = succeeded
+        self.failed = failed
+        self.skipped = skipped
+
+
+class BulkChunk(Aggregate):
+    """One chunk of an action's input and, once processed, one outcome per record.
+
+    Outcome events are built by ``record_outcomes`` directly (no aggregate load, no
+    per-event ``trigger_event``): a chunk is processed once, all its outcomes are
+    known together, and the deterministic versions make a second save collide.
+    """
+
+    class ChunkQueued(Aggregate.Created):
+        action_id: UUID
+        chunk_no: int
+        first_row: int
+        records: list[dict[str, Any]]
+
+    @event(ChunkQueued)
+    def __init__(
+        self, action_id: UUID, chunk_no: int, first_row: int, records: list[dict[str, Any]]
+    ) -> None:
+        self.action_id = action_id
+        self.chunk_no = chunk_no
+        self.first_row = first_row
+        self.records = records
+
+    @classmethod
+    def queue(
+        cls, action_id: UUID, chunk_no: int, first_row: int, records: list[dict[str, Any]]
+    ) -> BulkChunk:
+        return cls._create(
+            cls.ChunkQueued,
+            id=chunk_id(action_id, chunk_no),
+            action_id=action_id,
+            chunk_no=chunk_no,
+            first_row=first_row,
+            records=records,
+        )
+
+    class RecordSucceeded(DomainEvent):
+        action_id: UUID
+        chunk_no: int
+        row: int
+        line: int | None
+        entity_id: str
+        op: str  # created | updated
+
+    class RecordFailed(DomainEvent):
+        action_id: UUID
+        chunk_no: int
+        row: int
+        line: int | None
+        errors: list[dict[str, str]]
+
+    class RecordSkipped(DomainEvent):
+        action_id: UUID
+        chunk_no: int
+        row: int
+        line: int | None
+        reason: str
+        duplicate_of: str | None
+        duplicate_of_row: int | None
+
+    class ChunkProcessed(DomainEvent):
+        action_id: UUID
+        chunk_no: int
+        succeeded: int
+        failed: int
+        skipped: int
+
+
+OutcomeEvent = BulkChunk.RecordSucceeded | BulkChunk.RecordFailed | BulkChunk.RecordSkipped
+
+
+def record_outcomes(
+    action_id: UUID,
+    chunk_no: int,
+    results: list[RecordResult],
+    timestamp: datetime,
+) -> list[DomainEvent]:
+    """One outcome event per record of the chunk, in input order, then the summary."""
+    originator = chunk_id(action_id, chunk_no)
+    events: list[DomainEvent] = []
+    counts = {Outcome.SUCCEEDED: 0, Outcome.FAILED: 0, Outcome.SKIPPED: 0}
+    for index, result in enumerate(results):
+        version = outcome_version(index)
+        counts[result.outcome] += 1
+        if result.outcome is Outcome.SUCCEEDED:
+            events.append(
+                BulkChunk.RecordSucceeded(
+                    originator_id=originator,
+                    originator_version=version,
+                    timestamp=timestamp,
+                    action_id=action_id,
+                    chunk_no=chunk_no,
+                    row=result.row,
+                    line=result.line,
+                    entity_id=result.entity_id or "",
+                    op=result.op or "",
+                )
+            )
+        elif result.outcome is Outcome.FAILED:
+            events.append(
+                BulkChunk.RecordFailed(
+                    originator_id=originator,
+                    originator_version=version,
+                    timestamp=timestamp,
+                    action_id=action_id,
+                    chunk_no=chunk_no,
+                    row=result.row,
+                    line=result.line,
+                    errors=result.errors,
+                )
+            )
+        else:
+            events.append(
+                BulkChunk.RecordSkipped(
+                    originator_id=originator,
+                    originator_version=version,
+                    timestamp=timestamp,
+                    action_id=action_id,
+                    chunk_no=chunk_no,
+                    row=result.row,
+                    line=result.line,
+                    reason=result.reason or "",
+                    duplicate_of=result.entity_id,
+                    duplicate_of_row=result.duplicate_of_row,
+                )
+            )
+    events.append(
+        BulkChunk.ChunkProcessed(
+            originator_id=originator,
+            originator_version=outcome_version(len(results)),
+            timestamp=timestamp,
+            action_id=action_id,
+            chunk_no=chunk_no,
+            succeeded=counts[Outcome.SUCCEEDED],
+            failed=counts[Outcome.FAILED],
+            skipped=counts[Outcome.SKIPPED],
+        )
+    )
+    return events
+
+
+class RecordResult:
+    """The decision for one input record, before it becomes an event."""
+
+    __slots__ = ("duplicate_of_row", "entity_id", "errors", "line", "op", "outcome", "reason", "row")
+
+    def __init__(
+        self,
+        row: int,
+        line: int | None,
+        outcome: Outcome,
+        *,
+        entity_id: str | None = None,
+        op: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        reason: str | None = None,
+        duplicate_of_row: int | None = None,
+    ) -> None:
+        self.row = row
+        self.line = line
+        self.outcome = outcome
+        self.entity_id = entity_id
+        self.op = op
+        self.errors = errors or []
+        self.reason = reason
+        self.duplicate_of_row = duplicate_of_row
+
+    def __repr__(self) -> str:
+        return f"RecordResult(row={self.row}, outcome={self.outcome}, reason={self.reason})"

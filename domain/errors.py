@@ -1,0 +1,25 @@
+"""Domain errors. They are mapped to HTTP problems and CLI exit codes only in ``api/``."""
+
+
+class DomainError(Exception):
+    """Base class of every rule the domain refuses."""
+
+
+class UnknownEntityTypeError(DomainError):
+    pass
+
+
+class UnknownActionTypeError(DomainError):
+    pass
+
+
+class InvalidMatchFieldError(DomainError):
+    pass
+
+
+class ActionAlreadyFinishedError(DomainError):
+    """The action is completed or cancelled: it takes no more chunks or commands."""
+
+
+class InputNotQueuedError(DomainError):
+    """Completion was asked before every chunk of the input was queued."""

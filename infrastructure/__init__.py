@@ -1,0 +1,1 @@
+"""Adapters, one folder per technology, and the single composition root (``bootstrap``)."""

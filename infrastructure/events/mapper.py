@@ -1,0 +1,99 @@
+"""A lean mapper for the event store, selected with the library's ``MAPPER_TOPIC``.
+
+The library's default mapper walks every value through ``JSONTranscoder`` and wraps
+UUIDs and datetimes in ``{"_type_", "_data_"}`` envelopes; measured here that path
+caps appends at 20-28k events/s. Our events hold only JSON-native values plus UUIDs
+and datetimes, which orjson writes natively; on the way back the field types are
+read once per event class from its annotations. Stored state stays plain JSON, so
+auditors and other consumers read it without our code.
+"""
+
+from __future__ import annotations
+
+import typing
+from datetime import datetime
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+from eventsourcing.utils import get_topic, resolve_topic
+
+
+@cache
+def _topic(cls: type) -> str:
+    return get_topic(cls)
+
+
+@cache
+def _resolved(topic: str) -> type:
+    return typing.cast(type, resolve_topic(topic))
+
+
+@cache
+def _typed_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Names of the fields to turn back into UUID and datetime objects."""
+    hints = typing.get_type_hints(cls)
+    uuids, datetimes = [], []
+    for name, hint in hints.items():
+        if name == "originator_id":
+            continue
+        options = typing.get_args(hint) or (hint,)
+        if UUID in options:
+            uuids.append(name)
+        elif datetime in options:
+            datetimes.append(name)
+    return tuple(uuids), tuple(datetimes)
+
+
+class FastMapper(Mapper[UUID]):
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = dict(domain_event.__dict__)
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        stored = orjson.dumps(state)
+        if self.compressor:
+            stored = self.compressor.compress(stored)
+        if self.cipher:
+            stored = self.cipher.encrypt(stored)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=_topic(type(domain_event)),
+            state=stored,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = _resolved(stored_event.topic)
+        stored = stored_event.state
+        try:
+            if self.cipher:
+                stored = self.cipher.decrypt(stored)
+            if self.compressor:
+                stored = self.compressor.decompress(stored)
+            state: dict[str, Any] = orjson.loads(stored)
+        except Exception as exc:
+            msg = f"cannot decode {stored_event.topic} v{stored_event.originator_version} of {stored_event.originator_id}: {exc}"
+            raise MapperDeserialisationError(msg) from exc
+        uuids, datetimes = _typed_fields(cls)
+        for name in uuids:
+            if state.get(name) is not None:
+                state[name] = UUID(state[name])
+        for name in datetimes:
+            if state.get(name) is not None:
+                state[name] = datetime.fromisoformat(state[name])
+        originator_id = stored_event.originator_id
+        state["originator_id"] = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        state["originator_version"] = stored_event.originator_version
+        class_version = getattr(cls, "class_version", 1)
+        from_version = state.pop("class_version", 1)
+        while from_version < class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return event

@@ -1,0 +1,300 @@
+"""Streaming readers for CSV, JSON-lines and JSON-array files.
+
+Nothing is read whole into memory: ``scan`` reads the file once to reject it up front
+(encoding, header, structure) and to count and hash it, and ``records`` streams it
+again. A row that cannot be parsed on its own (wrong number of CSV fields, a JSON
+line that is not an object) is not fatal: it becomes a record with a parse error and
+fails on its own. Rows are numbered from 1 in input order; ``line`` is the physical
+line where the row starts (the CSV header is line 1).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from application.ports import InputError, InputRecord, InputScan
+
+FORMATS = ("csv", "jsonl", "json")
+_BLOCK = 1 << 16
+_SNIFF = 8192
+csv.field_size_limit(1 << 24)
+
+
+def detect_format(path: Path, declared: str | None) -> str:
+    if declared:
+        if declared not in FORMATS:
+            raise InputError(f"unknown format {declared!r} (use one of: {', '.join(FORMATS)})")
+        return declared
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("csv", "jsonl", "json"):
+        return suffix
+    if suffix == "ndjson":
+        return "jsonl"
+    raise InputError(f"cannot tell the format of {path.name!r} from its extension; pass --format csv|jsonl|json")
+
+
+class _HashingReader(io.RawIOBase):
+    """Binary reader that hashes and counts what passes through it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.sha.update(data)
+        self.size += n
+        return n
+
+
+def _check_start(head: bytes, name: str) -> None:
+    if not head:
+        raise InputError(f"{name} is empty")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError(f"{name} is UTF-16; save it as UTF-8")
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise InputError(f"{name} looks like a binary file (NUL byte at offset {nul}), not text")
+
+
+def _decode_error(name: str, exc: UnicodeDecodeError, consumed: int) -> InputError:
+    return InputError(f"{name} is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} near byte offset {consumed + exc.start})")
+
+
+class FileSource:
+    """A CSV, JSON-lines or JSON-array file on disk."""
+
+    def __init__(self, path: Path | str, fmt: str | None = None, *, allowed_fields: frozenset[str] | None = None) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        self.format = detect_format(self.path, fmt)
+        self.allowed_fields = allowed_fields
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "file", "name": self.name, "path": str(self.path.resolve()), "format": self.format}
+
+    def _open_text(self) -> tuple[_HashingReader, io.TextIOWrapper]:
+        try:
+            raw = self.path.open("rb")
+        except FileNotFoundError:
+            raise InputError(f"no such file: {self.path}") from None
+        except IsADirectoryError:
+            raise InputError(f"{self.path} is a directory, not a file") from None
+        except OSError as exc:
+            raise InputError(f"cannot read {self.path}: {exc.strerror}") from None
+        head = raw.read(_SNIFF)
+        raw.seek(0)
+        try:
+            _check_start(head, self.name)
+        except InputError:
+            raw.close()
+            raise
+        hashing = _HashingReader(raw)
+        text = io.TextIOWrapper(io.BufferedReader(hashing, _BLOCK), encoding="utf-8-sig", errors="strict", newline="")
+        return hashing, text
+
+    def scan(self) -> InputScan:
+        hashing, text = self._open_text()
+        total = 0
+        try:
+            with text:
+                for _ in self._parse(text, hashing):
+                    total += 1
+        except UnicodeDecodeError as exc:
+            raise _decode_error(self.name, exc, max(hashing.size - _BLOCK, 0)) from None
+        if total == 0:
+            raise InputError(f"{self.name} has no records")
+        return InputScan(total=total, sha256=hashing.sha.hexdigest(), size=hashing.size)
+
+    def records(self) -> Iterator[InputRecord]:
+        hashing, text = self._open_text()
+        try:
+            with text:
+                yield from self._parse(text, hashing)
+        except UnicodeDecodeError as exc:
+            raise _decode_error(self.name, exc, max(hashing.size - _BLOCK, 0)) from None
+
+    def _parse(self, text: io.TextIOWrapper, hashing: _HashingReader) -> Iterator[InputRecord]:
+        if self.format == "csv":
+            return self._csv(text)
+        if self.format == "jsonl":
+            return self._jsonl(text)
+        return self._json_array(text)
+
+    # ------------------------------------------------------------------ CSV
+
+    def _csv(self, text: io.TextIOWrapper) -> Iterator[InputRecord]:
+        reader = csv.reader(text, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(f"{self.name} is empty") from None
+        except csv.Error as exc:
+            raise InputError(f"{self.name}: line 1: {exc}") from None
+        columns = self._checked_header(header)
+        width = len(columns)
+        row = 0
+        line = reader.line_num + 1
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputError(f"{self.name}: line {reader.line_num}: {exc}") from None
+            if not values or (len(values) == 1 and values[0] == "" and width > 1):
+                line = reader.line_num + 1
+                continue  # blank line
+            row += 1
+            if len(values) != width:
+                yield InputRecord(row, line, None, f"row has {len(values)} fields, the header has {width}")
+            else:
+                yield InputRecord(row, line, dict(zip(columns, values, strict=True)))
+            line = reader.line_num + 1
+
+    def _checked_header(self, header: list[str]) -> list[str]:
+        columns = [c.strip() for c in header]
+        if not columns or all(c == "" for c in columns):
+            raise InputError(f"{self.name} has no header row (the first line must name the columns)")
+        if "" in columns:
+            raise InputError(f"{self.name}: header column {columns.index('') + 1} has no name")
+        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicates:
+            raise InputError(f"{self.name}: header repeats column(s) {', '.join(duplicates)}")
+        if self.allowed_fields is not None:
+            unknown = [c for c in columns if c not in self.allowed_fields]
+            if unknown:
+                raise InputError(
+                    f"{self.name}: unknown column(s) {', '.join(unknown)}"
+                    f" (allowed: {', '.join(sorted(self.allowed_fields))})"
+                )
+        return columns
+
+    # ------------------------------------------------------------------ JSON lines
+
+    def _jsonl(self, text: io.TextIOWrapper) -> Iterator[InputRecord]:
+        row = 0
+        for line_no, line in enumerate(text, start=1):
+            if not line.strip():
+                continue
+            row += 1
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield InputRecord(row, line_no, None, f"invalid JSON: {exc}")
+                continue
+            if isinstance(value, dict):
+                yield InputRecord(row, line_no, value)
+            else:
+                yield InputRecord(row, line_no, None, f"expected a JSON object, got {type(value).__name__}")
+
+    # ------------------------------------------------------------------ JSON array
+
+    def _json_array(self, text: io.TextIOWrapper) -> Iterator[InputRecord]:
+        decoder = json.JSONDecoder()
+        buffer = ""
+        pos = 0
+        lines_before = 1  # line number at buffer[0]
+        eof = False
+
+        def fill() -> bool:
+            nonlocal buffer, pos, lines_before, eof
+            block = text.read(_BLOCK)
+            if not block:
+                eof = True
+                return False
+            lines_before += buffer.count("\n", 0, pos)
+            buffer = buffer[pos:] + block
+            pos = 0
+            return True
+
+        def skip_ws() -> str | None:
+            nonlocal pos
+            while True:
+                while pos < len(buffer) and buffer[pos] in " \t\r\n":
+                    pos += 1
+                if pos < len(buffer):
+                    return buffer[pos]
+                if not fill():
+                    return None
+
+        def where() -> str:
+            return f"line {lines_before + buffer.count(chr(10), 0, pos)}"
+
+        if skip_ws() != "[":
+            raise InputError(f"{self.name}: a JSON file must hold one array of records ([{{...}}, ...])")
+        pos += 1
+        row = 0
+        if skip_ws() == "]":
+            return
+        while True:
+            if skip_ws() is None:
+                raise InputError(f"{self.name}: the JSON array is not closed")
+            start_line = lines_before + buffer.count("\n", 0, pos)
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buffer, pos)
+                except json.JSONDecodeError as exc:
+                    if not eof and fill():
+                        continue
+                    raise InputError(f"{self.name}: invalid JSON at {where()}: {exc.msg}") from None
+                if end == len(buffer) and not eof and fill():
+                    continue  # a number may go on in the next block
+                break
+            pos = end
+            row += 1
+            if isinstance(value, dict):
+                yield InputRecord(row, start_line, value)
+            else:
+                yield InputRecord(row, start_line, None, f"expected a JSON object, got {type(value).__name__}")
+            sep = skip_ws()
+            if sep == ",":
+                pos += 1
+                continue
+            if sep == "]":
+                pos += 1
+                if skip_ws() is not None:
+                    raise InputError(f"{self.name}: unexpected data after the JSON array at {where()}")
+                return
+            raise InputError(f"{self.name}: expected ',' or ']' at {where()}")
+
+
+class RecordsSource:
+    """Records already in memory (a JSON request body)."""
+
+    format = "records"
+
+    def __init__(self, records: list[dict[str, Any]], name: str = "request") -> None:
+        self._records = records
+        self.name = name
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "inline", "name": self.name, "format": self.format}
+
+    def scan(self) -> InputScan:
+        if not self._records:
+            raise InputError("no records given")
+        digest = hashlib.sha256(orjson.dumps(self._records, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return InputScan(total=len(self._records), sha256=digest, size=0)
+
+    def records(self) -> Iterator[InputRecord]:
+        for row, value in enumerate(self._records, start=1):
+            if isinstance(value, dict):
+                yield InputRecord(row, None, value)
+            else:
+                yield InputRecord(row, None, None, f"expected a JSON object, got {type(value).__name__}")

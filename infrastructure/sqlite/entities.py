@@ -1,0 +1,150 @@
+"""Entity store on SQLite: one table, unique (entity_type, unique_key) enforced by an index.
+
+The primary key is the id alone: with (entity_type, id) SQLite's planner chose a
+prefix scan of the primary key over the unique index for key lookups, which made
+every chunk scan the whole table (measured: quadratic, 4k records/s at 1M rows).
+
+Each batch runs in one BEGIN IMMEDIATE transaction: existing keys are read and the
+new rows written under the same write lock, so no other worker can take a key in
+between; within the batch, items are decided in order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from application.ports import EntityChange, EntityRef, InsertResult, NewEntity, UpdateResult
+from infrastructure.sqlite.database import SQLiteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    id TEXT PRIMARY KEY,
+    entity_type TEXT NOT NULL,
+    unique_key TEXT NOT NULL,
+    data BLOB NOT NULL,
+    last_action TEXT,
+    last_row INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS entities_unique_key ON entities (entity_type, unique_key)
+"""
+
+_MAX_PARAMS = 900
+
+
+def _batches(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), _MAX_PARAMS):
+        yield values[start : start + _MAX_PARAMS]
+
+
+class _Row:
+    __slots__ = ("data", "id", "key", "last_action", "last_row")
+
+    def __init__(self, id: str, key: str, data: bytes, last_action: str | None, last_row: int | None):
+        self.id, self.key, self.data = id, key, data
+        self.last_action, self.last_row = last_action, last_row
+
+    def ref(self) -> EntityRef:
+        return EntityRef(self.id, self.last_action, self.last_row)
+
+
+class SQLiteEntityStore:
+    def __init__(self, path: Path | str) -> None:
+        self.db = SQLiteDatabase(path, schema=SCHEMA)
+
+    def _load(self, conn: sqlite3.Connection, entity_type: str, column: str, values: list[str]) -> list[_Row]:
+        rows: list[_Row] = []
+        for batch in _batches(sorted(set(values))):
+            marks = ",".join("?" * len(batch))
+            cur = conn.execute(
+                f"SELECT id, unique_key, data, last_action, last_row FROM entities "
+                f"WHERE entity_type=? AND {column} IN ({marks})",
+                [entity_type, *batch],
+            )
+            rows += [_Row(*r) for r in cur.fetchall()]
+        return rows
+
+    def insert_many(self, entity_type: str, items: Sequence[NewEntity]) -> list[InsertResult]:
+        now = datetime.now(UTC).isoformat()
+        with self.db.write() as conn:
+            by_key = {r.key: r for r in self._load(conn, entity_type, "unique_key", [i.unique_key for i in items])}
+            results: list[InsertResult] = []
+            new_rows = []
+            for item in items:
+                holder = by_key.get(item.unique_key)
+                if holder is not None:
+                    results.append(InsertResult(False, holder.ref()))
+                    continue
+                data = orjson.dumps(item.values)
+                by_key[item.unique_key] = _Row(item.entity_id, item.unique_key, data, item.action_id, item.row)
+                new_rows.append((item.entity_id, entity_type, item.unique_key, data, item.action_id, item.row, now, now))
+                results.append(InsertResult(True))
+            conn.executemany(
+                "INSERT INTO entities (id, entity_type, unique_key, data, last_action, last_row, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                new_rows,
+            )
+        return results
+
+    def update_many(self, entity_type: str, items: Sequence[EntityChange]) -> list[UpdateResult]:
+        now = datetime.now(UTC).isoformat()
+        with self.db.write() as conn:
+            ids = [i.match_value for i in items if i.match == "id"]
+            keys = [i.match_value for i in items if i.match == "unique"]
+            keys += [i.new_unique_key for i in items if i.new_unique_key]
+            loaded = self._load(conn, entity_type, "id", ids) + self._load(conn, entity_type, "unique_key", keys)
+            by_id = {r.id: r for r in loaded}
+            by_key = {r.key: r for r in loaded}
+            changed: dict[str, _Row] = {}
+            results = [self._apply(item, by_id, by_key, changed) for item in items]
+            conn.executemany(
+                "UPDATE entities SET unique_key=?, data=?, last_action=?, last_row=?, updated_at=? "
+                "WHERE entity_type=? AND id=?",
+                [(r.key, r.data, r.last_action, r.last_row, now, entity_type, r.id) for r in changed.values()],
+            )
+        return results
+
+    @staticmethod
+    def _apply(item: EntityChange, by_id: dict[str, _Row], by_key: dict[str, _Row], changed: dict[str, _Row]) -> UpdateResult:
+        target = by_id.get(item.match_value) if item.match == "id" else by_key.get(item.match_value)
+        if target is None:
+            return UpdateResult("not_found")
+        if target.last_action == item.action_id and (target.last_row or 0) >= item.row:
+            # This row's change (or a later row's of the same action) is already stored.
+            return UpdateResult("already_applied", target.id)
+        new_key = item.new_unique_key
+        if new_key and new_key != target.key:
+            holder = by_key.get(new_key)
+            if holder is not None and holder.id != target.id:
+                return UpdateResult("duplicate", target.id, holder.ref())
+            del by_key[target.key]
+            target.key = new_key
+            by_key[new_key] = target
+        merged: dict[str, Any] = orjson.loads(target.data)
+        merged.update(item.values)
+        target.data = orjson.dumps(merged)
+        target.last_action, target.last_row = item.action_id, item.row
+        changed[target.id] = target
+        return UpdateResult("updated", target.id)
+
+    def get(self, entity_type: str, entity_id: str) -> dict[str, Any] | None:
+        row = self.db.connection().execute(
+            "SELECT data FROM entities WHERE entity_type=? AND id=?", (entity_type, entity_id)
+        ).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def count(self, entity_type: str) -> int:
+        row = self.db.connection().execute(
+            "SELECT COUNT(*) FROM entities WHERE entity_type=?", (entity_type,)
+        ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self.db.close()

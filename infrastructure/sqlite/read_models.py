@@ -1,0 +1,209 @@
+"""Read models on SQLite: action views, per-record logs, chunk inputs, and positions.
+
+``apply`` runs in one write transaction with the projector's position, so a batch at
+or below the stored position is refused whole and a replayed event changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from application.ports import ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
+from infrastructure.sqlite.database import SQLiteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS actions (
+    action_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    entity_type TEXT NOT NULL,
+    action_type TEXT NOT NULL,
+    match_by TEXT,
+    source_name TEXT,
+    chunk_size INTEGER NOT NULL,
+    expected_total INTEGER,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total INTEGER,
+    chunk_count INTEGER,
+    chunks_done INTEGER NOT NULL DEFAULT 0,
+    succeeded INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    first_outcome_at TEXT,
+    last_outcome_at TEXT,
+    finished_at TEXT,
+    discrepancy TEXT
+);
+CREATE INDEX IF NOT EXISTS actions_by_account ON actions (account_id, created_at, action_id);
+CREATE INDEX IF NOT EXISTS actions_by_created ON actions (created_at, action_id);
+CREATE TABLE IF NOT EXISTS record_logs (
+    action_id TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    line INTEGER,
+    chunk_no INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    entity_id TEXT,
+    op TEXT,
+    errors BLOB,
+    reason TEXT,
+    duplicate_of_row INTEGER,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (action_id, row)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_logs_by_outcome ON record_logs (action_id, outcome, row);
+CREATE TABLE IF NOT EXISTS chunk_inputs (
+    action_id TEXT NOT NULL,
+    chunk_no INTEGER NOT NULL,
+    first_row INTEGER NOT NULL,
+    records BLOB NOT NULL,
+    PRIMARY KEY (action_id, chunk_no)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS positions (
+    projection TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+)
+"""
+
+_ACTION_COLUMNS = (
+    "action_id, account_id, entity_type, action_type, match_by, source_name, chunk_size, "
+    "expected_total, created_at, status, total, chunk_count, chunks_done, succeeded, failed, "
+    "skipped, first_outcome_at, last_outcome_at, finished_at, discrepancy"
+)
+_LOG_COLUMNS = "action_id, row, line, chunk_no, outcome, entity_id, op, errors, reason, duplicate_of_row, position"
+
+_UPDATE_ACTION = """
+UPDATE actions SET
+    status = COALESCE(?, status),
+    total = COALESCE(?, total),
+    chunk_count = COALESCE(?, chunk_count),
+    chunks_done = chunks_done + ?,
+    succeeded = succeeded + ?,
+    failed = failed + ?,
+    skipped = skipped + ?,
+    first_outcome_at = COALESCE(first_outcome_at, ?),
+    last_outcome_at = COALESCE(?, last_outcome_at),
+    finished_at = COALESCE(?, finished_at),
+    discrepancy = COALESCE(?, discrepancy)
+WHERE action_id = ?
+"""
+
+
+def _action(row: tuple[Any, ...]) -> ActionView:
+    return ActionView(*row)
+
+
+def _log_line(row: tuple[Any, ...]) -> LogLine:
+    values = list(row)
+    values[7] = orjson.loads(values[7]) if values[7] else []
+    return LogLine(*values)
+
+
+class SQLiteReadModelStore:
+    def __init__(self, path: Path | str) -> None:
+        self.db = SQLiteDatabase(path, schema=SCHEMA)
+
+    def position(self, projection: str) -> int:
+        row = self.db.connection().execute(
+            "SELECT position FROM positions WHERE projection=?", (projection,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def apply(self, projection: str, position: int, changes: ViewChanges) -> bool:
+        with self.db.write() as conn:
+            row = conn.execute("SELECT position FROM positions WHERE projection=?", (projection,)).fetchone()
+            if row is not None and row[0] >= position:
+                return False
+            self._write(conn, changes)
+            conn.execute(
+                "INSERT INTO positions VALUES (?, ?) ON CONFLICT (projection) DO UPDATE SET position=excluded.position",
+                (projection, position),
+            )
+        return True
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, changes: ViewChanges) -> None:
+        conn.executemany(
+            f"INSERT OR IGNORE INTO actions ({_ACTION_COLUMNS}) VALUES ({','.join('?' * 20)})",
+            [
+                (a.action_id, a.account_id, a.entity_type, a.action_type, a.match_by, a.source_name,
+                 a.chunk_size, a.expected_total, a.created_at, a.status, a.total, a.chunk_count,
+                 a.chunks_done, a.succeeded, a.failed, a.skipped, a.first_outcome_at,
+                 a.last_outcome_at, a.finished_at, a.discrepancy)
+                for a in changes.new_actions
+            ],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO chunk_inputs VALUES (?,?,?,?)",
+            [(c.action_id, c.chunk_no, c.first_row, orjson.dumps(c.records)) for c in changes.chunk_inputs],
+        )
+        conn.executemany(
+            f"INSERT OR IGNORE INTO record_logs ({_LOG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (l.action_id, l.row, l.line, l.chunk_no, l.outcome, l.entity_id, l.op,
+                 orjson.dumps(l.errors) if l.errors else None, l.reason, l.duplicate_of_row, l.position)
+                for l in changes.log_lines
+            ],
+        )
+        conn.executemany(
+            _UPDATE_ACTION,
+            [
+                (d.status, d.total, d.chunk_count, d.chunks_done, d.succeeded, d.failed, d.skipped,
+                 d.first_outcome_at, d.last_outcome_at, d.finished_at, d.discrepancy, action_id)
+                for action_id, d in changes.deltas.items()
+            ],
+        )
+
+    def get_action(self, action_id: str) -> ActionView | None:
+        row = self.db.connection().execute(
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE action_id=?", (action_id,)
+        ).fetchone()
+        return None if row is None else _action(row)
+
+    def list_actions(
+        self, filt: ActionFilter, *, before: tuple[str, str] | None = None, limit: int = 50
+    ) -> list[ActionView]:
+        where, params = [], []
+        for column, value in (("account_id", filt.account_id), ("status", filt.status), ("entity_type", filt.entity_type)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        if filt.created_from:
+            where.append("created_at>=?")
+            params.append(filt.created_from)
+        if filt.created_to:
+            where.append("created_at<?")
+            params.append(filt.created_to)
+        if before is not None:
+            where.append("(created_at, action_id) < (?, ?)")
+            params += list(before)
+        sql = f"SELECT {_ACTION_COLUMNS} FROM actions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, action_id DESC LIMIT ?"
+        rows = self.db.connection().execute(sql, [*params, limit]).fetchall()
+        return [_action(r) for r in rows]
+
+    def logs(
+        self, action_id: str, *, outcome: str | None = None, after_row: int = 0, limit: int = 1000
+    ) -> list[LogLine]:
+        sql = f"SELECT {_LOG_COLUMNS} FROM record_logs WHERE action_id=? AND row>?"
+        params: list[Any] = [action_id, after_row]
+        if outcome is not None:
+            sql += " AND outcome=?"
+            params.append(outcome)
+        sql += " ORDER BY row LIMIT ?"
+        rows = self.db.connection().execute(sql, [*params, limit]).fetchall()
+        return [_log_line(r) for r in rows]
+
+    def chunk_input(self, action_id: str, chunk_no: int) -> ChunkInput | None:
+        row = self.db.connection().execute(
+            "SELECT first_row, records FROM chunk_inputs WHERE action_id=? AND chunk_no=?", (action_id, chunk_no)
+        ).fetchone()
+        return None if row is None else ChunkInput(action_id, chunk_no, row[0], orjson.loads(row[1]))
+
+    def close(self) -> None:
+        self.db.close()

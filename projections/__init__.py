@@ -1,0 +1,1 @@
+"""Projectors: turn events into read models, resumable and idempotent."""

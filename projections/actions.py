@@ -1,0 +1,108 @@
+"""The actions projection as a pure function of (position, event) pairs.
+
+The same function serves the live projector and the replay, so rebuilt read models
+equal the live ones by construction (``verify`` checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from application.ports import ActionView, ChunkInput, LogLine, ViewChanges
+from domain.bulk_action import ActionStatus, BulkAction, BulkChunk
+
+PROJECTION_NAME = "actions"
+
+
+def project(events: Iterable[tuple[int, Any]]) -> ViewChanges:
+    changes = ViewChanges()
+    for position, event in events:
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(changes, position, event)
+    return changes
+
+
+def _created(changes: ViewChanges, _: int, e: BulkAction.Created) -> None:
+    changes.new_actions.append(
+        ActionView(
+            action_id=str(e.originator_id),
+            account_id=e.account_id,
+            entity_type=e.entity_type,
+            action_type=e.action_type,
+            match_by=e.match_by,
+            source_name=e.source.get("name"),
+            chunk_size=e.chunk_size,
+            expected_total=e.expected_total,
+            created_at=e.timestamp.isoformat(),
+        )
+    )
+
+
+def _input_queued(changes: ViewChanges, _: int, e: BulkAction.InputQueued) -> None:
+    delta = changes.delta(str(e.originator_id))
+    delta.total, delta.chunk_count = e.total, e.chunk_count
+    delta.status = ActionStatus.PROCESSING.value
+
+
+def _cancelled(changes: ViewChanges, _: int, e: BulkAction.Cancelled) -> None:
+    delta = changes.delta(str(e.originator_id))
+    delta.status = ActionStatus.CANCELLED.value
+    delta.finished_at = e.timestamp.isoformat()
+
+
+def _completed(changes: ViewChanges, _: int, e: BulkAction.Completed) -> None:
+    delta = changes.delta(str(e.originator_id))
+    delta.status = ActionStatus.COMPLETED.value
+    delta.finished_at = e.timestamp.isoformat()
+    delta.discrepancy = e.discrepancy
+
+
+def _chunk_queued(changes: ViewChanges, _: int, e: BulkChunk.ChunkQueued) -> None:
+    changes.chunk_inputs.append(ChunkInput(str(e.action_id), e.chunk_no, e.first_row, e.records))
+
+
+def _chunk_processed(changes: ViewChanges, _: int, e: BulkChunk.ChunkProcessed) -> None:
+    changes.delta(str(e.action_id)).chunks_done += 1
+
+
+def _outcome(outcome: str) -> Any:
+    def handle(changes: ViewChanges, position: int, e: Any) -> None:
+        action_id = str(e.action_id)
+        delta = changes.delta(action_id)
+        setattr(delta, outcome, getattr(delta, outcome) + 1)
+        at = e.timestamp.isoformat()
+        if delta.first_outcome_at is None:
+            delta.first_outcome_at = at
+        delta.last_outcome_at = at
+        changes.log_lines.append(
+            LogLine(
+                action_id=action_id,
+                row=e.row,
+                line=e.line,
+                chunk_no=e.chunk_no,
+                outcome=outcome,
+                entity_id=getattr(e, "entity_id", None) or getattr(e, "duplicate_of", None),
+                op=getattr(e, "op", None),
+                errors=getattr(e, "errors", []),
+                reason=getattr(e, "reason", None),
+                duplicate_of_row=getattr(e, "duplicate_of_row", None),
+                position=position,
+            )
+        )
+
+    return handle
+
+
+_HANDLERS: dict[type, Any] = {
+    BulkAction.Created: _created,
+    BulkAction.InputQueued: _input_queued,
+    BulkAction.Cancelled: _cancelled,
+    BulkAction.Completed: _completed,
+    BulkChunk.ChunkQueued: _chunk_queued,
+    BulkChunk.ChunkProcessed: _chunk_processed,
+    BulkChunk.RecordSucceeded: _outcome("succeeded"),
+    BulkChunk.RecordFailed: _outcome("failed"),
+    BulkChunk.RecordSkipped: _outcome("skipped"),
+}

@@ -1,0 +1,65 @@
+"""Follows the event store's notification log and keeps the read models current.
+
+After each batch it asks the completer to close actions whose every chunk is in (the
+completer checks the event store itself, so a stale read model cannot complete early).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from uuid import UUID
+
+from application.event_store import BulkActionLog
+from application.ports import ReadModelStore
+from domain.bulk_action import ActionStatus
+from projections.actions import PROJECTION_NAME, project
+
+log = logging.getLogger(__name__)
+
+
+class Projector:
+    def __init__(
+        self,
+        events: BulkActionLog,
+        store: ReadModelStore,
+        complete_if_done: Callable[[UUID], bool] | None = None,
+        name: str = PROJECTION_NAME,
+    ) -> None:
+        self.events = events
+        self.store = store
+        self.complete_if_done = complete_if_done
+        self.name = name
+
+    def run_once(self, page: int = 2000) -> int:
+        position = self.store.position(self.name)
+        notes = self.events.notifications(position, page)
+        if not notes:
+            return 0
+        to_event = self.events.mapper.to_domain_event
+        changes = project((n.id, to_event(n)) for n in notes)
+        self.store.apply(self.name, notes[-1].id, changes)
+        if self.complete_if_done is not None:
+            for action_id, delta in changes.deltas.items():
+                if delta.chunks_done or delta.total is not None:
+                    self._maybe_complete(action_id)
+        return len(notes)
+
+    def _maybe_complete(self, action_id: str) -> None:
+        view = self.store.get_action(action_id)
+        if view is None or view.status != ActionStatus.PROCESSING or view.chunk_count is None:
+            return
+        if view.chunks_done >= view.chunk_count and self.complete_if_done is not None:
+            self.complete_if_done(UUID(action_id))
+
+    def catch_up(self) -> int:
+        done = 0
+        while (n := self.run_once()) > 0:
+            done += n
+        return done
+
+    def run(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:
+        while not stop.is_set():
+            if self.run_once() == 0:
+                stop.wait(poll_seconds)
