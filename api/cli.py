@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,14 @@ from application.submission import InputChangedError, SubmitCommand
 from domain.bulk_action import ActionType
 from domain.entities.registry import ENTITY_TYPES
 from domain.errors import DomainError
-from infrastructure.bootstrap import ConfigurationError, Container, bootstrap
+from infrastructure.bootstrap import (
+    ConfigurationError,
+    Container,
+    bootstrap,
+    discard_read_models,
+    promote_read_models,
+    read_model_store,
+)
 from infrastructure.files.readers import FORMATS
 from infrastructure.files.sample import write_contacts_csv
 from infrastructure.settings import Settings
@@ -167,7 +173,6 @@ def cancel(ctx: click.Context, action_id: str) -> None:
 @click.pass_context
 def status(ctx: click.Context, action_id: str | None, account: str | None, as_json: bool) -> None:
     """Status and counts of one action, or of every action (newest first)."""
-    from application.ports import ActionFilter
     from projections.rebuild import all_actions
 
     store = _container(ctx).read_models
@@ -178,7 +183,6 @@ def status(ctx: click.Context, action_id: str | None, account: str | None, as_js
         views = [view]
     else:
         views = [v for v in all_actions(store) if account is None or v.account_id == account]
-        del ActionFilter
     summaries = [presenters.action_summary(v) for v in views]
     if as_json:
         _emit_json(summaries[0] if action_id else summaries)
@@ -246,25 +250,17 @@ def history(ctx: click.Context, action_id: str, row: int, as_json: bool) -> None
 def replay(ctx: click.Context) -> None:
     """Rebuild every read model from the event store (stop running imports first)."""
     container = _container(ctx)
-    data_dir: Path = ctx.obj["data_dir"]
+    settings = container.settings
     started = time.monotonic()
-    scratch_path = data_dir / "readmodels.rebuild.db"
-    _remove_sqlite(scratch_path)
-    from infrastructure.sqlite.read_models import SQLiteReadModelStore
-
-    scratch = SQLiteReadModelStore(scratch_path)
-    count = rebuild(container.events, scratch)
-    scratch.close()
+    discard_read_models(settings, "rebuild")
+    scratch = read_model_store(settings, "rebuild")
+    try:
+        count = rebuild(container.events, scratch)
+    finally:
+        scratch.close()
     container.read_models.close()
-    live_path = data_dir / "readmodels.db"
-    _remove_sqlite(live_path)
-    os.replace(scratch_path, live_path)
+    promote_read_models(settings, "rebuild")
     click.echo(f"replayed {count} events into fresh read models in {time.monotonic() - started:.2f}s")
-
-
-def _remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 @cli.command()
@@ -273,13 +269,9 @@ def _remove_sqlite(path: Path) -> None:
 def verify(ctx: click.Context, action_id: str | None) -> None:
     """Rebuild the read models from the events aside and compare with the live ones."""
     container = _container(ctx)
-    data_dir: Path = ctx.obj["data_dir"]
     key = str(_action_uuid(action_id)) if action_id else None
-    scratch_path = data_dir / "readmodels.verify.db"
-    _remove_sqlite(scratch_path)
-    from infrastructure.sqlite.read_models import SQLiteReadModelStore
-
-    scratch = SQLiteReadModelStore(scratch_path)
+    discard_read_models(container.settings, "verify")
+    scratch = read_model_store(container.settings, "verify")
     try:
         rebuild(container.events, scratch)
         if key is not None and scratch.get_action(key) is None:
@@ -287,7 +279,7 @@ def verify(ctx: click.Context, action_id: str | None) -> None:
         found = differences(container.read_models, scratch, key)
     finally:
         scratch.close()
-        _remove_sqlite(scratch_path)
+        discard_read_models(container.settings, "verify")
     if found:
         for line in found:
             click.echo(line)

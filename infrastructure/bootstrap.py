@@ -6,6 +6,7 @@ releases it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -82,7 +83,11 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "SQLITE_LOCK_TIMEOUT": "60",
             "APPLICATION_RECORDER_TOPIC": "infrastructure.sqlite.event_recorder:BatchSQLiteApplicationRecorder",
         }
-    raise ConfigurationError(f"event store {settings.event_store!r} is not available in this build")
+    if not settings.postgres_dsn:
+        raise ConfigurationError("BULK_EVENT_STORE=postgres needs BULK_POSTGRES_DSN")
+    from infrastructure.postgres.event_store import postgres_env
+
+    return {**common, **postgres_env(settings)}
 
 
 def bootstrap(settings: Settings | None = None) -> Container:
@@ -106,15 +111,60 @@ def _entity_store(settings: Settings) -> EntityStore:
         from infrastructure.sqlite.entities import SQLiteEntityStore
 
         return SQLiteEntityStore(settings.data_dir / "entities.db")
-    raise ConfigurationError(f"document store {settings.document_store!r} is not available in this build")
+    from infrastructure.mongo.entities import MongoEntityStore
+
+    return MongoEntityStore(_mongodb_uri(settings), settings.mongodb_database)
 
 
-def _read_model_store(settings: Settings) -> ReadModelStore:
+def _mongodb_uri(settings: Settings) -> str:
+    if not settings.mongodb_uri:
+        raise ConfigurationError("BULK_DOCUMENT_STORE=mongodb needs BULK_MONGODB_URI")
+    return settings.mongodb_uri
+
+
+def read_model_store(settings: Settings, label: str = "") -> ReadModelStore:
+    """The live read models (label ""), or a separate set named by ``label`` that a
+    replay builds aside and ``promote_read_models`` then puts in place."""
     if settings.document_store == "sqlite":
         from infrastructure.sqlite.read_models import SQLiteReadModelStore
 
-        return SQLiteReadModelStore(settings.data_dir / "readmodels.db")
-    raise ConfigurationError(f"document store {settings.document_store!r} is not available in this build")
+        return SQLiteReadModelStore(settings.data_dir / _sqlite_read_model_file(label))
+    from infrastructure.mongo.read_models import MongoReadModelStore
+
+    return MongoReadModelStore(_mongodb_uri(settings), settings.mongodb_database, prefix=label)
+
+
+def _sqlite_read_model_file(label: str) -> str:
+    return f"readmodels.{label}.db" if label else "readmodels.db"
+
+
+def discard_read_models(settings: Settings, label: str) -> None:
+    """Delete a set of read models built aside (never the live one)."""
+    assert label, "refusing to discard the live read models"
+    if settings.document_store == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            (settings.data_dir / (_sqlite_read_model_file(label) + suffix)).unlink(missing_ok=True)
+        return
+    from infrastructure.mongo.read_models import drop_read_models
+
+    drop_read_models(_mongodb_uri(settings), settings.mongodb_database, prefix=label)
+
+
+def promote_read_models(settings: Settings, label: str) -> None:
+    """Make the read models built aside under ``label`` the live ones (stop projectors first)."""
+    if settings.document_store == "sqlite":
+        live = settings.data_dir / _sqlite_read_model_file("")
+        for suffix in ("-wal", "-shm", ""):
+            (settings.data_dir / (live.name + suffix)).unlink(missing_ok=True)
+        os.replace(settings.data_dir / _sqlite_read_model_file(label), live)
+        return
+    from infrastructure.mongo.read_models import promote_read_models as promote_mongo
+
+    promote_mongo(_mongodb_uri(settings), settings.mongodb_database, prefix=label)
+
+
+def _read_model_store(settings: Settings) -> ReadModelStore:
+    return read_model_store(settings)
 
 
 def _quota(settings: Settings) -> QuotaGate:
@@ -122,7 +172,9 @@ def _quota(settings: Settings) -> QuotaGate:
         from infrastructure.sqlite.quota import SQLiteQuotaGate
 
         return SQLiteQuotaGate(settings.data_dir / "quota.db")
-    raise ConfigurationError(f"document store {settings.document_store!r} is not available in this build")
+    from infrastructure.mongo.quota import MongoQuotaGate
+
+    return MongoQuotaGate(_mongodb_uri(settings), settings.mongodb_database)
 
 
 def _position_store(settings: Settings) -> PositionStore:
@@ -130,7 +182,10 @@ def _position_store(settings: Settings) -> PositionStore:
         from infrastructure.sqlite.positions import SQLitePositionStore
 
         return SQLitePositionStore(settings.data_dir / "relay.db")
-    raise ConfigurationError(f"event store {settings.event_store!r} is not available in this build")
+    from infrastructure.postgres.positions import PostgresPositionStore
+
+    assert settings.postgres_dsn is not None
+    return PostgresPositionStore(settings.postgres_dsn)
 
 
 def _transport(settings: Settings) -> MessageTransport:
@@ -138,4 +193,8 @@ def _transport(settings: Settings) -> MessageTransport:
         from infrastructure.inprocess.transport import InProcessTransport
 
         return InProcessTransport(settings.delivery_limit)
-    raise ConfigurationError(f"transport {settings.transport!r} is not available in this build")
+    if not settings.rabbitmq_url:
+        raise ConfigurationError("BULK_TRANSPORT=rabbitmq needs BULK_RABBITMQ_URL")
+    from infrastructure.rabbitmq.transport import RabbitMQTransport
+
+    return RabbitMQTransport(settings.rabbitmq_url, settings.delivery_limit, settings.rabbitmq_prefetch)

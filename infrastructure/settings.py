@@ -17,8 +17,11 @@ class Settings(BaseSettings):
     postgres_dsn: str | None = None
     document_store: Literal["sqlite", "mongodb"] = "sqlite"
     mongodb_uri: str | None = None
+    mongodb_database: str = "bulkactions"
     transport: Literal["inprocess", "rabbitmq"] = "inprocess"
     rabbitmq_url: str | None = None
+    rabbitmq_prefetch: int = Field(default=4, ge=1, le=1000)
+    postgres_pool_size: int = Field(default=5, ge=1)
 
     chunk_size: int = Field(default=1000, ge=1, le=10_000)
     workers: int = Field(default=2, ge=1, le=64)
