@@ -38,12 +38,13 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
     def queue_chunks(self, chunks: Sequence[BulkChunk]) -> None:
         """Store chunks in one transaction; chunks already stored (a resumed import)
         are left as they are."""
+        per_chunk = [list(chunk.collect_events()) for chunk in chunks]
         try:
-            self.save(*chunks)
+            self.events.put([event for events in per_chunk for event in events])
         except IntegrityError:
-            for chunk in chunks:
+            for events in per_chunk:
                 try:
-                    self.save(chunk)
+                    self.events.put(events)
                 except IntegrityError:
                     continue
 

@@ -1,0 +1,62 @@
+"""Factories of every adapter, by port, for the contract suites.
+
+Each suite is parametrized over the names in these tables; an adapter joins a
+suite by adding one entry here. Factories take pytest's ``request`` and a fresh
+temp dir, and return the adapter (the suite closes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Factory = Callable[[pytest.FixtureRequest, Path], Any]
+
+
+def _sqlite_entities(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.sqlite.entities import SQLiteEntityStore
+
+    return SQLiteEntityStore(tmp / "entities.db")
+
+
+def _sqlite_read_models(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.sqlite.read_models import SQLiteReadModelStore
+
+    return SQLiteReadModelStore(tmp / "readmodels.db")
+
+
+def _sqlite_quota(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.sqlite.quota import SQLiteQuotaGate
+
+    return SQLiteQuotaGate(tmp / "quota.db")
+
+
+def _sqlite_positions(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.sqlite.positions import SQLitePositionStore
+
+    return SQLitePositionStore(tmp / "positions.db")
+
+
+def _inprocess_transport(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.inprocess.transport import InProcessTransport
+
+    return InProcessTransport(delivery_limit=3)
+
+
+def _sqlite_event_store_env(request: pytest.FixtureRequest, tmp: Path) -> dict[str, str]:
+    from infrastructure.bootstrap import event_store_env
+    from infrastructure.settings import Settings
+
+    return event_store_env(Settings(data_dir=tmp))
+
+
+ENTITY_STORES: dict[str, Factory] = {"sqlite": _sqlite_entities}
+READ_MODEL_STORES: dict[str, Factory] = {"sqlite": _sqlite_read_models}
+QUOTA_GATES: dict[str, Factory] = {"sqlite": _sqlite_quota}
+POSITION_STORES: dict[str, Factory] = {"sqlite": _sqlite_positions}
+TRANSPORTS: dict[str, Factory] = {"inprocess": _inprocess_transport}
+# Event stores are the eventsourcing application over each persistence: env factories.
+EVENT_STORE_ENVS: dict[str, Factory] = {"sqlite": _sqlite_event_store_env}

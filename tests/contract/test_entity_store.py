@@ -1,0 +1,136 @@
+"""Contract of the EntityStore port, run against every adapter."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+from application.ports import EntityChange, NewEntity
+
+
+def _new(key: str, row: int, action: str = "a1", **values: Any) -> NewEntity:
+    return NewEntity(str(uuid.uuid4()), key, {"email": key, **values}, action, row)
+
+
+def test_insert_stores_entities_and_reports_each_as_inserted(entity_store: Any) -> None:
+    items = [_new("a@x.com", 1), _new("b@x.com", 2)]
+    results = entity_store.insert_many("contact", items)
+    assert [r.inserted for r in results] == [True, True]
+    assert entity_store.get("contact", items[0].entity_id) == {"email": "a@x.com"}
+    assert entity_store.count("contact") == 2
+
+
+def test_second_insert_of_a_taken_unique_key_is_refused_with_the_holder(entity_store: Any) -> None:
+    first = _new("a@x.com", 1, action="act-1")
+    entity_store.insert_many("contact", [first])
+    [result] = entity_store.insert_many("contact", [_new("a@x.com", 9, action="act-2")])
+    assert not result.inserted
+    assert result.existing.entity_id == first.entity_id
+    assert (result.existing.action_id, result.existing.row) == ("act-1", 1)
+    assert entity_store.count("contact") == 1
+
+
+def test_duplicate_keys_within_one_batch_keep_the_first_row(entity_store: Any) -> None:
+    first, second = _new("dup@x.com", 1), _new("dup@x.com", 2)
+    results = entity_store.insert_many("contact", [first, second])
+    assert [r.inserted for r in results] == [True, False]
+    assert results[1].existing.entity_id == first.entity_id
+    assert results[1].existing.row == 1
+
+
+def test_unique_keys_are_per_entity_type(entity_store: Any) -> None:
+    entity_store.insert_many("contact", [_new("same", 1)])
+    [result] = entity_store.insert_many("company", [_new("same", 1)])
+    assert result.inserted
+
+
+def test_update_by_id_merges_fields_and_records_the_writer(entity_store: Any) -> None:
+    item = _new("a@x.com", 1, first_name="Ann")
+    entity_store.insert_many("contact", [item])
+    [result] = entity_store.update_many(
+        "contact", [EntityChange("id", item.entity_id, {"last_name": "Lee"}, None, "act-2", 5)]
+    )
+    assert (result.status, result.entity_id) == ("updated", item.entity_id)
+    assert entity_store.get("contact", item.entity_id) == {"email": "a@x.com", "first_name": "Ann", "last_name": "Lee"}
+
+
+def test_update_by_unique_key_finds_the_entity(entity_store: Any) -> None:
+    item = _new("a@x.com", 1)
+    entity_store.insert_many("contact", [item])
+    [result] = entity_store.update_many("contact", [EntityChange("unique", "a@x.com", {"phone": "1"}, None, "act-2", 1)])
+    assert result.status == "updated"
+    assert entity_store.get("contact", item.entity_id)["phone"] == "1"
+
+
+def test_update_of_a_missing_entity_is_not_found(entity_store: Any) -> None:
+    results = entity_store.update_many(
+        "contact",
+        [EntityChange("id", str(uuid.uuid4()), {}, None, "a", 1), EntityChange("unique", "nobody@x.com", {}, None, "a", 2)],
+    )
+    assert [r.status for r in results] == ["not_found", "not_found"]
+
+
+def test_changing_the_unique_key_to_one_taken_is_a_duplicate_and_changes_nothing(entity_store: Any) -> None:
+    a, b = _new("a@x.com", 1), _new("b@x.com", 2)
+    entity_store.insert_many("contact", [a, b])
+    [result] = entity_store.update_many(
+        "contact", [EntityChange("id", a.entity_id, {"email": "b@x.com"}, "b@x.com", "act-2", 1)]
+    )
+    assert result.status == "duplicate"
+    assert result.existing.entity_id == b.entity_id
+    assert entity_store.get("contact", a.entity_id) == {"email": "a@x.com"}
+
+
+def test_changing_the_unique_key_to_a_free_one_moves_the_key(entity_store: Any) -> None:
+    a = _new("a@x.com", 1)
+    entity_store.insert_many("contact", [a])
+    entity_store.update_many("contact", [EntityChange("id", a.entity_id, {"email": "new@x.com"}, "new@x.com", "act-2", 1)])
+    [reinsert] = entity_store.insert_many("contact", [_new("a@x.com", 3, action="act-3")])
+    [taken] = entity_store.insert_many("contact", [_new("new@x.com", 4, action="act-3")])
+    assert reinsert.inserted
+    assert not taken.inserted and taken.existing.entity_id == a.entity_id
+
+
+def test_a_change_already_written_by_the_same_or_a_later_row_of_the_action_is_not_reapplied(entity_store: Any) -> None:
+    a = _new("a@x.com", 1)
+    entity_store.insert_many("contact", [a])
+    entity_store.update_many("contact", [EntityChange("id", a.entity_id, {"first_name": "Late"}, None, "act-2", 7)])
+    results = entity_store.update_many(
+        "contact",
+        [EntityChange("id", a.entity_id, {"first_name": "Early"}, None, "act-2", 3),
+         EntityChange("id", a.entity_id, {"first_name": "Late"}, None, "act-2", 7)],
+    )
+    assert [r.status for r in results] == ["already_applied", "already_applied"]
+    assert entity_store.get("contact", a.entity_id)["first_name"] == "Late"
+
+
+def test_updates_in_one_batch_apply_in_order(entity_store: Any) -> None:
+    a = _new("a@x.com", 1)
+    entity_store.insert_many("contact", [a])
+    entity_store.update_many(
+        "contact",
+        [EntityChange("unique", "a@x.com", {"first_name": "One"}, None, "act-2", 1),
+         EntityChange("unique", "a@x.com", {"first_name": "Two"}, None, "act-2", 2)],
+    )
+    assert entity_store.get("contact", a.entity_id)["first_name"] == "Two"
+
+
+def test_concurrent_inserts_of_the_same_keys_never_store_a_key_twice(entity_store_factory: Any) -> None:
+    stores = [entity_store_factory() for _ in range(4)]
+    keys = [f"k{i}@x.com" for i in range(200)]
+    inserted: list[int] = []
+    lock = threading.Lock()
+
+    def run(store: Any, n: int) -> None:
+        results = store.insert_many("contact", [_new(k, i, action=f"w{n}") for i, k in enumerate(keys)])
+        with lock:
+            inserted.append(sum(r.inserted for r in results))
+
+    threads = [threading.Thread(target=run, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(inserted) == len(keys)
+    assert stores[0].count("contact") == len(keys)

@@ -1,0 +1,117 @@
+"""Contract of the ReadModelStore port, run against every adapter."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from application.ports import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
+
+
+def _view(account: str = "acc", created_at: str = "2026-01-01T00:00:00+00:00", **kw: Any) -> ActionView:
+    return ActionView(
+        action_id=kw.pop("action_id", str(uuid.uuid4())), account_id=account, entity_type=kw.pop("entity_type", "contact"),
+        action_type="insert", match_by=None, source_name="f.csv", chunk_size=2, expected_total=3,
+        created_at=created_at, **kw,
+    )
+
+
+def _line(action_id: str, row: int, outcome: str, position: int) -> LogLine:
+    errors = [{"field": "email", "code": "missing", "message": "Field required"}] if outcome == "failed" else []
+    return LogLine(action_id, row, row + 1, (row - 1) // 2, outcome, None if outcome == "failed" else f"e{row}",
+                   "created" if outcome == "succeeded" else None, errors,
+                   "duplicate: x" if outcome == "skipped" else None, 1 if outcome == "skipped" else None, position)
+
+
+def _processing_batch(view: ActionView) -> ViewChanges:
+    changes = ViewChanges(new_actions=[view])
+    changes.chunk_inputs.append(ChunkInput(view.action_id, 0, 1, [{"row": 1, "line": 2, "data": {"email": "a@x.com"}}]))
+    delta = changes.delta(view.action_id)
+    delta.status, delta.total, delta.chunk_count = "PROCESSING", 3, 2
+    for row, outcome in ((1, "succeeded"), (2, "failed"), (3, "skipped")):
+        changes.log_lines.append(_line(view.action_id, row, outcome, 10 + row))
+        setattr(delta, outcome, getattr(delta, outcome) + 1)
+    delta.chunks_done = 2
+    delta.first_outcome_at, delta.last_outcome_at = "2026-01-01T00:00:01+00:00", "2026-01-01T00:00:02+00:00"
+    return changes
+
+
+def test_a_fresh_store_is_at_position_zero(read_models: Any) -> None:
+    assert read_models.position("actions") == 0
+
+
+def test_applied_changes_are_readable_and_move_the_position(read_models: Any) -> None:
+    view = _view()
+    assert read_models.apply("actions", 13, _processing_batch(view))
+    stored = read_models.get_action(view.action_id)
+    assert (stored.status, stored.total, stored.chunk_count, stored.chunks_done) == ("PROCESSING", 3, 2, 2)
+    assert (stored.succeeded, stored.failed, stored.skipped) == (1, 1, 1)
+    assert stored.first_outcome_at == "2026-01-01T00:00:01+00:00"
+    assert read_models.position("actions") == 13
+    assert [line.row for line in read_models.logs(view.action_id)] == [1, 2, 3]
+    assert read_models.logs(view.action_id, outcome="failed")[0].errors[0]["code"] == "missing"
+    assert read_models.chunk_input(view.action_id, 0).records[0]["data"] == {"email": "a@x.com"}
+    assert read_models.chunk_input(view.action_id, 1) is None
+
+
+def test_a_batch_at_or_below_the_stored_position_changes_nothing(read_models: Any) -> None:
+    view = _view()
+    read_models.apply("actions", 13, _processing_batch(view))
+    assert not read_models.apply("actions", 13, _processing_batch(view))
+    assert not read_models.apply("actions", 5, _processing_batch(view))
+    stored = read_models.get_action(view.action_id)
+    assert (stored.succeeded, stored.failed, stored.skipped, stored.chunks_done) == (1, 1, 1, 2)
+    assert len(read_models.logs(view.action_id)) == 3
+
+
+def test_positions_are_kept_per_projection(read_models: Any) -> None:
+    read_models.apply("one", 7, ViewChanges())
+    assert read_models.position("one") == 7
+    assert read_models.position("two") == 0
+
+
+def test_later_deltas_add_counts_and_keep_the_first_outcome_time(read_models: Any) -> None:
+    view = _view()
+    read_models.apply("actions", 13, _processing_batch(view))
+    later = ViewChanges()
+    later.deltas[view.action_id] = ActionDelta(
+        status="COMPLETED", succeeded=2, first_outcome_at="2026-01-01T00:00:05+00:00",
+        last_outcome_at="2026-01-01T00:00:06+00:00", finished_at="2026-01-01T00:00:07+00:00", discrepancy="x",
+    )
+    read_models.apply("actions", 20, later)
+    stored = read_models.get_action(view.action_id)
+    assert stored.succeeded == 3 and stored.status == "COMPLETED" and stored.total == 3
+    assert stored.first_outcome_at == "2026-01-01T00:00:01+00:00"
+    assert stored.last_outcome_at == "2026-01-01T00:00:06+00:00"
+    assert (stored.finished_at, stored.discrepancy) == ("2026-01-01T00:00:07+00:00", "x")
+
+
+def test_logs_page_by_row_and_filter_by_outcome(read_models: Any) -> None:
+    view = _view()
+    read_models.apply("actions", 13, _processing_batch(view))
+    assert [line.row for line in read_models.logs(view.action_id, after_row=1, limit=1)] == [2]
+    assert [line.row for line in read_models.logs(view.action_id, outcome="skipped")] == [3]
+    skipped = read_models.logs(view.action_id, outcome="skipped")[0]
+    assert (skipped.reason, skipped.duplicate_of_row, skipped.position) == ("duplicate: x", 1, 13)
+    assert read_models.logs(str(uuid.uuid4())) == []
+
+
+def test_actions_list_newest_first_with_filters_and_a_cursor(read_models: Any) -> None:
+    views = [_view(account="a" if i % 2 else "b", created_at=f"2026-01-0{i + 1}T00:00:00+00:00",
+                   entity_type="company" if i == 4 else "contact") for i in range(5)]
+    read_models.apply("actions", 1, ViewChanges(new_actions=views))
+    newest_first = [v.action_id for v in reversed(views)]
+    listed = read_models.list_actions(ActionFilter())
+    assert [v.action_id for v in listed] == newest_first
+    page = read_models.list_actions(ActionFilter(), limit=2)
+    rest = read_models.list_actions(ActionFilter(), before=(page[-1].created_at, page[-1].action_id), limit=10)
+    assert [v.action_id for v in page + rest] == newest_first
+    assert {v.account_id for v in read_models.list_actions(ActionFilter(account_id="a"))} == {"a"}
+    assert [v.entity_type for v in read_models.list_actions(ActionFilter(entity_type="company"))] == ["company"]
+    ranged = read_models.list_actions(ActionFilter(created_from="2026-01-02", created_to="2026-01-04"))
+    assert [v.created_at[:10] for v in ranged] == ["2026-01-03", "2026-01-02"]
+    assert read_models.list_actions(ActionFilter(status="COMPLETED")) == []
+
+
+def test_an_unknown_action_is_none(read_models: Any) -> None:
+    assert read_models.get_action(str(uuid.uuid4())) is None

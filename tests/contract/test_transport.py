@@ -1,0 +1,84 @@
+"""Contract of the MessageTransport port: at-least-once delivery, redelivery on
+failure, dead-lettering after the delivery limit."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+DEADLINE_S = 20.0
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def _consume_in_background(transport: Any, queue: str, handler: Any, **kw: Any) -> tuple[threading.Event, threading.Thread]:
+    stop = threading.Event()
+    thread = threading.Thread(target=transport.consume, args=(queue, handler, stop), kwargs=kw, daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def test_published_messages_are_all_delivered(transport: Any) -> None:
+    queue = f"test.{uuid.uuid4()}"
+    bodies = [f"m{i}".encode() for i in range(50)]
+    transport.publish(queue, bodies)
+    received: list[bytes] = []
+    stop, thread = _consume_in_background(transport, queue, lambda body, attempt: received.append(body))
+    _wait_for(lambda: len(received) >= 50, "50 deliveries")
+    stop.set()
+    thread.join(timeout=10)
+    assert sorted(received) == sorted(bodies)
+
+
+def test_a_failing_handler_gets_the_message_again(transport: Any) -> None:
+    queue = f"test.{uuid.uuid4()}"
+    attempts: list[int] = []
+
+    def flaky(body: bytes, attempt: int) -> None:
+        attempts.append(attempt)
+        if len(attempts) == 1:
+            raise RuntimeError("first delivery fails")
+
+    transport.publish(queue, [b"once"])
+    stop, thread = _consume_in_background(transport, queue, flaky)
+    _wait_for(lambda: len(attempts) >= 2, "a redelivery")
+    stop.set()
+    thread.join(timeout=10)
+    assert attempts[:2] == [1, 2]
+
+
+def test_a_message_that_always_fails_is_dead_lettered_once(transport: Any) -> None:
+    queue = f"test.{uuid.uuid4()}"
+    dead: list[bytes] = []
+
+    def poison(body: bytes, attempt: int) -> None:
+        raise RuntimeError("always fails")
+
+    transport.publish(queue, [b"poison", b"ok"])
+    delivered_ok: list[bytes] = []
+
+    def handler(body: bytes, attempt: int) -> None:
+        if body == b"poison":
+            poison(body, attempt)
+        delivered_ok.append(body)
+
+    stop, thread = _consume_in_background(transport, queue, handler, dead_letter=dead.append)
+    _wait_for(lambda: dead == [b"poison"] and delivered_ok == [b"ok"], "the poison message to be dead-lettered")
+    stop.set()
+    thread.join(timeout=10)
+    assert dead == [b"poison"]
+
+
+def test_depth_counts_messages_not_yet_consumed(transport: Any) -> None:
+    queue = f"test.{uuid.uuid4()}"
+    transport.publish(queue, [b"a", b"b", b"c"])
+    _wait_for(lambda: transport.depth(queue) == 3, "a depth of 3")
