@@ -304,6 +304,15 @@ def demo(ctx: click.Context, rows: int, workers: int, as_json: bool) -> None:
                batch_size=1000, workers=workers, fmt="csv", idempotency_key=None, as_json=as_json)
 
 
+from api.cli_processes import projector as projector_command  # noqa: E402
+from api.cli_processes import relay as relay_command  # noqa: E402
+from api.cli_processes import worker as worker_command  # noqa: E402
+
+cli.add_command(worker_command)
+cli.add_command(relay_command)
+cli.add_command(projector_command)
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"bulkactions: error: {message}", err=True)
     sys.exit(code)

@@ -1,7 +1,14 @@
-"""Running an import or a resume to completion on the embedded runtime."""
+"""Running an import or a resume to completion.
+
+Embedded default (``BULK_TRANSPORT=inprocess``): this process runs the relay, workers
+and projector itself. Production (a broker): the relay, workers and projector are
+separate, already running processes; this one only stores the input (the relay
+publishes it from the event log) and watches the read model the projector keeps.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from uuid import UUID
@@ -15,6 +22,11 @@ from infrastructure.bootstrap import Container
 from infrastructure.files.readers import FileSource
 
 ProgressCallback = Callable[[ActionView | None], None]
+
+log = logging.getLogger(__name__)
+# Warn (once) when the read model shows no progress for this long: the relay,
+# workers or projector may not be running.
+STALL_WARNING_SECONDS = 60.0
 
 
 class RuntimeFailedError(Exception):
@@ -43,6 +55,8 @@ def run_to_completion(
     projector_in_process: bool = False,
 ) -> ActionView:
     """Queue what is not queued yet, process every unfinished chunk, wait for the end."""
+    if container.settings.transport != "inprocess":
+        return _run_on_services(container, action_id, source, on_progress, resuming=resuming)
     with EmbeddedRuntime(container, workers, projector_in_process=projector_in_process) as runtime:
         action = container.events.get_action(action_id)
         if action.total is None and source is not None:
@@ -50,6 +64,42 @@ def run_to_completion(
         if resuming:
             _redispatch_unfinished(container, action_id)
         return _wait(container, runtime, action_id, on_progress)
+
+
+def _run_on_services(
+    container: Container,
+    action_id: UUID,
+    source: InputSource | None,
+    on_progress: ProgressCallback,
+    *,
+    resuming: bool,
+) -> ActionView:
+    action = container.events.get_action(action_id)
+    if action.total is None and source is not None:
+        container.submission().queue_input(action_id, source)
+    if resuming:
+        # Messages of a crashed run may be gone (purged, dead-lettered): publish every
+        # chunk without outcomes again; workers skip the ones done meanwhile.
+        _redispatch_unfinished(container, action_id)
+    return _wait_for_services(container, action_id, on_progress)
+
+
+def _wait_for_services(container: Container, action_id: UUID, on_progress: ProgressCallback) -> ActionView:
+    key = str(action_id)
+    last_change, last_seen, warned = time.monotonic(), None, False
+    while True:
+        view = container.read_models.get_action(key)
+        on_progress(view)
+        if view is not None and view.status in FINAL_STATUSES:
+            return view
+        seen = None if view is None else (view.status, view.processed, view.chunks_done)
+        if seen != last_seen:
+            last_change, last_seen = time.monotonic(), seen
+        elif not warned and time.monotonic() - last_change > STALL_WARNING_SECONDS:
+            warned = True
+            log.warning("no progress on action %s for %.0fs: are `bulkactions relay`, `worker` and "
+                        "`projector` running?", key, STALL_WARNING_SECONDS)
+        time.sleep(0.2)
 
 
 def _redispatch_unfinished(container: Container, action_id: UUID) -> None:

@@ -1,0 +1,221 @@
+"""The long-running processes of the production stack: ``worker``, ``relay``, ``projector``.
+
+Any number of each may run, on any machine, and any may be killed at any time:
+- workers compete for chunk messages on RabbitMQ (ack after the outcome events are
+  stored; a killed worker's message is redelivered, and the deterministic event
+  versions make a second run store nothing twice);
+- relays and projectors follow the PostgreSQL notification log and are single-active:
+  the one holding a PostgreSQL advisory lock works, the others stand by and take
+  over within ``--standby-poll`` seconds of its death (the server frees the lock when
+  the holder's connection drops). Their positions are stored with their writes, so a
+  takeover resumes where the dead one last committed.
+
+SIGTERM or SIGINT stops a process cleanly: a worker finishes and acks the chunk in
+hand, a relay or projector finishes its page.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from infrastructure.bootstrap import ConfigurationError, Container, bootstrap
+from infrastructure.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK = "relay"
+PROJECTOR_LOCK = "projector:actions"
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM / SIGINT (a second signal still stops at once)."""
+    stop = threading.Event()
+
+    def handle(signum: int, _: FrameType | None) -> None:
+        if stop.is_set():
+            raise SystemExit(128 + signum)
+        log.warning("signal %d: stopping after the work in hand", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def _touch(alive_file: Path | None) -> None:
+    """Liveness for container health checks: the file's age says the loop still turns."""
+    if alive_file is not None:
+        alive_file.touch()
+
+
+def _settings(data_dir: Path, *, needs_postgres: bool, needs_broker: bool) -> Settings:
+    settings = Settings(data_dir=data_dir)
+    if needs_postgres and (settings.event_store != "postgres" or not settings.postgres_dsn):
+        raise ConfigurationError("this process needs BULK_EVENT_STORE=postgres and BULK_POSTGRES_DSN")
+    if needs_broker and (settings.transport != "rabbitmq" or not settings.rabbitmq_url):
+        raise ConfigurationError("this process needs BULK_TRANSPORT=rabbitmq and BULK_RABBITMQ_URL")
+    return settings
+
+
+def run_worker(settings: Settings, consumers: int, stop: threading.Event, alive_file: Path | None) -> None:
+    container = bootstrap(settings)
+    threads = []
+    try:
+        for n in range(consumers):
+            worker = container.worker()
+            thread = threading.Thread(target=worker.run, args=(stop,), name=f"consumer-{n}", daemon=True)
+            thread.start()
+            threads.append(thread)
+        while not stop.is_set():
+            _touch(alive_file)
+            if not all(t.is_alive() for t in threads):
+                raise RuntimeError("a chunk consumer stopped unexpectedly")
+            stop.wait(1.0)
+        for thread in threads:
+            thread.join()
+    finally:
+        stop.set()
+        container.close()
+
+
+def run_single_active(
+    settings: Settings,
+    lock_name: str,
+    make_step: Callable[[Container], Callable[[], int]],
+    stop: threading.Event,
+    *,
+    poll_seconds: float,
+    standby_poll: float,
+    alive_file: Path | None,
+) -> None:
+    """Stand by until this process holds the lock, then call the step until stopped.
+
+    ``step`` returns how much it did; 0 means caught up, so wait ``poll_seconds``.
+    Errors (a database or broker restart) are logged and retried: the loop itself is
+    what a supervisor would otherwise have to restart.
+    """
+    from infrastructure.postgres.positions import SingleActiveLock
+
+    assert settings.postgres_dsn is not None
+    lock = SingleActiveLock(settings.postgres_dsn, lock_name)
+    container = bootstrap(settings)
+    step = make_step(container)
+    try:
+        while not stop.is_set():
+            _touch(alive_file)
+            if not lock.try_acquire():
+                stop.wait(standby_poll)
+                continue
+            log.warning("%s: active (holding the %r lock)", lock_name, lock_name)
+            _run_while_held(lock, step, stop, poll_seconds, alive_file)
+    finally:
+        lock.release()
+        container.close()
+
+
+def _run_while_held(
+    lock: Any,
+    step: Callable[[], int],
+    stop: threading.Event,
+    poll_seconds: float,
+    alive_file: Path | None,
+) -> None:
+    checked = time.monotonic()
+    backoff = 0.5
+    while not stop.is_set():
+        if time.monotonic() - checked > 2.0:
+            # Lost the lock's session (database restart, network): another process may
+            # be active now, so stop working until this one holds the lock again.
+            if not lock.still_held():
+                log.warning("%s: lost the lock; standing by", lock.name)
+                lock.release()
+                return
+            checked = time.monotonic()
+            _touch(alive_file)
+        try:
+            done = step()
+            backoff = 0.5
+        except Exception:
+            log.exception("%s: step failed; retrying in %.1fs", lock.name, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 10.0)
+            continue
+        if done == 0:
+            stop.wait(poll_seconds)
+
+
+def _relay_step(container: Container) -> Callable[[], int]:
+    return functools.partial(container.relay().run_once, page=1000)
+
+
+def _projector_step(container: Container) -> Callable[[], int]:
+    return functools.partial(container.projector().run_once, page=2000)
+
+
+_DATA_DIR = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BULK_DATA_DIR", default=None,
+    help="Embedded state (SQLite entity/read-model files when BULK_DOCUMENT_STORE=sqlite).",
+)
+_ALIVE_FILE = click.option(
+    "--alive-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Touched while the main loop turns (for container health checks).",
+)
+
+
+def _data_dir(ctx: click.Context, data_dir: Path | None) -> Path:
+    if data_dir is not None:
+        return data_dir
+    found: Path = (ctx.find_root().obj or {}).get("data_dir") or Path(".bulkactions")
+    return found
+
+
+@click.command()
+@click.option("--consumers", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Chunk consumers in this process (each with its own connection).")
+@_DATA_DIR
+@_ALIVE_FILE
+@click.pass_context
+def worker(ctx: click.Context, consumers: int, data_dir: Path | None, alive_file: Path | None) -> None:
+    """Process chunk messages from RabbitMQ until SIGTERM."""
+    settings = _settings(_data_dir(ctx, data_dir), needs_postgres=False, needs_broker=True)
+    run_worker(settings, consumers, stop_on_signals(), alive_file)
+
+
+@click.command()
+@click.option("--poll", "poll_seconds", type=float, default=0.05, show_default=True)
+@click.option("--standby-poll", type=float, default=1.0, show_default=True,
+              help="Seconds between attempts to take over from the active relay.")
+@_DATA_DIR
+@_ALIVE_FILE
+@click.pass_context
+def relay(ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None,
+          alive_file: Path | None) -> None:
+    """Publish queued chunks from the PostgreSQL event log to RabbitMQ (single-active)."""
+    settings = _settings(_data_dir(ctx, data_dir), needs_postgres=True, needs_broker=True)
+    run_single_active(settings, RELAY_LOCK, _relay_step, stop_on_signals(),
+                      poll_seconds=poll_seconds, standby_poll=standby_poll, alive_file=alive_file)
+
+
+@click.command()
+@click.option("--poll", "poll_seconds", type=float, default=0.05, show_default=True)
+@click.option("--standby-poll", type=float, default=1.0, show_default=True,
+              help="Seconds between attempts to take over from the active projector.")
+@_DATA_DIR
+@_ALIVE_FILE
+@click.pass_context
+def projector(ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None,
+              alive_file: Path | None) -> None:
+    """Keep the read models current from the PostgreSQL event log (single-active)."""
+    settings = _settings(_data_dir(ctx, data_dir), needs_postgres=True, needs_broker=False)
+    run_single_active(settings, PROJECTOR_LOCK, _projector_step, stop_on_signals(),
+                      poll_seconds=poll_seconds, standby_poll=standby_poll, alive_file=alive_file)

@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: the event store's environment, relay positions, single-active locks."""

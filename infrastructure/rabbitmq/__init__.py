@@ -1,0 +1,1 @@
+"""RabbitMQ adapter of the message transport (pika, quorum queues)."""

@@ -1,0 +1,148 @@
+"""Run the production processes (relay, projector, workers) as real subprocesses.
+
+Each ``ProductionStack`` gets its own PostgreSQL schema and RabbitMQ virtual host, so
+tests (and several test runs) can share one server of each. Used by the fault tests
+and by ``bench/production_import.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+
+POSTGRES_SERVER = os.environ.get("BULK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+RABBITMQ_SERVER = os.environ.get("BULK_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672")
+REPO = Path(__file__).resolve().parents[2]
+BULKACTIONS = [sys.executable, "-m", "api.cli"]
+
+
+def postgres_error() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_SERVER, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"{POSTGRES_SERVER}: {exc}"
+    return None
+
+
+def rabbitmq_error() -> str | None:
+    import pika
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(RABBITMQ_SERVER + "/%2F?connection_attempts=1")).close()
+    except Exception as exc:
+        return f"{RABBITMQ_SERVER}: {exc!r}"
+    return None
+
+
+def rabbitmqctl(*args: str) -> str:
+    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class ProductionStack:
+    def __init__(self, data_dir: Path, *, delivery_limit: int = 5, prefetch: int = 2) -> None:
+        self.data_dir = data_dir
+        self.name = "bulk_t" + uuid.uuid4().hex[:10]
+        self.dsn = f"{POSTGRES_SERVER}?options=-csearch_path%3D{self.name}"
+        self.vhost = self.name
+        self.amqp_url = f"{RABBITMQ_SERVER}/{quote(self.vhost, safe='')}"
+        self.delivery_limit = delivery_limit
+        self.prefetch = prefetch
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs = data_dir / "logs"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "BULK_DATA_DIR": str(self.data_dir),
+            "BULK_EVENT_STORE": "postgres",
+            "BULK_POSTGRES_DSN": self.dsn,
+            "BULK_TRANSPORT": "rabbitmq",
+            "BULK_RABBITMQ_URL": self.amqp_url,
+            "BULK_DELIVERY_LIMIT": str(self.delivery_limit),
+            "BULK_RABBITMQ_PREFETCH": str(self.prefetch),
+            "BULK_DOCUMENT_STORE": "sqlite",
+            "BULK_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(REPO),
+        }
+        env.update(extra)
+        return env
+
+    def __enter__(self) -> ProductionStack:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{self.name}"')
+        rabbitmqctl("add_vhost", self.vhost)
+        rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in list(self.processes):
+            self.kill(name)
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+        rabbitmqctl("delete_vhost", self.vhost)
+
+    def start(self, name: str, *args: str, module: list[str] | None = None, **env: str) -> subprocess.Popen[bytes]:
+        """Start ``bulkactions <args>`` (or another module's CLI) as process ``name``."""
+        command = [*(module or BULKACTIONS), *args]
+        log = (self.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(command, cwd=REPO, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT)
+        self.processes[name] = process
+        return process
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.send_signal(sig)
+        return process.wait(timeout=60)
+
+    def run(self, *args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*BULKACTIONS, *args], cwd=REPO, env=self.env(**env), capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )
+
+    def log_text(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+    def stored_outcomes(self) -> int:
+        """Outcome events stored so far (every event of a chunk stream after ChunkQueued)."""
+        try:
+            rows = self.query(
+                "SELECT count(*) FROM bulkactions_events WHERE topic LIKE %s",
+                "domain.bulk_action:BulkChunk.Record%",
+            )
+        except psycopg.errors.UndefinedTable:
+            return 0  # no process has created the events table yet
+        return int(rows[0][0])
