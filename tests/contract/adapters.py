@@ -60,3 +60,10 @@ POSITION_STORES: dict[str, Factory] = {"sqlite": _sqlite_positions}
 TRANSPORTS: dict[str, Factory] = {"inprocess": _inprocess_transport}
 # Event stores are the eventsourcing application over each persistence: env factories.
 EVENT_STORE_ENVS: dict[str, Factory] = {"sqlite": _sqlite_event_store_env}
+
+# PostgreSQL and RabbitMQ adapters (real servers; see production_adapters).
+from tests.contract import production_adapters  # noqa: E402
+
+EVENT_STORE_ENVS["postgres"] = production_adapters.postgres_event_store_env
+POSITION_STORES["postgres"] = production_adapters.postgres_positions
+TRANSPORTS["rabbitmq"] = production_adapters.rabbitmq_transport
