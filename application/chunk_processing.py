@@ -80,6 +80,9 @@ class ChunkDecider:
             if "error" in record:
                 results[index] = _failed(row, line, [FieldError("record", "unparseable", record["error"])])
                 continue
+            if "duplicate_of_row" in record:
+                results[index] = self._repeated(row, line, record["duplicate_of_row"])
+                continue
             decision = self._validated(row, record["data"])
             if isinstance(decision, list):
                 results[index] = _failed(row, line, decision)
@@ -195,6 +198,11 @@ class ChunkDecider:
                 retry.append((index, item))
         if retry:
             self._update(records, retry, results)
+
+    def _repeated(self, row: int, line: int | None, first_row: int) -> RecordResult:
+        target = "id" if self.action_type is ActionType.UPDATE and self.match_by == "id" else self.etype.unique_field
+        reason = f"duplicate: the same {target} already appears in row {first_row} of this input"
+        return RecordResult(row, line, Outcome.SKIPPED, reason=reason, duplicate_of_row=first_row)
 
     def _duplicate(self, row: int, line: int | None, key: str, existing: EntityRef) -> RecordResult:
         same_input = existing.action_id == self.action_key and existing.row is not None

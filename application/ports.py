@@ -310,5 +310,20 @@ class InputSource(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
+class KeyIndex(Protocol):
+    """Remembers, for one input, the first row that named each unique key.
+
+    Used while the input is queued, in input order, so that a key repeated in the
+    input is skipped as a duplicate of its first row whatever order the chunks are
+    processed in. Scratch state of one queueing pass: rebuilt on resume.
+    """
+
+    def first_rows(self, keyed: Sequence[tuple[str, int]]) -> dict[int, int]:
+        """Record (key, row) pairs; return {row: first_row} for rows seen before."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class InputError(Exception):
     """The input as a whole is unusable (encoding, header, format): nothing was created."""

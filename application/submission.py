@@ -7,15 +7,25 @@ input never leaves a half-created action behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
 from application.event_store import BulkActionLog
-from application.ports import Clock, InputRecord, InputScan, InputSource, QuotaGate, QuotaLimits
+from application.ports import (
+    Clock,
+    InputRecord,
+    InputScan,
+    InputSource,
+    KeyIndex,
+    QuotaGate,
+    QuotaLimits,
+)
 from domain.bulk_action import ActionType, BulkAction, BulkChunk
+from domain.entities.base import EntityType
 from domain.entities.registry import entity_type as entity_type_named
 from domain.errors import InvalidMatchFieldError, UnknownActionTypeError
 
@@ -64,20 +74,52 @@ def allowed_fields(entity_type: str, action_type: str, match_by: str | None) -> 
     return fields | {"id"} if action_type == ActionType.UPDATE and match_by == "id" else fields
 
 
+def record_key(etype: type[EntityType], action_type: str, match_by: str | None, data: dict[str, Any] | None) -> str | None:
+    """What a record targets: its normalised unique value, or its id for UPDATE by id.
+
+    One input may name each target once: a later record naming the same target is
+    skipped as a duplicate of the first. This keeps results independent of the order
+    in which parallel workers process chunks (no later row silently winning a key,
+    no earlier row's update applied after a later one's).
+    """
+    if data is None:
+        return None
+    if action_type == ActionType.UPDATE and match_by == "id":
+        target = data.get("id")
+        return None if target in (None, "") else f"id:{target}"
+    raw = data.get(etype.unique_field)
+    if raw is None or raw == "":
+        return None
+    key = etype.normalise_unique(raw)
+    return None if isinstance(key, list) else key
+
+
 class Submission:
-    def __init__(self, events: BulkActionLog, quota: QuotaGate, limits: QuotaLimits, clock: Clock) -> None:
+    def __init__(
+        self,
+        events: BulkActionLog,
+        quota: QuotaGate,
+        limits: QuotaLimits,
+        clock: Clock,
+        key_index: Callable[[], KeyIndex],
+    ) -> None:
         self.events = events
         self.quota = quota
         self.limits = limits
         self.clock = clock
+        self.key_index = key_index
 
-    def create(self, command: SubmitCommand, source: InputSource, scan: InputScan) -> tuple[UUID, bool]:
-        """Record ``Created``. Returns the id and False if it already existed (same key)."""
+    def create(
+        self, command: SubmitCommand, source: InputSource, scan: InputScan, limits: QuotaLimits | None = None
+    ) -> tuple[UUID, bool]:
+        """Record ``Created``. Returns the id and False if it already existed (same key).
+
+        ``limits`` are the account's own quota limits (default: the platform's)."""
         action_id = command.action_id or uuid4()
         existing = self._existing(action_id)
         if existing is not None:
             return existing.id, False
-        self.quota.reserve(command.account_id, str(action_id), scan.total, self.limits, self.clock.now())
+        self.quota.reserve(command.account_id, str(action_id), scan.total, limits or self.limits, self.clock.now())
         source_info = {**source.describe(), "sha256": scan.sha256, "size": scan.size}
         action = BulkAction.submit(
             action_id, command.account_id, command.entity_type, command.action_type,
@@ -110,19 +152,31 @@ class Submission:
             if scan.sha256 != expected:
                 raise InputChangedError(f"the input file of action {action_id} has changed since it was submitted")
         already = self._queued_prefix(action_id)
+        etype = entity_type_named(action.entity_type)
+        index = self.key_index()
         total = 0
         pending: list[BulkChunk] = []
         chunk_no = 0
-        for chunk_no, first_row, records in _chunks(source.records(), action.chunk_size):
-            total += len(records)
-            if chunk_no < already:
-                continue
-            pending.append(BulkChunk.queue(action_id, chunk_no, first_row, [r.as_stored() for r in records]))
-            if len(pending) >= CHUNKS_PER_SAVE:
+        try:
+            for chunk_no, first_row, records in _chunks(source.records(), action.chunk_size):
+                total += len(records)
+                keyed = [
+                    (key, r.row)
+                    for r in records
+                    if (key := record_key(etype, action.action_type, action.match_by, r.data)) is not None
+                ]
+                first_rows = index.first_rows(keyed)  # fed for skipped chunks too, on resume
+                if chunk_no < already:
+                    continue
+                stored = [_stored(r, first_rows.get(r.row)) for r in records]
+                pending.append(BulkChunk.queue(action_id, chunk_no, first_row, stored))
+                if len(pending) >= CHUNKS_PER_SAVE:
+                    self._save_chunks(action_id, pending)
+                    pending = []
+            if pending:
                 self._save_chunks(action_id, pending)
-                pending = []
-        if pending:
-            self._save_chunks(action_id, pending)
+        finally:
+            index.close()
         action = self.events.get_action(action_id)
         if action.is_finished:
             return total
@@ -141,6 +195,13 @@ class Submission:
         while self.events.chunk_queued(action_id, count) is not None:
             count += 1
         return count
+
+
+def _stored(record: InputRecord, duplicate_of_row: int | None) -> dict[str, Any]:
+    stored = record.as_stored()
+    if duplicate_of_row is not None:
+        stored["duplicate_of_row"] = duplicate_of_row
+    return stored
 
 
 def _chunks(records: Iterator[InputRecord], size: int) -> Iterator[tuple[int, int, list[InputRecord]]]:

@@ -46,7 +46,10 @@ class Container:
         return QuotaLimits(self.settings.records_per_day, self.settings.max_active_actions)
 
     def submission(self) -> Submission:
-        return Submission(self.events, self.quota, self.limits, self.clock)
+        from infrastructure.sqlite.key_index import SQLiteKeyIndex
+
+        scratch = self.settings.data_dir
+        return Submission(self.events, self.quota, self.limits, self.clock, lambda: SQLiteKeyIndex(scratch))
 
     def completer(self) -> ActionCompleter:
         return ActionCompleter(self.events, self.quota)

@@ -9,7 +9,7 @@ entity store port.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 from pydantic import BaseModel, ValidationError, create_model
 
@@ -59,8 +59,10 @@ class EntityType:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Same fields and validators, every field optional: used to validate updates.
+        # rebuild_annotation() keeps the validators and constraints held in metadata.
         fields: dict[str, Any] = {
-            name: (info.annotation | None, None) for name, info in cls.model.model_fields.items()
+            name: (Optional[info.rebuild_annotation()], None)  # noqa: UP045
+            for name, info in cls.model.model_fields.items()
         }
         cls._partial_model = create_model(  # type: ignore[call-overload]
             f"Partial{cls.model.__name__}", __base__=cls.model, **fields

@@ -1,0 +1,33 @@
+"""Drive the real ``bulkactions`` CLI as a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+    def json_last(self) -> Any:
+        return json.loads(self.lines[-1])
+
+
+def command(data_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args]
+
+
+def bulkactions(data_dir: Path, *args: str, timeout: float = 240, env: dict[str, str] | None = None) -> Run:
+    done = subprocess.run(command(data_dir, *args), capture_output=True, text=True, timeout=timeout, env=env)
+    return Run(done.returncode, done.stdout, done.stderr)

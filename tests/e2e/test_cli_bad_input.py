@@ -1,0 +1,70 @@
+"""Bad input: one readable line on stderr, exit code 2, and no action created."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cli import bulkactions
+
+pytestmark = pytest.mark.e2e
+
+GOOD = b"email,first_name\na@x.com,Ann\n"
+
+
+@pytest.mark.parametrize(
+    ("file_name", "content", "extra", "message"),
+    [
+        ("missing.csv", None, [], "no such file"),
+        ("empty.csv", b"", [], "is empty"),
+        ("header.csv", b"email,first_name\n", [], "has no records"),
+        ("latin1.csv", b"email,first_name\nb@x.com,Jos\xe9\n", [], "not valid UTF-8"),
+        ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", [], "binary file"),
+        ("columns.csv", b"email,shoe_size\na@x.com,9\n", [], "unknown column(s) shoe_size"),
+        ("good.csv", GOOD, ["--entity", "lead"], "Invalid value for '--entity'"),
+        ("good.csv", GOOD, ["--action", "merge"], "Invalid value for '--action'"),
+        ("good.csv", GOOD, ["--batch-size", "0"], "Invalid value for '--batch-size'"),
+        ("good.csv", GOOD, ["--batch-size", "many"], "Invalid value for '--batch-size'"),
+        ("good.csv", GOOD, ["--match-by", "phone"], "matches by 'email' only"),
+        ("good.txt", GOOD, [], "--format csv|jsonl|json"),
+        ("broken.json", b'[{"email": "a@x.com"},', [], "not closed"),
+    ],
+)
+def test_bad_input_is_refused_with_one_line_and_creates_nothing(
+    tmp_path: Path, file_name: str, content: bytes | None, extra: list[str], message: str
+) -> None:
+    path = tmp_path / file_name
+    if content is not None:
+        path.write_bytes(content)
+    options = {"--entity": "contact", "--action": "insert"} | dict(zip(extra[::2], extra[1::2], strict=True))
+    args = ["import", str(path), *[part for pair in options.items() for part in pair]]
+    run = bulkactions(tmp_path / "data", *args)
+    assert run.code == 2, (run.stdout, run.stderr)
+    assert run.stdout == ""
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert run.stderr.startswith("bulkactions: error: ")
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+    status = bulkactions(tmp_path / "data", "status", "--json")
+    assert json.loads(status.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["status", "not-an-id"], "is not an action id"),
+        (["status", "00000000-0000-0000-0000-000000000001"], "no action"),
+        (["logs", "00000000-0000-0000-0000-000000000001"], "no action"),
+        (["history", "00000000-0000-0000-0000-000000000001", "--row", "1"], "no action"),
+        (["resume", "00000000-0000-0000-0000-000000000001"], "no action"),
+        (["logs", "x", "--outcome", "maybe"], "Invalid value for '--outcome'"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_unknown_ids_and_bad_commands_get_one_line_and_exit_two(tmp_path: Path, args: list[str], message: str) -> None:
+    run = bulkactions(tmp_path / "data", *args)
+    assert run.code == 2
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert message in run.stderr

@@ -1,0 +1,130 @@
+"""End to end on the embedded default: import generated files, check exact results."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from infrastructure.files.sample import write_contacts_csv
+from tests.e2e.cli import bulkactions
+
+pytestmark = pytest.mark.e2e
+
+
+def _entity_count(data_dir: Path, entity_type: str) -> int:
+    with sqlite3.connect(data_dir / "entities.db") as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM entities WHERE entity_type=?", (entity_type,)).fetchone()[0])
+
+
+def test_a_contacts_file_is_accounted_for_record_by_record(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    expected = write_contacts_csv(tmp_path / "contacts.csv", 2500)
+    run = bulkactions(data, "import", str(tmp_path / "contacts.csv"), "--entity", "contact", "--action", "insert",
+                      "--batch-size", "100", "--workers", "3", "--json")
+    assert run.code == 0, run.stderr
+    first, summary = json.loads(run.lines[0]), run.json_last()
+    assert first["action_id"] == summary["action_id"]
+    assert summary["status"] == "COMPLETED"
+    assert (summary["total"], summary["succeeded"], summary["failed"], summary["skipped"]) == (
+        2500, expected.valid, expected.invalid, expected.duplicates)
+    assert _entity_count(data, "contact") == expected.valid
+
+    action_id = summary["action_id"]
+    logs = bulkactions(data, "logs", action_id)
+    lines = [json.loads(line) for line in logs.lines]
+    assert [line["row"] for line in lines] == list(range(1, 2501))
+    assert sum(line["outcome"] == "failed" for line in lines) == expected.invalid
+
+    skipped = [json.loads(line) for line in bulkactions(data, "logs", action_id, "--outcome", "skipped").lines]
+    # Row i+1 (0-based i in slots 3-5 of each hundred, from the second hundred) duplicates row i-50.
+    assert {line["row"] for line in skipped} == {i + 1 for i in range(100, 2500) if i % 100 in (3, 4, 5)}
+    assert all(line["duplicate_of_row"] == line["row"] - 50 for line in skipped)
+
+    failed_csv = list(csv.reader(bulkactions(data, "logs", action_id, "--outcome", "failed", "--format", "csv").lines))
+    assert failed_csv[0][:3] == ["row", "line", "outcome"]
+    assert failed_csv[1][:3] == ["1", "2", "failed"] and "email" in failed_csv[1][5]
+
+    status = json.loads(bulkactions(data, "status", action_id, "--json").stdout)
+    assert (status["succeeded"], status["failed"], status["skipped"]) == (expected.valid, expected.invalid, expected.duplicates)
+
+
+def test_a_records_history_shows_its_input_and_its_outcome(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_contacts_csv(tmp_path / "c.csv", 300)
+    summary = bulkactions(data, "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert",
+                          "--batch-size", "50", "--json").json_last()
+    history = json.loads(bulkactions(data, "history", summary["action_id"], "--row", "104", "--json").stdout)
+    assert [e["type"] for e in history["events"]] == ["ChunkQueued", "RecordSkipped"]
+    assert history["events"][0]["records"] == [
+        {"row": 104, "line": 105, "data": {"email": "Person53@Example.com", "first_name": "Dup", "last_name": "Licate",
+                                            "phone": "", "company_domain": ""},
+         "duplicate_of_row": 54}]
+    assert history["events"][1]["duplicate_of_row"] == 54
+    missing = bulkactions(data, "history", summary["action_id"], "--row", "301")
+    assert missing.code == 2 and "no row 301" in missing.stderr
+
+
+def test_replay_rebuilds_read_models_that_verify_matches(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_contacts_csv(tmp_path / "c.csv", 1200)
+    summary = bulkactions(data, "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert",
+                          "--batch-size", "100", "--json").json_last()
+    before = bulkactions(data, "logs", summary["action_id"]).stdout
+    assert bulkactions(data, "verify").code == 0
+    replay = bulkactions(data, "replay")
+    assert replay.code == 0 and "replayed" in replay.stdout
+    verify = bulkactions(data, "verify", summary["action_id"])
+    assert verify.code == 0, verify.stdout
+    assert bulkactions(data, "logs", summary["action_id"]).stdout == before
+
+
+def test_verify_reports_a_read_model_that_differs_from_the_events(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_contacts_csv(tmp_path / "c.csv", 200)
+    summary = bulkactions(data, "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert", "--json").json_last()
+    with sqlite3.connect(data / "readmodels.db") as conn:
+        conn.execute("UPDATE actions SET failed = failed + 1")
+        conn.execute("DELETE FROM record_logs WHERE row = 7")
+    verify = bulkactions(data, "verify")
+    assert verify.code == 1
+    assert f"action {summary['action_id']}: failed is" in verify.stdout
+    assert "row 7" in verify.stdout
+    assert "difference(s)" in verify.stderr
+
+
+def test_json_lines_and_json_arrays_of_companies_and_products(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    companies = tmp_path / "companies.jsonl"
+    companies.write_text("\n".join([
+        json.dumps({"domain": "https://www.acme.com/", "name": "Acme"}),
+        json.dumps({"domain": "ACME.com", "name": "Acme again"}),
+        json.dumps({"domain": "globex.com", "employee_count": -5}),
+        "not json",
+    ]) + "\n")
+    run = bulkactions(data, "import", str(companies), "--entity", "company", "--action", "upsert", "--json")
+    summary = run.json_last()
+    # One input changes each record once: the second acme.com is a duplicate of row 1.
+    assert (summary["succeeded"], summary["failed"], summary["skipped"]) == (1, 2, 1), run.stderr
+    skipped = json.loads(bulkactions(data, "logs", summary["action_id"], "--outcome", "skipped").lines[0])
+    assert (skipped["row"], skipped["duplicate_of_row"]) == (2, 1)
+    products = tmp_path / "products.json"
+    products.write_text(json.dumps([{"sku": "w-1", "name": "Widget", "price": "9.99"}, {"sku": "W-1", "name": "Dup"}, {"name": "no sku"}]))
+    summary = bulkactions(data, "import", str(products), "--entity", "product", "--action", "insert", "--json").json_last()
+    assert (summary["succeeded"], summary["failed"], summary["skipped"]) == (1, 1, 1)
+
+
+def test_update_by_email_then_status_lists_newest_first(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (tmp_path / "new.csv").write_text("email,first_name\na@x.com,Ann\nb@x.com,Bob\n")
+    (tmp_path / "upd.csv").write_text("email,last_name\nA@X.com,Lee\nnobody@x.com,Who\n")
+    first = bulkactions(data, "import", str(tmp_path / "new.csv"), "--entity", "contact", "--action", "insert", "--json").json_last()
+    second = bulkactions(data, "import", str(tmp_path / "upd.csv"), "--entity", "contact", "--action", "update", "--json").json_last()
+    assert (second["succeeded"], second["failed"]) == (1, 1)
+    failed = json.loads(bulkactions(data, "logs", second["action_id"], "--outcome", "failed").lines[0])
+    assert failed["errors"][0]["code"] == "not_found"
+    listed = json.loads(bulkactions(data, "status", "--json").stdout)
+    assert [a["action_id"] for a in listed] == [second["action_id"], first["action_id"]]

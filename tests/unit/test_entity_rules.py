@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from domain.entities.base import EntityType, ValidRecord
+from domain.entities.registry import ENTITY_TYPES, entity_type
+from domain.errors import UnknownEntityTypeError
+
+pytestmark = pytest.mark.unit
+
+
+def _errors(result: object) -> dict[str, str]:
+    assert isinstance(result, list), result
+    return {e.field: e.code for e in result}
+
+
+def test_contact_email_is_normalised_to_lower_case_as_the_unique_key() -> None:
+    result = entity_type("contact").validate({"email": "  Ann@Example.COM ", "first_name": "Ann"})
+    assert isinstance(result, ValidRecord)
+    assert result.unique_key == "ann@example.com"
+    assert result.values == {"email": "ann@example.com", "first_name": "Ann"}
+
+
+def test_an_invalid_contact_reports_every_error_at_once() -> None:
+    errors = _errors(entity_type("contact").validate({"email": "nope", "phone": "call me", "shoe_size": "9"}))
+    assert errors == {"email": "value_error", "phone": "string_pattern_mismatch", "shoe_size": "unknown_field"}
+
+
+def test_an_empty_cell_counts_as_missing() -> None:
+    assert _errors(entity_type("contact").validate({"email": "", "first_name": "x"})) == {"email": "missing"}
+
+
+def test_company_domains_are_the_same_whatever_the_scheme_case_or_www() -> None:
+    company = entity_type("company")
+    keys = {company.validate({"domain": d}).unique_key for d in ("acme.com", "HTTPS://www.Acme.com/about", "acme.com.")}  # type: ignore[union-attr]
+    assert keys == {"acme.com"}
+
+
+def test_company_employee_count_must_be_a_non_negative_integer() -> None:
+    company = entity_type("company")
+    assert _errors(company.validate({"domain": "acme.com", "employee_count": "-1"})) == {"employee_count": "greater_than_equal"}
+    assert company.validate({"domain": "acme.com", "employee_count": "12"}).values["employee_count"] == 12  # type: ignore[union-attr]
+
+
+def test_partial_validation_checks_only_the_fields_given() -> None:
+    contact = entity_type("contact")
+    assert contact.validate_partial({"first_name": "Bo"}).values == {"first_name": "Bo"}  # type: ignore[union-attr]
+    assert _errors(contact.validate_partial({"email": "bad"})) == {"email": "value_error"}
+
+
+def test_the_third_entity_type_comes_only_from_the_registry() -> None:
+    product = entity_type("product")
+    result = product.validate({"sku": "ab-1", "name": "Widget", "price": "9.90"})
+    assert isinstance(result, ValidRecord)
+    assert (result.unique_key, result.values["price"]) == ("AB-1", "9.90")
+    assert set(ENTITY_TYPES) == {"contact", "company", "product"}
+    assert all(issubclass(cls, EntityType) for cls in ENTITY_TYPES.values())
+
+
+def test_an_unknown_entity_type_names_the_known_ones() -> None:
+    with pytest.raises(UnknownEntityTypeError, match="known: company, contact, product"):
+        entity_type("lead")
