@@ -312,6 +312,12 @@ cli.add_command(worker_command)
 cli.add_command(relay_command)
 cli.add_command(projector_command)
 
+from api.cli_serve import accounts as accounts_command  # noqa: E402
+from api.cli_serve import serve as serve_command  # noqa: E402
+
+cli.add_command(serve_command)
+cli.add_command(accounts_command)
+
 
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"bulkactions: error: {message}", err=True)

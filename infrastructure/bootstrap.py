@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from application.accounts import AccountStore, RateLimiter
 from application.chunk_processing import ChunkProcessor
 from application.completion import ActionCompleter
 from application.event_store import BulkActionLog
@@ -40,6 +41,8 @@ class Container:
     positions: PositionStore
     quota: QuotaGate
     clock: SystemClock
+    accounts: AccountStore
+    rate_limiter: RateLimiter
 
     @property
     def limits(self) -> QuotaLimits:
@@ -68,7 +71,8 @@ class Container:
         return Projector(self.events, self.read_models, completer)
 
     def close(self) -> None:
-        for part in (self.transport, self.entities, self.read_models, self.positions, self.quota):
+        for part in (self.transport, self.entities, self.read_models, self.positions, self.quota, self.accounts,
+                     self.rate_limiter):
             close = getattr(part, "close", None)
             if close is not None:
                 close()
@@ -106,6 +110,8 @@ def bootstrap(settings: Settings | None = None) -> Container:
         positions=_position_store(settings),
         quota=_quota(settings),
         clock=SystemClock(),
+        accounts=_accounts(settings),
+        rate_limiter=_rate_limiter(settings),
     )
 
 
@@ -178,6 +184,26 @@ def _quota(settings: Settings) -> QuotaGate:
     from infrastructure.mongo.quota import MongoQuotaGate
 
     return MongoQuotaGate(_mongodb_uri(settings), settings.mongodb_database)
+
+
+def _accounts(settings: Settings) -> AccountStore:
+    if settings.document_store == "sqlite":
+        from infrastructure.sqlite.accounts import SQLiteAccountStore
+
+        return SQLiteAccountStore(settings.data_dir / "accounts.db")
+    from infrastructure.mongo.accounts import MongoAccountStore
+
+    return MongoAccountStore(_mongodb_uri(settings), settings.mongodb_database)
+
+
+def _rate_limiter(settings: Settings) -> RateLimiter:
+    if settings.document_store == "sqlite":
+        from infrastructure.sqlite.rate_limits import SQLiteRateLimiter
+
+        return SQLiteRateLimiter(settings.data_dir / "ratelimits.db")
+    from infrastructure.mongo.rate_limits import MongoRateLimiter
+
+    return MongoRateLimiter(_mongodb_uri(settings), settings.mongodb_database)
 
 
 def _position_store(settings: Settings) -> PositionStore:

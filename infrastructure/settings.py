@@ -28,3 +28,5 @@ class Settings(BaseSettings):
     delivery_limit: int = Field(default=5, ge=1)
     records_per_day: int = Field(default=100_000_000, ge=1)
     max_active_actions: int = Field(default=50, ge=1)
+    requests_per_minute: int = Field(default=600, ge=1, description="default per-account API request rate")
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest accepted request body (413 above)")

@@ -1,0 +1,115 @@
+"""``bulkactions serve`` (the HTTP API, with workers and projector on the embedded
+default) and ``bulkactions accounts create``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from application.accounts import AccountLimits, Accounts, DuplicateAccountError
+from infrastructure.bootstrap import Container, bootstrap
+from infrastructure.settings import Settings
+
+
+def _container(ctx: click.Context) -> Container:
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    data_dir: Path = obj["data_dir"]
+    container = bootstrap(Settings(data_dir=data_dir))
+    ctx.call_on_close(container.close)
+    return container
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Chunk workers (default: BULK_WORKERS).",
+)
+@click.option(
+    "--no-runtime", is_flag=True, help="API only: workers, relay and projector run elsewhere."
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runtime: bool) -> None:
+    """Run the HTTP API; on the embedded default also the relay, workers and projector."""
+    import uvicorn
+
+    from api.http.app import create_app
+    from api.runtime import EmbeddedRuntime
+
+    # A short GIL switch interval keeps request latency low while worker threads
+    # process chunks in the same process.
+    sys.setswitchinterval(0.001)
+    container = _container(ctx)
+    embedded = container.settings.transport == "inprocess" and not no_runtime
+    runtime = (
+        EmbeddedRuntime(container, workers or container.settings.workers) if embedded else None
+    )
+    app = create_app(container, runtime)
+    click.echo(
+        f"serving on http://{host}:{port} (docs: /docs)"
+        + (" with embedded workers" if runtime else ""),
+        err=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@click.group()
+def accounts() -> None:
+    """Manage API accounts."""
+
+
+@accounts.command("create")
+@click.argument("name")
+@click.option("--requests-per-minute", type=click.IntRange(min=1), default=None)
+@click.option("--records-per-day", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--max-active", type=click.IntRange(min=1), default=None, help="Concurrently active actions."
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def create_account(
+    ctx: click.Context,
+    name: str,
+    *,
+    requests_per_minute: int | None,
+    records_per_day: int | None,
+    max_active: int | None,
+    as_json: bool,
+) -> None:
+    """Create an account and print its API key (shown only this once)."""
+    container = _container(ctx)
+    s = container.settings
+    limits = AccountLimits(
+        requests_per_minute or s.requests_per_minute,
+        records_per_day or s.records_per_day,
+        max_active or s.max_active_actions,
+    )
+    try:
+        account, api_key = Accounts(container.accounts, container.clock).create(name, limits)
+    except (DuplicateAccountError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(
+            orjson.dumps(
+                {
+                    "account_id": account.account_id,
+                    "name": account.name,
+                    "api_key": api_key,
+                    "limits": {
+                        "requests_per_minute": limits.requests_per_minute,
+                        "records_per_day": limits.records_per_day,
+                        "max_active": limits.max_active_actions,
+                    },
+                }
+            ).decode()
+        )
+        return
+    click.echo(f"account {account.account_id} ({account.name})")
+    click.echo(f"API key (shown once, store it now): {api_key}")

@@ -1,0 +1,97 @@
+"""The app factory: ``create_app(container, runtime)``.
+
+With an embedded runtime (``bulkactions serve`` on the default stack) the app starts
+the relay, workers and projector with itself, and on start resumes what a previous
+run left unfinished. On the production stack those run as their own processes and
+the app only records commands and reads read models.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.http import problems
+from api.http.deps import Services, reject_unknown_query
+from api.http.intake import InputQueuer, resume_unfinished
+from api.http.ratelimit_headers import RateLimitHeaders
+from api.http.routes import bulk_actions, events, results
+from api.http.schemas import BulkActionCreate
+from api.runtime import EmbeddedRuntime
+from application.accounts import Accounts
+from infrastructure.bootstrap import Container
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    container: Container, runtime: EmbeddedRuntime | None = None, *, resume: bool = True
+) -> FastAPI:
+    services = Services(
+        container, Accounts(container.accounts, container.clock), InputQueuer(container)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            runtime.start()
+        if resume:
+            redispatch = runtime is not None and container.settings.transport == "inprocess"
+            threading.Thread(
+                target=_resume, args=(services, redispatch), name="resume", daemon=True
+            ).start()
+        try:
+            yield
+        finally:
+            services.queuer.close()
+            if runtime is not None:
+                runtime.stop()
+
+    app = FastAPI(
+        title="Bulk Action Platform",
+        version="1.0.0",
+        summary="Bulk insert / update / upsert of CRM records,"
+        " with per-record results and an audit trail.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    problems.install(app)
+    for module in (bulk_actions, results, events):
+        app.include_router(module.router, dependencies=[Depends(reject_unknown_query)])
+    app.add_middleware(RateLimitHeaders)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _resume(services: Services, redispatch: bool) -> None:
+    try:
+        count = resume_unfinished(services.container, services.queuer, redispatch=redispatch)
+        if count:
+            log.warning("resumed %d unfinished action(s)", count)
+    except Exception:
+        log.exception("resuming unfinished actions failed")
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema, plus the JSON body of POST /v1/bulk-actions (read by hand
+    there, to stream uploads and cap sizes) among the components."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    body = BulkActionCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(body.pop("$defs", {}))
+    components["BulkActionCreate"] = body
+    components["ProblemBody"] = problems.ProblemBody.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    app.openapi_schema = schema
+    return schema

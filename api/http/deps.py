@@ -1,0 +1,116 @@
+"""Dependencies of the routes, as ``Annotated`` aliases: the container's ports, the
+authenticated account (API key, then the per-minute request limit), and the intake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.http.intake import InputQueuer
+from api.http.problems import ProblemError
+from api.http.ratelimit_headers import record_decision, requests_refused
+from application.accounts import Account, Accounts
+from application.event_store import BulkActionLog
+from application.ports import ReadModelStore
+from infrastructure.bootstrap import Container
+
+WINDOW_SECONDS = 60
+
+
+@dataclass
+class Services:
+    container: Container
+    accounts: Accounts
+    queuer: InputQueuer
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def container(svc: ServicesDep) -> Container:
+    return svc.container
+
+
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+def read_models(c: ContainerDep) -> ReadModelStore:
+    return c.read_models
+
+
+ReadModelsDep = Annotated[ReadModelStore, Depends(read_models)]
+
+
+def event_log(c: ContainerDep) -> BulkActionLog:
+    return c.events
+
+
+EventsDep = Annotated[BulkActionLog, Depends(event_log)]
+
+bearer = HTTPBearer(auto_error=False, description="An API key from `bulkactions accounts create`")
+
+
+def current_account(
+    request: Request,
+    svc: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Account:
+    """The caller's account, once its key is known and its request rate allows one more."""
+    challenge = {"WWW-Authenticate": 'Bearer realm="bulk-actions"'}
+    if credentials is None:
+        raise ProblemError(
+            401,
+            "unauthenticated",
+            "Unauthorized",
+            "send an API key: Authorization: Bearer <key>",
+            headers=challenge,
+        )
+    account = svc.accounts.authenticate(credentials.credentials)
+    if account is None:
+        raise ProblemError(
+            401, "unauthenticated", "Unauthorized", "unknown API key", headers=challenge
+        )
+    c = svc.container
+    decision = c.rate_limiter.hit(
+        account.account_id, account.limits.requests_per_minute, WINDOW_SECONDS, c.clock.now()
+    )
+    record_decision(request, decision, WINDOW_SECONDS)
+    if not decision.allowed:
+        raise requests_refused(decision, WINDOW_SECONDS)
+    return account
+
+
+AccountDep = Annotated[Account, Depends(current_account)]
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A misspelt filter is refused (422), not silently ignored."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = {param.alias for param in _all_query_params(dependant)}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ProblemError(
+            422,
+            "invalid-request",
+            "Invalid Request",
+            f"unknown query parameter(s): {', '.join(map(repr, unknown))}"
+            f" (known: {', '.join(sorted(known)) or 'none'})",
+        )
+
+
+def _all_query_params(dependant: Any) -> list[Any]:
+    found = list(dependant.query_params)
+    for sub in dependant.dependencies:
+        found += _all_query_params(sub)
+    return found

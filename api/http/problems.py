@@ -1,0 +1,185 @@
+"""RFC 9457 problem details: every error the API answers is application/problem+json.
+
+Domain and application errors are mapped to statuses here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from application.ports import InputError, QuotaExceededError
+from domain.errors import ActionAlreadyFinishedError, DomainError
+
+log = logging.getLogger(__name__)
+PROBLEM_TYPE = "application/problem+json"
+_TYPE_BASE = "https://bulk-actions.example/problems/"
+
+
+class ProblemBody(BaseModel):
+    """An RFC 9457 problem: ``type`` names the kind, ``detail`` says what happened."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+class ProblemError(Exception):
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.kind, self.title, self.detail = status, kind, title, detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def not_found(what: str) -> ProblemError:
+    return ProblemError(404, "not-found", "Not Found", f"no {what}")
+
+
+def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
+    body = {
+        "type": _TYPE_BASE + problem.kind,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.url.path,
+        **problem.extra,
+    }
+    return JSONResponse(
+        body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_TYPE
+    )
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err.get("loc", ()))
+        errors.append(
+            {"location": where, "message": err.get("msg", ""), "code": err.get("type", "")}
+        )
+    first = errors[0] if errors else {"location": "request", "message": "invalid"}
+    return f"{first['location']}: {first['message']}", errors
+
+
+def install(app: FastAPI) -> None:
+    """Map every error to a problem; an unexpected one is a 500 problem, never a 200."""
+
+    @app.exception_handler(ProblemError)
+    async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail, errors = _validation_detail(exc)
+        return problem_response(
+            request, ProblemError(422, "invalid-request", "Invalid Request", detail, errors=errors)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not-found" if exc.status_code == 404 else "http-error"
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem_response(
+            request,
+            ProblemError(
+                exc.status_code, kind, _title(exc.status_code), str(exc.detail), headers=headers
+            ),
+        )
+
+    @app.exception_handler(InputError)
+    async def on_input(request: Request, exc: InputError) -> JSONResponse:
+        return problem_response(
+            request, ProblemError(422, "invalid-input", "Invalid Input", str(exc))
+        )
+
+    @app.exception_handler(DomainError)
+    async def on_domain(request: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, ActionAlreadyFinishedError):
+            return problem_response(
+                request, ProblemError(409, "action-finished", "Conflict", str(exc))
+            )
+        return problem_response(
+            request, ProblemError(422, "invalid-command", "Invalid Command", str(exc))
+        )
+
+    @app.exception_handler(QuotaExceededError)
+    async def on_quota(request: Request, exc: QuotaExceededError) -> JSONResponse:
+        return problem_response(request, quota_problem(exc))
+
+    @app.exception_handler(AggregateNotFoundError)
+    async def on_missing(request: Request, exc: AggregateNotFoundError) -> JSONResponse:
+        return problem_response(request, not_found("such action"))
+
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        problem = ProblemError(
+            500, "internal-error", "Internal Server Error", "the server failed; nothing was lost"
+        )
+        return problem_response(request, problem)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods - {"HEAD"})
+
+
+def quota_problem(exc: QuotaExceededError) -> ProblemError:
+    return ProblemError(
+        429,
+        "quota-exceeded",
+        "Too Many Requests",
+        exc.detail,
+        limit=exc.limit,
+        headers={"Retry-After": str(exc.retry_after_seconds)},
+    )
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": text,
+        "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}},
+    }
+    for status, text in (
+        (401, "Missing or unknown API key"),
+        (404, "No such action for this account"),
+        (422, "Invalid request"),
+        (429, "A rate limit or quota is spent; see Retry-After and RateLimit headers"),
+    )
+}

@@ -1,0 +1,89 @@
+"""IETF RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers).
+
+Each request's decision is kept on the request state; a small ASGI middleware adds
+the headers to whatever response goes out (streamed ones included).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.http.problems import ProblemError
+from application.accounts import RateDecision
+from application.ports import QuotaExceededError, QuotaLimits
+
+_STATE_KEY = "ratelimit_headers"
+
+
+def _headers(
+    policy: str, quota: int, window: int | None, remaining: int, reset: int
+) -> dict[str, str]:
+    w = f";w={window}" if window else ""
+    return {
+        "RateLimit-Policy": f'"{policy}";q={quota}{w}',
+        "RateLimit": f'"{policy}";r={remaining};t={reset}',
+    }
+
+
+def record_decision(request: Request, decision: RateDecision, window: int) -> None:
+    request.state.ratelimit_headers = _headers(
+        "requests", decision.limit, window, decision.remaining, decision.reset_seconds
+    )
+
+
+def requests_refused(decision: RateDecision, window: int) -> ProblemError:
+    headers = _headers("requests", decision.limit, window, 0, decision.reset_seconds)
+    return ProblemError(
+        429,
+        "rate-limited",
+        "Too Many Requests",
+        f"more than {decision.limit} requests per {window}s; retry in {decision.reset_seconds}s",
+        headers={**headers, "Retry-After": str(decision.reset_seconds)},
+        limit="requests_per_minute",
+    )
+
+
+def quota_refused(exc: QuotaExceededError, limits: QuotaLimits) -> ProblemError:
+    if exc.limit == "records_per_day":
+        headers = _headers("records", limits.records_per_day, 86400, 0, exc.retry_after_seconds)
+    else:
+        headers = _headers("active", limits.max_active_actions, None, 0, exc.retry_after_seconds)
+    return ProblemError(
+        429,
+        "quota-exceeded",
+        "Too Many Requests",
+        exc.detail,
+        limit=exc.limit,
+        headers={**headers, "Retry-After": str(exc.retry_after_seconds)},
+    )
+
+
+class RateLimitHeaders:
+    """Adds the request's RateLimit headers to a response that does not set its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state: dict[str, Any] = scope.get("state") or {}
+                extra = state.get(_STATE_KEY)
+                if extra:
+                    present = {k.lower() for k, _ in message.get("headers", [])}
+                    added = [
+                        (k.lower().encode(), v.encode())
+                        for k, v in extra.items()
+                        if k.lower().encode() not in present
+                    ]
+                    message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,347 @@
+"""Bulk actions: submit (JSON records or a streamed file upload), list, read, cancel."""
+
+from __future__ import annotations
+
+import base64
+import functools
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from api.http.deps import AccountDep, EventsDep, ReadModelsDep, ServicesDep
+from api.http.intake import UploadSpooler, read_capped, spool_records, unsupported
+from api.http.problems import PROBLEM_RESPONSES, ProblemError
+from api.http.ratelimit_headers import quota_refused
+from api.http.schemas import (
+    ActionAccepted,
+    ActionPage,
+    ActionPublic,
+    BulkActionCreate,
+    SubmitOptions,
+)
+from api.http.views import links, owned_header, owned_view, public
+from api.jobs import file_source
+from application.accounts import Account
+from application.ports import ActionFilter, QuotaExceededError
+from application.submission import SubmitCommand, checked_command
+from domain.bulk_action import ActionStatus, action_id_for_key
+
+router = APIRouter(prefix="/v1/bulk-actions", tags=["bulk-actions"], responses=PROBLEM_RESPONSES)
+
+_UPLOAD_SCHEMA = {
+    "type": "object",
+    "required": ["entity", "action", "file"],
+    "properties": {
+        "entity": {"type": "string", "example": "contact"},
+        "action": {"type": "string", "enum": ["insert", "update", "upsert"]},
+        "match_by": {"type": "string"},
+        "chunk_size": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "format": {"type": "string", "enum": ["csv", "jsonl", "json"]},
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "CSV with a header, JSON lines, or a JSON array",
+        },
+    },
+}
+_SUBMIT_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/BulkActionCreate"}},
+            "multipart/form-data": {"schema": _UPLOAD_SCHEMA},
+        },
+    },
+}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="a retry with the same key returns the same action",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=ActionAccepted,
+    openapi_extra=_SUBMIT_DOC,
+    responses={
+        413: PROBLEM_RESPONSES[422] | {"description": "Body over the size cap"},
+        415: PROBLEM_RESPONSES[422] | {"description": "Unsupported media or file type"},
+        400: PROBLEM_RESPONSES[422] | {"description": "Malformed body"},
+    },
+)
+async def create_bulk_action(
+    request: Request, account: AccountDep, svc: ServicesDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Submit a bulk action; answered with 202 and its id as soon as the input is checked."""
+    data_dir = svc.container.settings.data_dir
+    cap = svc.container.settings.max_upload_bytes
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json":
+        body = _parsed_body(await read_capped(request.stream(), cap))
+        command = _command(account, body.entity, body.action, body.options, idempotency_key)
+        path = await run_in_threadpool(spool_records, data_dir, body.records)
+        fmt, name = "jsonl", "request body"
+    elif media == "multipart/form-data":
+        spooler = UploadSpooler(data_dir, request.headers["content-type"], cap)
+        await spooler.consume(request.stream())
+        try:
+            command, fmt = _upload_command(account, spooler, idempotency_key)
+        except Exception:
+            spooler.discard()
+            raise
+        assert spooler.path is not None
+        path, name = spooler.path, spooler.filename or "upload"
+    else:
+        raise unsupported("send application/json (records inline) or multipart/form-data (a file)")
+    action_id, created = await run_in_threadpool(
+        functools.partial(_create, svc, account, command, path, fmt=fmt, name=name)
+    )
+    accepted = ActionAccepted(
+        id=str(action_id),
+        status=ActionStatus.QUEUEING.value,
+        created=created,
+        links=links(str(action_id)),
+    )
+    return JSONResponse(
+        accepted.model_dump(), status_code=202, headers={"Location": accepted.links.self}
+    )
+
+
+def _parsed_body(raw: bytes) -> BulkActionCreate:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProblemError(400, "malformed-body", "Bad Request", f"malformed JSON: {exc}") from None
+    try:
+        return BulkActionCreate.model_validate(value)
+    except ValidationError as exc:
+        errors = [
+            {
+                "location": ".".join(map(str, e["loc"])) or "body",
+                "message": e["msg"],
+                "code": e["type"],
+            }
+            for e in exc.errors(include_url=False)
+        ]
+        first = errors[0]
+        raise ProblemError(
+            422,
+            "invalid-request",
+            "Invalid Request",
+            f"{first['location']}: {first['message']}",
+            errors=errors,
+        ) from None
+
+
+def _command(
+    account: Account, entity: str, action: str, options: SubmitOptions, key: str | None
+) -> SubmitCommand:
+    action_id = action_id_for_key(account.account_id, key) if key else None
+    return checked_command(
+        SubmitCommand(
+            account.account_id, entity, action, options.match_by, options.chunk_size, action_id
+        )
+    )
+
+
+def _upload_command(
+    account: Account, spooler: UploadSpooler, key: str | None
+) -> tuple[SubmitCommand, str]:
+    fields = spooler.fields
+    missing = [name for name in ("entity", "action") if not fields.get(name)]
+    if spooler.path is None:
+        missing.append("file")
+    if missing:
+        raise ProblemError(
+            422,
+            "invalid-request",
+            "Invalid Request",
+            f"missing form field(s): {', '.join(missing)}",
+        )
+    try:
+        options = SubmitOptions(
+            match_by=fields.get("match_by") or None,
+            chunk_size=int(fields.get("chunk_size") or 1000),
+        )
+    except (ValueError, ValidationError):
+        raise ProblemError(
+            422,
+            "invalid-request",
+            "Invalid Request",
+            "chunk_size must be a whole number from 1 to 10000",
+        ) from None
+    command = _command(account, fields["entity"], fields["action"], options, key)
+    return command, spooler.file_format()
+
+
+def _create(
+    svc: ServicesDep, account: Account, command: SubmitCommand, path: Path, *, fmt: str, name: str
+) -> tuple[UUID, bool]:
+    """Scan the spooled input, spend quota, record Created; then queue it in the background.
+    Nothing is created (and the spool is removed) if any of that refuses."""
+    container = svc.container
+    try:
+        source = file_source(str(path), fmt, command)
+        source.name = name  # what the user sent, not the spool file's name
+        scan = source.scan()
+        action_id, created = container.submission().create(
+            command, source, scan, account.limits.quota
+        )
+    except QuotaExceededError as exc:
+        path.unlink(missing_ok=True)
+        raise quota_refused(exc, account.limits.quota) from None
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if not created:
+        path.unlink(missing_ok=True)
+        _same_request_or_refuse(
+            svc, account, action_id=action_id, command=command, fmt=fmt, sha256=scan.sha256
+        )
+        return action_id, False
+    svc.queuer.queue(action_id, command, path, fmt)
+    return action_id, True
+
+
+def _same_request_or_refuse(
+    svc: ServicesDep,
+    account: Account,
+    *,
+    action_id: UUID,
+    command: SubmitCommand,
+    fmt: str,
+    sha256: str,
+) -> None:
+    """The Idempotency-Key was used before: only the very same request may reuse it."""
+    before = owned_header(svc.container.events, account, str(action_id))
+    then = (
+        before.entity_type,
+        before.action_type,
+        before.match_by,
+        before.chunk_size,
+        before.source.get("format"),
+        before.source.get("sha256"),
+    )
+    now = (
+        command.entity_type,
+        command.action_type,
+        command.match_by,
+        command.chunk_size,
+        fmt,
+        sha256,
+    )
+    if then != now:
+        raise ProblemError(
+            422,
+            "idempotency-key-reused",
+            "Idempotency Key Reused",
+            "this Idempotency-Key was used for a different request; use a new key",
+        )
+
+
+def Instant(description: str) -> Any:  # noqa: N802 (a parameter declaration, like Query)
+    return Query(
+        description=description, pattern=_ISO_INSTANT, json_schema_extra={"format": "date-time"}
+    )
+
+
+_ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+
+
+def _cursor(created_at: str, action_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([created_at, action_id])).decode().rstrip("=")
+
+
+def _decoded_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, action_id = orjson.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        return str(created_at), str(action_id)
+    except (ValueError, TypeError):
+        raise ProblemError(
+            400, "invalid-cursor", "Bad Request", "the cursor is not one this API gave out"
+        ) from None
+
+
+@router.get(
+    "",
+    response_model=ActionPage,
+    responses={400: PROBLEM_RESPONSES[422] | {"description": "Bad cursor"}},
+)
+def list_bulk_actions(
+    *,
+    account: AccountDep,
+    read_models: ReadModelsDep,
+    status: Annotated[ActionStatus | None, Query()] = None,
+    entity: Annotated[str | None, Query(max_length=64)] = None,
+    created_from: Annotated[
+        str | None, Instant(description="ISO 8601 date-time, inclusive")
+    ] = None,
+    created_to: Annotated[str | None, Instant(description="ISO 8601 date-time, exclusive")] = None,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ActionPage:
+    """The account's actions, newest first, filtered, one page at a time."""
+    filt = ActionFilter(
+        account.account_id,
+        status.value if status else None,
+        entity,
+        _instant(created_from),
+        _instant(created_to),
+    )
+    before = _decoded_cursor(cursor) if cursor else None
+    views = read_models.list_actions(filt, before=before, limit=limit + 1)
+    more = len(views) > limit
+    views = views[:limit]
+    next_cursor = _cursor(views[-1].created_at, views[-1].action_id) if more and views else None
+    return ActionPage(items=[public(v) for v in views], next_cursor=next_cursor)
+
+
+def _instant(value: str | None) -> str | None:
+    """As the read models store times: ISO 8601 in UTC (a naive time is taken as UTC)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ProblemError(
+            422, "invalid-request", "Invalid Request", f"{value!r} is not an ISO 8601 date-time"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+@router.get("/{action_id}", response_model=ActionPublic)
+def read_bulk_action(
+    action_id: str, account: AccountDep, read_models: ReadModelsDep, events: EventsDep
+) -> ActionPublic:
+    """Status, counts, progress (records/s, ETA) and timings, from the read model."""
+    return public(owned_view(read_models, events, account, action_id))
+
+
+@router.post(
+    "/{action_id}/cancel",
+    response_model=ActionPublic,
+    responses={409: PROBLEM_RESPONSES[422] | {"description": "Already completed or cancelled"}},
+)
+def cancel_bulk_action(action_id: str, account: AccountDep, svc: ServicesDep) -> ActionPublic:
+    """Cancel: chunks not yet processed never are. Answers with the counts so far."""
+    container = svc.container
+    action = owned_header(container.events, account, action_id)
+    container.completer().cancel(action.id)
+    view = owned_view(container.read_models, container.events, account, action_id)
+    view.status = ActionStatus.CANCELLED.value  # the event store has it; the read model follows
+    return public(view)

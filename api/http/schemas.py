@@ -1,0 +1,194 @@
+"""Request and response bodies of the HTTP API (pydantic v2), with OpenAPI examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.entities.registry import ENTITY_TYPES
+
+_ENTITIES = ", ".join(sorted(ENTITY_TYPES))
+
+
+class SubmitOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    match_by: str | None = Field(
+        None, description="UPDATE: 'id' or the entity's unique field (default)"
+    )
+    chunk_size: int = Field(1000, ge=1, le=10_000, description="records per chunk")
+
+
+class BulkActionCreate(BaseModel):
+    """A bulk action with its records inline (for files, send multipart/form-data)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "entity": "contact",
+                    "action": "insert",
+                    "records": [
+                        {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+                    ],
+                    "options": {"chunk_size": 1000},
+                }
+            ]
+        },
+    )
+    entity: str = Field(description=f"entity type: {_ENTITIES}", max_length=64)
+    action: str = Field(description="insert, update or upsert", max_length=16)
+    records: list[dict[str, Any]] = Field(min_length=1, description="the records, one object each")
+    options: SubmitOptions = Field(default_factory=SubmitOptions)
+
+
+class Links(BaseModel):
+    self: str
+    logs: str
+    events: str
+
+
+class ActionAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0f8b1c9e-2f4b-4d5e-9a57-3c1d2e4f5a6b",
+                    "status": "QUEUEING",
+                    "created": True,
+                    "links": {
+                        "self": "/v1/bulk-actions/0f8b1c9e-2f4b-4d5e-9a57-3c1d2e4f5a6b",
+                        "logs": "/v1/bulk-actions/0f8b1c9e-2f4b-4d5e-9a57-3c1d2e4f5a6b/logs",
+                        "events": "/v1/bulk-actions/0f8b1c9e-2f4b-4d5e-9a57-3c1d2e4f5a6b/events",
+                    },
+                }
+            ]
+        }
+    )
+    id: str
+    status: str
+    created: bool = Field(
+        description="false when an earlier request with the same Idempotency-Key made it"
+    )
+    links: Links
+
+
+class Counts(BaseModel):
+    total: int | None = Field(description="records in the input (known once scanned)")
+    processed: int
+    succeeded: int
+    failed: int
+    skipped: int
+
+
+class Progress(BaseModel):
+    percent: float | None
+    records_per_second: float | None
+    eta_seconds: float | None
+
+
+class Timings(BaseModel):
+    created_at: str
+    first_outcome_at: str | None
+    last_outcome_at: str | None
+    finished_at: str | None
+    elapsed_seconds: float | None = Field(description="first to last outcome so far")
+
+
+class ActionPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0f8b1c9e-2f4b-4d5e-9a57-3c1d2e4f5a6b",
+                    "status": "PROCESSING",
+                    "entity": "contact",
+                    "action": "insert",
+                    "match_by": None,
+                    "source": "contacts.csv",
+                    "counts": {
+                        "total": 1000000,
+                        "processed": 250000,
+                        "succeeded": 240000,
+                        "failed": 7500,
+                        "skipped": 2500,
+                    },
+                    "progress": {
+                        "percent": 25.0,
+                        "records_per_second": 21000.0,
+                        "eta_seconds": 35.7,
+                    },
+                    "timings": {
+                        "created_at": "2026-11-29T01:00:00+00:00",
+                        "first_outcome_at": "2026-11-29T01:00:03+00:00",
+                        "last_outcome_at": "2026-11-29T01:00:15+00:00",
+                        "finished_at": None,
+                        "elapsed_seconds": 12.0,
+                    },
+                    "discrepancy": None,
+                    "links": {
+                        "self": "/v1/bulk-actions/0f8b1c9e-2f4b-4d5e-9a57-3c1d2e4f5a6b",
+                        "logs": "/v1/bulk-actions/0f8b1c9e-2f4b-4d5e-9a57-3c1d2e4f5a6b/logs",
+                        "events": "/v1/bulk-actions/0f8b1c9e-2f4b-4d5e-9a57-3c1d2e4f5a6b/events",
+                    },
+                }
+            ]
+        }
+    )
+    id: str
+    status: str = Field(description="QUEUEING, PROCESSING, COMPLETED or CANCELLED")
+    entity: str
+    action: str
+    match_by: str | None
+    source: str | None
+    counts: Counts
+    progress: Progress
+    timings: Timings
+    discrepancy: str | None
+    links: Links
+
+
+class ActionPage(BaseModel):
+    items: list[ActionPublic]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
+
+
+class LogEntry(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "row": 7,
+                    "line": 8,
+                    "outcome": "failed",
+                    "errors": [
+                        {"field": "email", "code": "value_error", "message": "not an email address"}
+                    ],
+                }
+            ]
+        }
+    )
+    row: int
+    line: int | None
+    outcome: str
+    entity_id: str | None = None
+    op: str | None = None
+    errors: list[dict[str, str]] | None = None
+    reason: str | None = None
+    duplicate_of: str | None = None
+    duplicate_of_row: int | None = None
+
+
+class LogPage(BaseModel):
+    items: list[LogEntry]
+    next_cursor: str | None
+
+
+class RecordHistory(BaseModel):
+    action_id: str
+    row: int
+    events: list[dict[str, Any]] = Field(
+        description="the record's input event, then its outcome, in order"
+    )

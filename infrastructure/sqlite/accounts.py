@@ -1,0 +1,74 @@
+"""Accounts and the hashes of their API keys, in SQLite (embedded default)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from application.accounts import Account, AccountLimits, DuplicateAccountError
+from infrastructure.sqlite.database import SQLiteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    key_hash TEXT NOT NULL UNIQUE,
+    requests_per_minute INTEGER NOT NULL,
+    records_per_day INTEGER NOT NULL,
+    max_active_actions INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+)
+"""
+_COLUMNS = (
+    "account_id, name, key_hash, requests_per_minute, records_per_day, max_active_actions,"
+    " created_at"
+)
+
+
+def _account(row: tuple[Any, ...]) -> Account:
+    account_id, name, key_hash, rpm, rpd, active, created_at = row
+    return Account(account_id, name, key_hash, AccountLimits(rpm, rpd, active), created_at)
+
+
+class SQLiteAccountStore:
+    def __init__(self, path: Path | str) -> None:
+        self.db = SQLiteDatabase(path, schema=SCHEMA)
+
+    def add(self, account: Account) -> None:
+        limits = account.limits
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    f"INSERT INTO accounts ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                    (
+                        account.account_id,
+                        account.name,
+                        account.key_hash,
+                        limits.requests_per_minute,
+                        limits.records_per_day,
+                        limits.max_active_actions,
+                        account.created_at,
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateAccountError(
+                f"an account named {account.name!r} already exists"
+            ) from exc
+
+    def by_key_hash(self, key_hash: str) -> Account | None:
+        return self._one("key_hash", key_hash)
+
+    def get(self, account_id: str) -> Account | None:
+        return self._one("account_id", account_id)
+
+    def _one(self, column: str, value: str) -> Account | None:
+        row = (
+            self.db.connection()
+            .execute(f"SELECT {_COLUMNS} FROM accounts WHERE {column}=?", (value,))
+            .fetchone()
+        )
+        return None if row is None else _account(row)
+
+    def close(self) -> None:
+        self.db.close()
