@@ -67,3 +67,10 @@ from tests.contract import production_adapters  # noqa: E402
 EVENT_STORE_ENVS["postgres"] = production_adapters.postgres_event_store_env
 POSITION_STORES["postgres"] = production_adapters.postgres_positions
 TRANSPORTS["rabbitmq"] = production_adapters.rabbitmq_transport
+
+# MongoDB adapters (the test session's server; see tests/mongo_server.py).
+from tests.contract import mongo_adapters  # noqa: E402
+
+ENTITY_STORES["mongodb"] = mongo_adapters.mongo_entities
+READ_MODEL_STORES["mongodb"] = mongo_adapters.mongo_read_models
+QUOTA_GATES["mongodb"] = mongo_adapters.mongo_quota

@@ -1,0 +1,58 @@
+"""What every MongoDB adapter shares: the client, exact string matching, and
+duplicate-tolerant inserts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+
+Document = dict[str, Any]
+
+DUPLICATE_KEY = 11000
+
+
+def connect(uri: str) -> MongoClient[Document]:
+    """A client for ``uri``; server selection fails after 10 s instead of 30."""
+    return MongoClient(uri, serverSelectionTimeoutMS=10_000, tz_aware=False)
+
+
+def exactly(value: Any) -> Document:
+    """Filter condition "equals ``value``, byte for byte".
+
+    ``{"$in": [v]}`` means the same as ``v`` to MongoDB (and uses the same index), but
+    the wire-protocol test server treats a plain string that looks like a date (say an
+    account id "2026-01-01") as a date and matches other spellings of that date too;
+    with ``$in`` it compares exact strings. Never use it where an upsert must take the
+    value from the filter.
+    """
+    return {"$in": [value]}
+
+
+def sort_key(tag: str, text: str) -> str:
+    """A copy of ``text`` for range filters and sorting: string order is unchanged, and
+    the tag keeps the test server from reading an ISO timestamp as a date (it then
+    compares dates, and drops every value that does not parse as one)."""
+    return f"{tag}:{text}"
+
+
+def insert_ignoring_duplicates(
+    collection: Collection[Document], documents: Sequence[Document]
+) -> set[int]:
+    """Insert every document that does not collide with a unique index; return the
+    indexes (into ``documents``) of those refused as duplicates. Any other error raises.
+    """
+    if not documents:
+        return set()
+    try:
+        collection.insert_many(list(documents), ordered=False)
+    except BulkWriteError as error:
+        details = error.details
+        others = [e for e in details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+        if others or details.get("writeConcernErrors"):
+            raise
+        return {int(e["index"]) for e in details["writeErrors"]}
+    return set()

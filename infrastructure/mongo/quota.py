@@ -1,0 +1,148 @@
+"""Quota on MongoDB: records per rolling 24 hours and concurrently active actions.
+
+Each account's spends live in one document, and every change to it is a
+compare-and-set on its revision: the document is read, the limits are checked
+exactly as the SQLite gate checks them, and the new spend is written only if no
+other caller wrote in between (otherwise read and decide again). A single-document
+update is atomic on MongoDB, so API replicas can never both spend the last unit,
+and no transaction is needed.
+
+The document keeps the spends that can still count (active, or recent); a separate
+collection remembers every action ever reserved, so asking again for an old action
+still spends nothing, as in SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from datetime import datetime, timedelta
+
+import orjson
+from pymongo.errors import DuplicateKeyError
+
+from application.ports import QuotaExceededError, QuotaLimits
+from infrastructure.mongo.client import Document, connect, exactly
+
+DAY = timedelta(days=1)
+# Inactive spends older than this are dropped from the account document. Far more than
+# a day, so callers whose clocks disagree (each passes its own ``now``) still see them.
+KEEP_INACTIVE = timedelta(days=7)
+_MAX_ATTEMPTS = 1000
+
+
+class MongoQuotaGate:
+    def __init__(self, uri: str, database: str) -> None:
+        self._client = connect(uri)
+        db = self._client[database]
+        self._accounts = db["quota_accounts"]
+        self._reserved = db["quota_reservations"]
+
+    def reserve(
+        self, account_id: str, action_id: str, records: int, limits: QuotaLimits, now: datetime
+    ) -> None:
+        if self._reserved.find_one(
+            {"_id": exactly(_reservation_id(account_id, action_id))}, {"_id": 1}
+        ):
+            return  # the same action asked again (a retried submission)
+        spend = {
+            "action_id": action_id,
+            "records": records,
+            "spent_at": now.isoformat(),
+            "active": True,
+        }
+        for attempt in range(_MAX_ATTEMPTS):
+            doc = self._accounts.find_one({"_id": exactly(account_id)})
+            spends: list[Document] = [] if doc is None else doc["spends"]
+            if any(s["action_id"] == action_id for s in spends):
+                break
+            _check(account_id, spends, records, limits, now)
+            kept = [
+                s
+                for s in spends
+                if s["active"] or s["spent_at"] > (now - KEEP_INACTIVE).isoformat()
+            ]
+            if self._swap(account_id, doc, [*kept, spend]):
+                break
+            _back_off(attempt)
+        else:
+            raise RuntimeError(
+                f"quota of account {account_id}: gave up after {_MAX_ATTEMPTS} concurrent changes"
+            )
+        with contextlib.suppress(DuplicateKeyError):  # a racing retry of the same action
+            self._reserved.insert_one({"_id": _reservation_id(account_id, action_id)})
+
+    def release(self, account_id: str, action_id: str) -> None:
+        for attempt in range(_MAX_ATTEMPTS):
+            doc = self._accounts.find_one({"_id": exactly(account_id)})
+            if doc is None or not any(
+                s["action_id"] == action_id and s["active"] for s in doc["spends"]
+            ):
+                return
+            spends = [
+                {**s, "active": False} if s["action_id"] == action_id else s for s in doc["spends"]
+            ]
+            if self._swap(account_id, doc, spends):
+                return
+            _back_off(attempt)
+        raise RuntimeError(
+            f"quota of account {account_id}: gave up after {_MAX_ATTEMPTS} concurrent changes"
+        )
+
+    def _swap(self, account_id: str, seen: Document | None, spends: list[Document]) -> bool:
+        """Write ``spends`` if the account document is still the one we read."""
+        if seen is None:
+            try:
+                self._accounts.insert_one({"_id": account_id, "rev": 1, "spends": spends})
+            except DuplicateKeyError:
+                return False
+            return True
+        done = self._accounts.update_one(
+            {"_id": exactly(account_id), "rev": seen["rev"]},
+            {"$set": {"spends": spends, "rev": seen["rev"] + 1}},
+        )
+        return done.matched_count == 1
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _check(
+    account_id: str, spends: list[Document], records: int, limits: QuotaLimits, now: datetime
+) -> None:
+    """The SQLite gate's rules, over the account's spends (ISO strings compare as SQLite does)."""
+    active = sum(1 for s in spends if s["active"])
+    if active >= limits.max_active_actions:
+        raise QuotaExceededError(
+            "max_active_actions",
+            f"account {account_id} already has {active} active actions"
+            f" (limit {limits.max_active_actions})",
+            retry_after_seconds=60,
+        )
+    since = (now - DAY).isoformat()
+    window = [s for s in spends if s["spent_at"] > since]
+    spent = sum(s["records"] for s in window)
+    if spent + records > limits.records_per_day:
+        oldest = min((s["spent_at"] for s in window), default=None)
+        retry = (
+            60
+            if oldest is None
+            else int((datetime.fromisoformat(oldest) + DAY - now).total_seconds()) + 1
+        )
+        raise QuotaExceededError(
+            "records_per_day",
+            f"{records} records would exceed account {account_id}'s"
+            f" {limits.records_per_day} records per 24 hours ({spent} already used)",
+            retry_after_seconds=max(retry, 1),
+        )
+
+
+def _reservation_id(account_id: str, action_id: str) -> str:
+    # JSON keeps the pair unambiguous whatever characters the ids hold.
+    return orjson.dumps([account_id, action_id]).decode()
+
+
+def _back_off(attempt: int) -> None:
+    """A short random pause after a lost compare-and-set, so contenders spread out."""
+    time.sleep(random.uniform(0, min(0.001 * (attempt + 1), 0.05)))

@@ -1,0 +1,332 @@
+"""Read models on MongoDB: action views, per-record logs, chunk inputs and positions.
+
+There are no multi-document transactions here (the wire-protocol test server does
+not isolate them, and a standalone MongoDB has none), so ``apply`` is made safe to
+interrupt at any point and to run again, by the order and the shape of its writes:
+
+1. The stored position is read; a batch at or below it changes nothing.
+2. New actions, chunk inputs and log lines are inserted under deterministic ids
+   (action id, "<action>:<chunk>", "<action>:<row>") with unordered inserts that
+   ignore duplicate-key errors: a second insert of the same thing is a no-op.
+3. Each action's delta is a compare-and-set on the action document that also stores
+   the batch's position (``pos``) and the counters as they were before it (``base``).
+   A document whose ``pos`` is above the committed position was changed by a batch
+   that never committed (a crash between steps 3 and 4): its counters are recomputed
+   from ``base``, so re-applying that batch, or a longer batch from the same start,
+   counts every event exactly once. A ``pos`` at or above the batch's own position
+   means this batch is already counted there.
+4. The position is written last (``$max``, so it never moves back).
+
+Like the SQLite store, ``apply`` assumes a batch starts at the stored position;
+two projectors racing on one projection with different batch ends are not made
+safe by either store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, fields
+from typing import Any
+
+import orjson
+from bson import Binary
+from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from application.ports import (
+    ActionDelta,
+    ActionFilter,
+    ActionView,
+    ChunkInput,
+    LogLine,
+    ViewChanges,
+)
+from infrastructure.mongo.client import (
+    Document,
+    connect,
+    exactly,
+    insert_ignoring_duplicates,
+    sort_key,
+)
+
+KINDS = ("actions", "record_logs", "chunk_inputs", "positions")
+COUNTERS = ("chunks_done", "succeeded", "failed", "skipped")
+# Fields a delta overwrites when it carries a value (COALESCE(new, old) in SQLite).
+LATEST_WINS = ("status", "total", "chunk_count", "last_outcome_at", "finished_at", "discrepancy")
+VIEW_FIELDS = tuple(f.name for f in fields(ActionView))
+LOG_FIELDS = tuple(f.name for f in fields(LogLine))
+_MAX_ATTEMPTS = 100
+_COPY_BATCH = 5000
+
+
+def collection_name(prefix: str, kind: str) -> str:
+    """The live read models use bare names; a set built aside lives under its label."""
+    return f"{prefix}__{kind}" if prefix else kind
+
+
+def _collections(db: Database[Document], prefix: str) -> dict[str, Collection[Document]]:
+    return {kind: db[collection_name(prefix, kind)] for kind in KINDS}
+
+
+def _limited(limit: int) -> int | None:
+    """SQLite's LIMIT: negative means no limit, zero means no rows."""
+    return None if limit < 0 else limit
+
+
+class MongoReadModelStore:
+    def __init__(self, uri: str, database: str, *, prefix: str = "") -> None:
+        self._client = connect(uri)
+        c = _collections(self._client[database], prefix)
+        self._actions, self._logs, self._chunks, self._positions = (c[k] for k in KINDS)
+        self._actions.create_index(
+            [("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)]
+        )
+        self._actions.create_index([("created_key", DESCENDING), ("id_key", DESCENDING)])
+        self._logs.create_index([("action_id", ASCENDING), ("row", ASCENDING)], unique=True)
+        self._logs.create_index(
+            [("action_id", ASCENDING), ("outcome", ASCENDING), ("row", ASCENDING)]
+        )
+
+    # ------------------------------------------------------------------ writes
+
+    def position(self, projection: str) -> int:
+        doc = self._positions.find_one({"_id": exactly(projection)})
+        return 0 if doc is None else int(doc["position"])
+
+    def apply(self, projection: str, position: int, changes: ViewChanges) -> bool:
+        committed = self.position(projection)
+        if committed >= position:
+            return False
+        self._insert_actions(changes.new_actions)
+        self._insert_chunk_inputs(changes.chunk_inputs)
+        self._insert_log_lines(changes.log_lines)
+        self._apply_deltas(changes.deltas, committed, position)
+        self._commit(projection, position)
+        return True
+
+    def _insert_actions(self, views: list[ActionView]) -> None:
+        insert_ignoring_duplicates(self._actions, [self._action_document(v) for v in views])
+
+    @staticmethod
+    def _action_document(view: ActionView) -> Document:
+        doc: Document = {"_id": view.action_id, **asdict(view)}
+        doc.update(
+            created_key=sort_key("t", view.created_at),
+            id_key=sort_key("i", view.action_id),
+            pos=0,
+            base=None,
+        )
+        return doc
+
+    def _insert_chunk_inputs(self, chunks: list[ChunkInput]) -> None:
+        insert_ignoring_duplicates(
+            self._chunks,
+            [
+                {
+                    "_id": f"{c.action_id}:{c.chunk_no}",
+                    "action_id": c.action_id,
+                    "chunk_no": c.chunk_no,
+                    "first_row": c.first_row,
+                    "records": Binary(orjson.dumps(c.records)),
+                }
+                for c in chunks
+            ],
+        )
+
+    def _insert_log_lines(self, lines: list[LogLine]) -> None:
+        insert_ignoring_duplicates(
+            self._logs, [{"_id": f"{line.action_id}:{line.row}", **asdict(line)} for line in lines]
+        )
+
+    def _apply_deltas(self, deltas: dict[str, ActionDelta], committed: int, position: int) -> None:
+        if not deltas:
+            return
+        stored = {doc["_id"]: doc for doc in self._actions.find({"_id": {"$in": list(deltas)}})}
+        for action_id, delta in deltas.items():
+            self._apply_delta(stored.get(action_id), delta, committed, position)
+
+    def _apply_delta(
+        self, doc: Document | None, delta: ActionDelta, committed: int, position: int
+    ) -> None:
+        for _ in range(_MAX_ATTEMPTS):
+            if doc is None:
+                return  # like an UPDATE of a missing row: the action was never created here
+            fields_to_set = _delta_fields(doc, delta, committed, position)
+            if fields_to_set is None:
+                return
+            done = self._actions.update_one(
+                {"_id": exactly(doc["_id"]), "pos": doc["pos"]}, {"$set": fields_to_set}
+            )
+            if done.matched_count:
+                return
+            doc = self._actions.find_one({"_id": exactly(doc["_id"])})
+        raise RuntimeError(
+            f"action {doc and doc['_id']}: gave up after {_MAX_ATTEMPTS} concurrent changes"
+        )
+
+    def _commit(self, projection: str, position: int) -> None:
+        # Projection names are code constants, so plain equality is exact here, and the
+        # upsert can take the _id from the filter.
+        self._positions.update_one(
+            {"_id": projection}, {"$max": {"position": position}}, upsert=True
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def get_action(self, action_id: str) -> ActionView | None:
+        doc = self._actions.find_one({"_id": exactly(action_id)})
+        return None if doc is None else _view(doc)
+
+    def list_actions(
+        self, filt: ActionFilter, *, before: tuple[str, str] | None = None, limit: int = 50
+    ) -> list[ActionView]:
+        """Newest first by (created_at, action_id). The cursor is two plain queries, not
+        one ``$or`` (the test server answers ``$or`` mixed with other fields wrongly):
+        the rest of the cursor's own instant, then everything older."""
+        cap = _limited(limit)
+        if cap == 0:
+            return []
+        match: Document = {}
+        for name in ("account_id", "status", "entity_type"):
+            value = getattr(filt, name)
+            if value is not None:
+                match[name] = exactly(value)
+        low = sort_key("t", filt.created_from) if filt.created_from else None
+        high = sort_key("t", filt.created_to) if filt.created_to else None
+        if before is None:
+            return self._newest(match, low, high, cap)
+        instant, action_id = sort_key("t", before[0]), sort_key("i", before[1])
+        found: list[ActionView] = []
+        if (low is None or instant >= low) and (high is None or instant < high):
+            same_instant = {**match, "created_key": exactly(instant), "id_key": {"$lt": action_id}}
+            found = self._find(same_instant, cap)
+        if cap is not None and len(found) >= cap:
+            return found
+        older_high = instant if high is None else min(high, instant)
+        return found + self._newest(
+            match, low, older_high, None if cap is None else cap - len(found)
+        )
+
+    def _newest(
+        self, match: Document, low: str | None, high: str | None, cap: int | None
+    ) -> list[ActionView]:
+        window: Document = {}
+        if low is not None:
+            window["$gte"] = low
+        if high is not None:
+            window["$lt"] = high
+        return self._find({**match, "created_key": window} if window else match, cap)
+
+    def _find(self, query: Document, cap: int | None) -> list[ActionView]:
+        cursor = self._actions.find(query).sort(
+            [("created_key", DESCENDING), ("id_key", DESCENDING)]
+        )
+        if cap is not None:
+            cursor = cursor.limit(cap)
+        return [_view(doc) for doc in cursor]
+
+    def logs(
+        self, action_id: str, *, outcome: str | None = None, after_row: int = 0, limit: int = 1000
+    ) -> list[LogLine]:
+        cap = _limited(limit)
+        if cap == 0:
+            return []
+        query: Document = {"action_id": exactly(action_id), "row": {"$gt": after_row}}
+        if outcome is not None:
+            query["outcome"] = exactly(outcome)
+        cursor = self._logs.find(query).sort("row", ASCENDING)
+        if cap is not None:
+            cursor = cursor.limit(cap)
+        return [LogLine(**{name: doc[name] for name in LOG_FIELDS}) for doc in cursor]
+
+    def chunk_input(self, action_id: str, chunk_no: int) -> ChunkInput | None:
+        doc = self._chunks.find_one({"_id": exactly(f"{action_id}:{chunk_no}")})
+        if doc is None:
+            return None
+        return ChunkInput(action_id, chunk_no, doc["first_row"], orjson.loads(doc["records"]))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _view(doc: Document) -> ActionView:
+    return ActionView(**{name: doc[name] for name in VIEW_FIELDS})
+
+
+def _delta_fields(
+    doc: Document, delta: ActionDelta, committed: int, position: int
+) -> Document | None:
+    """The fields one batch's delta sets on an action document, or None if this batch
+    (or a longer one from the same start) is already counted there."""
+    changed_at = int(doc["pos"])
+    if changed_at >= position:
+        return None
+    # Above the committed position: a batch that never committed changed the counters;
+    # start again from what they were before it.
+    base = doc["base"] if changed_at > committed else {name: doc[name] for name in COUNTERS}
+    update: Document = {name: base[name] + getattr(delta, name) for name in COUNTERS}
+    update.update(base=base, pos=position)
+    for name in LATEST_WINS:
+        value = getattr(delta, name)
+        if value is not None:
+            update[name] = value
+    if doc.get("first_outcome_at") is None and delta.first_outcome_at is not None:
+        update["first_outcome_at"] = delta.first_outcome_at
+    return update
+
+
+# ---------------------------------------------------------------------- replay support
+
+
+def drop_read_models(uri: str, database: str, *, prefix: str) -> None:
+    """Delete a set of read models built aside (never the live one)."""
+    assert prefix, "refusing to drop the live read models"
+    client = connect(uri)
+    try:
+        for collection in _collections(client[database], prefix).values():
+            collection.drop()
+    finally:
+        client.close()
+
+
+def promote_read_models(uri: str, database: str, *, prefix: str) -> None:
+    """Make the set built aside under ``prefix`` the live one (projectors stopped).
+
+    Documents are copied, not renamed: ``renameCollection`` is a silent no-op on the
+    wire-protocol test server. The live positions go first and come back last, so an
+    interrupted promote leaves live read models at position 0 with partial data: run
+    the replay again (it rebuilds and promotes from scratch).
+    """
+    assert prefix, "the live read models cannot be promoted onto themselves"
+    client = connect(uri)
+    try:
+        db = client[database]
+        staged, live = _collections(db, prefix), _collections(db, "")
+        live["positions"].drop()
+        for kind in KINDS:
+            if kind != "positions":
+                live[kind].drop()
+                _copy(staged[kind], live[kind])
+        _copy(staged["positions"], live["positions"])
+        for collection in staged.values():
+            collection.drop()
+    finally:
+        client.close()
+    MongoReadModelStore(uri, database).close()  # the live indexes, made again after the drops
+
+
+def _copy(source: Collection[Document], target: Collection[Document]) -> None:
+    for batch in _batches(source.find({}).sort("_id", ASCENDING)):
+        target.insert_many(batch, ordered=False)
+
+
+def _batches(cursor: Any) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for doc in cursor:
+        batch.append(doc)
+        if len(batch) >= _COPY_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,203 @@
+"""The MongoDB server the test session uses, and a fresh database per test.
+
+In order: ``BULK_MONGODB_URI`` if set; else a MongoDB container through
+testcontainers, if that package is installed and a Docker engine answers; else the
+``nx-27017`` wire-protocol server (a dev dependency, backed by SQLite) started as a
+subprocess on a free local port with its data in a temp dir, and stopped when the
+session ends. If none can be had, the tests that need it fail (``require_server``)
+with the reason; they are never skipped silently.
+
+nx-27017 is not MongoDB; what differs and how the adapters cope is in
+``docs/mongodb-gaps.md``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_server
+
+START_DEADLINE_S = 30.0
+
+
+def _ping(uri: str, timeout_s: float = 2.0) -> str | None:
+    """None if a server answers ``ping`` at ``uri``, else why not."""
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, object]] = MongoClient(
+        uri, serverSelectionTimeoutMS=int(timeout_s * 1000), connectTimeoutMS=int(timeout_s * 1000)
+    )
+    try:
+        client.admin.command("ping")
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class NxServer:
+    """nx-27017 as a child process, its data in a temp dir removed on stop."""
+
+    def __init__(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="bulk-nx27017-"))
+        self.port = _free_port()
+        self.uri = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        self.log_path = self.data_dir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "-m", "nx_27017.nx_27017",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--data-dir", str(self.data_dir / "db"),
+            "--log-file", str(self.log_path), "--pid-file", str(self.data_dir / "server.pid"),
+        ]  # fmt: skip
+        with open(self.data_dir / "stdout.log", "wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_DEADLINE_S
+        why = "not started"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                raise RuntimeError(f"nx-27017 exited with {code}: {self._tail()}")
+            why = _ping(self.uri, timeout_s=0.5) or ""
+            if not why:
+                return
+        self.stop()
+        raise RuntimeError(f"nx-27017 did not answer within {START_DEADLINE_S:.0f}s: {why}")
+
+    def _tail(self) -> str:
+        text = ""
+        for path in (self.data_dir / "stdout.log", self.log_path):
+            with contextlib.suppress(OSError):
+                text += path.read_text(errors="replace")[-2000:]
+        return text.strip() or "(no output)"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _container_uri(stops: list[Callable[[], None]]) -> str | None:
+    """A MongoDB container's URI, or None without testcontainers or a Docker engine."""
+    try:
+        from testcontainers.mongodb import MongoDbContainer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        container = MongoDbContainer("mongo:7").start()
+    except Exception:
+        return None
+    stops.append(container.stop)
+    return str(container.get_connection_url())
+
+
+class _Session:
+    """The one server of this test session, found or started on first use."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.uri: str | None = None
+        self.failure: str | None = None
+        self.stops: list[Callable[[], None]] = []
+
+    def get(self) -> str:
+        with self.lock:
+            if self.uri is None and self.failure is None:
+                self._find()
+            if self.failure is not None:
+                require_server("MongoDB", self.failure)
+            assert self.uri is not None
+            return self.uri
+
+    def _find(self) -> None:
+        given = os.environ.get("BULK_MONGODB_URI")
+        if given:
+            why = _ping(given, timeout_s=10)
+            if why is None:
+                self.uri = given
+            else:
+                self.failure = f"BULK_MONGODB_URI={given}: {why}"
+            return
+        self.uri = _container_uri(self.stops)
+        if self.uri is not None:
+            return
+        server = NxServer()
+        try:
+            server.start()
+        except Exception as exc:
+            self.failure = f"could not start nx-27017 (pip install -e '.[dev]'): {exc}"
+            return
+        self.stops.append(server.stop)
+        self.uri = server.uri
+
+    def stop(self) -> None:
+        with self.lock:
+            while self.stops:
+                self.stops.pop()()
+            self.uri = None
+
+
+_SESSION = _Session()
+atexit.register(_SESSION.stop)  # backstop if the pytest cleanup below never ran
+
+
+def mongodb_uri(request: pytest.FixtureRequest) -> str:
+    """The session's server URI, starting it on first use (stopped at session end)."""
+    config = request.config
+    if not getattr(config, "_bulk_mongo_cleanup", False):
+        config._bulk_mongo_cleanup = True  # type: ignore[attr-defined]
+        config.add_cleanup(_SESSION.stop)
+    return _SESSION.get()
+
+
+def fresh_database(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(uri, database) for the current test: the same database for every adapter the
+    test builds (so several gates share storage), a new one per test, dropped after it.
+    """
+    uri = mongodb_uri(request)
+    node = request.node
+    name: str | None = getattr(node, "_bulk_mongo_database", None)
+    if name is None:
+        name = f"test_{uuid.uuid4().hex}"
+        node._bulk_mongo_database = name
+        request.addfinalizer(lambda: drop_database(uri, name))
+    return uri, name
+
+
+def drop_database(uri: str, name: str) -> None:
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(name)
+    finally:
+        client.close()
