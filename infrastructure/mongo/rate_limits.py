@@ -1,0 +1,79 @@
+"""Per-account request counts in fixed windows, on MongoDB.
+
+One document per account holds the current window and its count. Counting is one
+conditional ``$inc`` (same window, count below the limit), atomic on the server, so
+two API processes never both take the last request of a window. Moving to a new
+window is a compare-and-set on the (window, count) that was read; a lost race reads
+again. As in SQLite, any window other than the caller's starts the count afresh.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from application.accounts import RateDecision
+from infrastructure.mongo.client import connect, exactly
+
+_MAX_ATTEMPTS = 1000
+
+
+class MongoRateLimiter:
+    def __init__(self, uri: str, database: str) -> None:
+        self._client = connect(uri)
+        self._counts = self._client[database]["request_counts"]
+
+    def hit(self, account_id: str, limit: int, window_seconds: int, now: datetime) -> RateDecision:
+        epoch = int(now.timestamp())
+        window = epoch - epoch % window_seconds
+        reset = window + window_seconds - epoch
+        refused = RateDecision(False, limit, 0, reset)
+        if limit < 1:
+            return refused
+        for _ in range(_MAX_ATTEMPTS):
+            counted = self._counts.find_one_and_update(
+                {"_id": exactly(account_id), "window_start": window, "count": {"$lt": limit}},
+                {"$inc": {"count": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if counted is not None:
+                return RateDecision(True, limit, limit - counted["count"], reset)
+            if self._start_window(account_id, window):
+                return RateDecision(True, limit, limit - 1, reset)
+            current = self._counts.find_one({"_id": exactly(account_id)})
+            if (
+                current is not None
+                and current["window_start"] == window
+                and current["count"] >= limit
+            ):
+                return refused
+        raise RuntimeError(
+            f"request count of account {account_id}: gave up after {_MAX_ATTEMPTS} tries"
+        )
+
+    def _start_window(self, account_id: str, window: int) -> bool:
+        """Count the first request of ``window`` if the account is in another window (or
+        new); False if someone else moved or counted meanwhile."""
+        current = self._counts.find_one({"_id": exactly(account_id)})
+        if current is None:
+            try:
+                self._counts.insert_one({"_id": account_id, "window_start": window, "count": 1})
+            except DuplicateKeyError:
+                return False
+            return True
+        if current["window_start"] == window:
+            return False
+        done = self._counts.update_one(
+            {
+                "_id": exactly(account_id),
+                "window_start": current["window_start"],
+                "count": current["count"],
+            },
+            {"$set": {"window_start": window, "count": 1}},
+        )
+        return done.matched_count == 1
+
+    def close(self) -> None:
+        self._client.close()
