@@ -8,6 +8,7 @@ entity store port.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
@@ -54,6 +55,9 @@ class EntityType:
     name: ClassVar[str]
     unique_field: ClassVar[str]
     model: ClassVar[type[BaseModel]]
+    # Optional fast path for ``normalise_unique`` (it runs once per input record while
+    # queueing): the same function the model's validator uses, raising ValueError.
+    unique_normaliser: ClassVar[Callable[[str], str] | None] = None
     _partial_model: ClassVar[type[BaseModel]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -95,6 +99,11 @@ class EntityType:
     @classmethod
     def normalise_unique(cls, raw: Any) -> str | list[FieldError]:
         """Normalise a bare unique value (for UPDATE matched by the unique field)."""
+        if cls.unique_normaliser is not None and isinstance(raw, str):
+            try:
+                return cls.unique_normaliser(raw.strip())
+            except ValueError as exc:
+                return [FieldError(cls.unique_field, "value_error", str(exc))]
         result = cls.validate_partial({cls.unique_field: raw})
         if isinstance(result, list):
             return result

@@ -34,3 +34,4 @@ class Contact(EntityType):
     name = "contact"
     unique_field = "email"
     model = ContactRecord
+    unique_normaliser = staticmethod(_normalised_email)

@@ -60,3 +60,18 @@ def test_the_third_entity_type_comes_only_from_the_registry() -> None:
 def test_an_unknown_entity_type_names_the_known_ones() -> None:
     with pytest.raises(UnknownEntityTypeError, match="known: company, contact, product"):
         entity_type("lead")
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("contact", " Ann@Example.COM "), ("contact", "bad"), ("company", "HTTPS://www.Acme.com/x"), ("company", "x"),
+     ("product", "ab-1"), ("product", "bad sku!")],
+)
+def test_the_fast_unique_key_agrees_with_full_validation(name: str, raw: str) -> None:
+    etype = entity_type(name)
+    fast = etype.normalise_unique(raw)
+    full = etype.validate_partial({etype.unique_field: raw})
+    if isinstance(full, list):
+        assert isinstance(fast, list)
+    else:
+        assert fast == full.unique_key
