@@ -74,3 +74,35 @@ from tests.contract import mongo_adapters  # noqa: E402
 ENTITY_STORES["mongodb"] = mongo_adapters.mongo_entities
 READ_MODEL_STORES["mongodb"] = mongo_adapters.mongo_read_models
 QUOTA_GATES["mongodb"] = mongo_adapters.mongo_quota
+
+# Accounts and rate limits (the HTTP API's ports).
+
+
+def _sqlite_accounts(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.sqlite.accounts import SQLiteAccountStore
+
+    return SQLiteAccountStore(tmp / "accounts.db")
+
+
+def _sqlite_rate_limiter(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.sqlite.rate_limits import SQLiteRateLimiter
+
+    return SQLiteRateLimiter(tmp / "ratelimits.db")
+
+
+def _mongo_accounts(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.mongo.accounts import MongoAccountStore
+    from tests.mongo_server import fresh_database
+
+    return MongoAccountStore(*fresh_database(request))
+
+
+def _mongo_rate_limiter(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.mongo.rate_limits import MongoRateLimiter
+    from tests.mongo_server import fresh_database
+
+    return MongoRateLimiter(*fresh_database(request))
+
+
+ACCOUNT_STORES: dict[str, Factory] = {"sqlite": _sqlite_accounts, "mongodb": _mongo_accounts}
+RATE_LIMITERS: dict[str, Factory] = {"sqlite": _sqlite_rate_limiter, "mongodb": _mongo_rate_limiter}

@@ -1,0 +1,112 @@
+"""Run ``bulkactions serve`` as a real subprocess and talk to it over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.cli import bulkactions
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def create_account(data_dir: Path, name: str, *options: str) -> str:
+    run = bulkactions(data_dir, "accounts", "create", name, "--json", *options)
+    assert run.code == 0, run.stderr
+    key: str = run.json_last()["api_key"]
+    return key
+
+
+class ApiServer:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, *, workers: int = 2
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {**os.environ, **(env or {})}
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+        self.extra_args: list[str] = []
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ApiServer:
+        args = [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "--data-dir",
+            str(self.data_dir),
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            *self.extra_args,
+        ]
+        log = (self.data_dir / "serve.log").open("ab")
+        self.process = subprocess.Popen(args, env=self.env, stdout=log, stderr=log)
+        wait_for(self._answers, 60, f"the API on {self.base_url}")
+        return self
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            log = (self.data_dir / "serve.log").read_text()
+            raise AssertionError(f"serve exited with {self.process.returncode}:\n{log[-3000:]}")
+        try:
+            return httpx.get(self.base_url + "/openapi.json", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def client(self, api_key: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+
+def wait_finished(client: httpx.Client, action_id: str, timeout: float = 120) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(f"/v1/bulk-actions/{action_id}").json()
+        return body if body["status"] in ("COMPLETED", "CANCELLED") else None
+
+    found: dict[str, Any] = wait_for(finished, timeout, f"action {action_id} to finish")
+    return found
