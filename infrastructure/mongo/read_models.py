@@ -9,12 +9,14 @@ interrupt at any point and to run again, by the order and the shape of its write
    (action id, "<action>:<chunk>", "<action>:<row>") with unordered inserts that
    ignore duplicate-key errors: a second insert of the same thing is a no-op.
 3. Each action's delta is a compare-and-set on the action document that also stores
-   the batch's position (``pos``) and the counters as they were before it (``base``).
-   A document whose ``pos`` is above the committed position was changed by a batch
-   that never committed (a crash between steps 3 and 4): its counters are recomputed
-   from ``base``, so re-applying that batch, or a longer batch from the same start,
-   counts every event exactly once. A ``pos`` at or above the batch's own position
-   means this batch is already counted there.
+   the batch's position (``pos``) and every field a delta can change as it was before
+   that batch (``base``). A document whose ``pos`` is above the committed position
+   was changed by a batch that never committed (a crash between steps 3 and 4): it is
+   recomputed from ``base``, so re-applying that batch, or a longer or shorter batch
+   from the same start (a projector with another page size), counts every event
+   exactly once; ``apply`` first puts such documents back to ``base``, so counts and
+   status never show events above the committed position. A ``pos`` equal to the
+   batch's own position means this very batch is already written there.
 4. The position is written last (``$max``, so it never moves back).
 
 Like the SQLite store, ``apply`` assumes a batch starts at the stored position;
@@ -54,6 +56,8 @@ KINDS = ("actions", "record_logs", "chunk_inputs", "positions")
 COUNTERS = ("chunks_done", "succeeded", "failed", "skipped")
 # Fields a delta overwrites when it carries a value (COALESCE(new, old) in SQLite).
 LATEST_WINS = ("status", "total", "chunk_count", "last_outcome_at", "finished_at", "discrepancy")
+# What a delta can change, kept as it was before the last batch that changed it.
+MUTABLE = (*COUNTERS, *LATEST_WINS, "first_outcome_at")
 VIEW_FIELDS = tuple(f.name for f in fields(ActionView))
 LOG_FIELDS = tuple(f.name for f in fields(LogLine))
 _MAX_ATTEMPTS = 100
@@ -79,14 +83,11 @@ class MongoReadModelStore:
         self._client = connect(uri)
         c = _collections(self._client[database], prefix)
         self._actions, self._logs, self._chunks, self._positions = (c[k] for k in KINDS)
-        self._actions.create_index(
-            [("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)]
-        )
+        self._actions.create_index([("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)])
         self._actions.create_index([("created_key", DESCENDING), ("id_key", DESCENDING)])
+        self._actions.create_index("pos")
         self._logs.create_index([("action_id", ASCENDING), ("row", ASCENDING)], unique=True)
-        self._logs.create_index(
-            [("action_id", ASCENDING), ("outcome", ASCENDING), ("row", ASCENDING)]
-        )
+        self._logs.create_index([("action_id", ASCENDING), ("outcome", ASCENDING), ("row", ASCENDING)])
 
     # ------------------------------------------------------------------ writes
 
@@ -98,12 +99,24 @@ class MongoReadModelStore:
         committed = self.position(projection)
         if committed >= position:
             return False
+        self._roll_back_uncommitted(committed, position)
         self._insert_actions(changes.new_actions)
         self._insert_chunk_inputs(changes.chunk_inputs)
         self._insert_log_lines(changes.log_lines)
         self._apply_deltas(changes.deltas, committed, position)
         self._commit(projection, position)
         return True
+
+    def _roll_back_uncommitted(self, committed: int, position: int) -> None:
+        """Put back what a batch that never committed did to action counters and status
+        (unless it was this very batch), so that a shorter batch from the same start
+        shows no more than its own events."""
+        for doc in self._actions.find({"pos": {"$gt": committed}}):
+            if doc["pos"] != position:
+                self._actions.update_one(
+                    {"_id": exactly(doc["_id"]), "pos": doc["pos"]},
+                    {"$set": {**doc["base"], "pos": committed, "base": None}},
+                )
 
     def _insert_actions(self, views: list[ActionView]) -> None:
         insert_ignoring_duplicates(self._actions, [self._action_document(v) for v in views])
@@ -146,31 +159,23 @@ class MongoReadModelStore:
         for action_id, delta in deltas.items():
             self._apply_delta(stored.get(action_id), delta, committed, position)
 
-    def _apply_delta(
-        self, doc: Document | None, delta: ActionDelta, committed: int, position: int
-    ) -> None:
+    def _apply_delta(self, doc: Document | None, delta: ActionDelta, committed: int, position: int) -> None:
         for _ in range(_MAX_ATTEMPTS):
             if doc is None:
                 return  # like an UPDATE of a missing row: the action was never created here
             fields_to_set = _delta_fields(doc, delta, committed, position)
             if fields_to_set is None:
                 return
-            done = self._actions.update_one(
-                {"_id": exactly(doc["_id"]), "pos": doc["pos"]}, {"$set": fields_to_set}
-            )
+            done = self._actions.update_one({"_id": exactly(doc["_id"]), "pos": doc["pos"]}, {"$set": fields_to_set})
             if done.matched_count:
                 return
             doc = self._actions.find_one({"_id": exactly(doc["_id"])})
-        raise RuntimeError(
-            f"action {doc and doc['_id']}: gave up after {_MAX_ATTEMPTS} concurrent changes"
-        )
+        raise RuntimeError(f"action {doc and doc['_id']}: gave up after {_MAX_ATTEMPTS} concurrent changes")
 
     def _commit(self, projection: str, position: int) -> None:
         # Projection names are code constants, so plain equality is exact here, and the
         # upsert can take the _id from the filter.
-        self._positions.update_one(
-            {"_id": projection}, {"$max": {"position": position}}, upsert=True
-        )
+        self._positions.update_one({"_id": projection}, {"$max": {"position": position}}, upsert=True)
 
     # ------------------------------------------------------------------ reads
 
@@ -204,13 +209,9 @@ class MongoReadModelStore:
         if cap is not None and len(found) >= cap:
             return found
         older_high = instant if high is None else min(high, instant)
-        return found + self._newest(
-            match, low, older_high, None if cap is None else cap - len(found)
-        )
+        return found + self._newest(match, low, older_high, None if cap is None else cap - len(found))
 
-    def _newest(
-        self, match: Document, low: str | None, high: str | None, cap: int | None
-    ) -> list[ActionView]:
+    def _newest(self, match: Document, low: str | None, high: str | None, cap: int | None) -> list[ActionView]:
         window: Document = {}
         if low is not None:
             window["$gte"] = low
@@ -219,9 +220,7 @@ class MongoReadModelStore:
         return self._find({**match, "created_key": window} if window else match, cap)
 
     def _find(self, query: Document, cap: int | None) -> list[ActionView]:
-        cursor = self._actions.find(query).sort(
-            [("created_key", DESCENDING), ("id_key", DESCENDING)]
-        )
+        cursor = self._actions.find(query).sort([("created_key", DESCENDING), ("id_key", DESCENDING)])
         if cap is not None:
             cursor = cursor.limit(cap)
         return [_view(doc) for doc in cursor]
@@ -254,25 +253,22 @@ def _view(doc: Document) -> ActionView:
     return ActionView(**{name: doc[name] for name in VIEW_FIELDS})
 
 
-def _delta_fields(
-    doc: Document, delta: ActionDelta, committed: int, position: int
-) -> Document | None:
-    """The fields one batch's delta sets on an action document, or None if this batch
-    (or a longer one from the same start) is already counted there."""
+def _delta_fields(doc: Document, delta: ActionDelta, committed: int, position: int) -> Document | None:
+    """The fields one batch's delta sets on an action document, or None if this very
+    batch is already written there."""
     changed_at = int(doc["pos"])
-    if changed_at >= position:
+    if changed_at == position:
         return None
-    # Above the committed position: a batch that never committed changed the counters;
-    # start again from what they were before it.
-    base = doc["base"] if changed_at > committed else {name: doc[name] for name in COUNTERS}
+    # Changed above the committed position: by a batch that never committed (from the
+    # same start, longer or shorter than this one). Start again from before it.
+    base = doc["base"] if changed_at > committed else {name: doc[name] for name in MUTABLE}
     update: Document = {name: base[name] + getattr(delta, name) for name in COUNTERS}
-    update.update(base=base, pos=position)
     for name in LATEST_WINS:
         value = getattr(delta, name)
-        if value is not None:
-            update[name] = value
-    if doc.get("first_outcome_at") is None and delta.first_outcome_at is not None:
-        update["first_outcome_at"] = delta.first_outcome_at
+        update[name] = base[name] if value is None else value
+    first = base["first_outcome_at"]
+    update["first_outcome_at"] = delta.first_outcome_at if first is None else first
+    update.update(base=base, pos=position)
     return update
 
 
