@@ -3,7 +3,7 @@ default) and ``bulkactions accounts create``."""
 
 from __future__ import annotations
 
-import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,31 +32,23 @@ def _container(ctx: click.Context) -> Container:
     default=None,
     help="Chunk workers (default: BULK_WORKERS).",
 )
-@click.option(
-    "--no-runtime", is_flag=True, help="API only: workers, relay and projector run elsewhere."
-)
+@click.option("--no-runtime", is_flag=True, help="API only: workers, relay and projector run elsewhere.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runtime: bool) -> None:
     """Run the HTTP API; on the embedded default also the relay, workers and projector."""
     import uvicorn
 
     from api.http.app import create_app
-    from api.runtime import EmbeddedRuntime
+    from api.runtime_process import RuntimeProcess
 
-    # A short GIL switch interval keeps request latency low while worker threads
-    # process chunks in the same process.
-    sys.setswitchinterval(0.001)
     container = _container(ctx)
-    embedded = container.settings.transport == "inprocess" and not no_runtime
-    runtime = (
-        EmbeddedRuntime(container, workers or container.settings.workers) if embedded else None
-    )
+    settings = container.settings
+    embedded = settings.transport == "inprocess" and not no_runtime
+    started = datetime.now(UTC).isoformat()
+    runtime = RuntimeProcess(settings, workers or settings.workers, started) if embedded else None
     app = create_app(container, runtime)
-    click.echo(
-        f"serving on http://{host}:{port} (docs: /docs)"
-        + (" with embedded workers" if runtime else ""),
-        err=True,
-    )
+    where = f"serving on http://{host}:{port} (docs: /docs)"
+    click.echo(where + (" with embedded relay, workers and projector" if runtime else ""), err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -69,9 +61,7 @@ def accounts() -> None:
 @click.argument("name")
 @click.option("--requests-per-minute", type=click.IntRange(min=1), default=None)
 @click.option("--records-per-day", type=click.IntRange(min=1), default=None)
-@click.option(
-    "--max-active", type=click.IntRange(min=1), default=None, help="Concurrently active actions."
-)
+@click.option("--max-active", type=click.IntRange(min=1), default=None, help="Concurrently active actions.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def create_account(

@@ -161,7 +161,9 @@ class ChunkDecider:
             op = "created" if outcome.entity_id == own else "updated"
             return RecordResult(item.row, line, Outcome.SUCCEEDED, entity_id=outcome.entity_id, op=op)
         if outcome.status == "not_found":
-            error = FieldError(self.match_by, "not_found", f"no {self.etype.name} with {self.match_by} {item.match_value!r}")
+            error = FieldError(
+                self.match_by, "not_found", f"no {self.etype.name} with {self.match_by} {item.match_value!r}"
+            )
             return _failed(item.row, line, [error])
         assert outcome.existing is not None
         return self._duplicate(item.row, line, item.new_unique_key or "", outcome.existing)
@@ -191,9 +193,11 @@ class ChunkDecider:
         ]
         inserted = self.entities.insert_many(self.etype.name, new)
         retry = []
-        for (index, item), entity, outcome in zip(missing, new, inserted, strict=True):
-            if outcome.inserted or (outcome.existing and outcome.existing.entity_id == entity.entity_id):
-                results[index] = RecordResult(item.row, records[index].get("line"), Outcome.SUCCEEDED, entity_id=entity.entity_id, op="created")
+        for (index, item), entity, insert in zip(missing, new, inserted, strict=True):
+            if insert.inserted or (insert.existing and insert.existing.entity_id == entity.entity_id):
+                results[index] = RecordResult(
+                    item.row, records[index].get("line"), Outcome.SUCCEEDED, entity_id=entity.entity_id, op="created"
+                )
             else:
                 retry.append((index, item))
         if retry:
@@ -207,7 +211,8 @@ class ChunkDecider:
     def _duplicate(self, row: int, line: int | None, key: str, existing: EntityRef) -> RecordResult:
         same_input = existing.action_id == self.action_key and existing.row is not None
         where = f" (row {existing.row} of this input)" if same_input else ""
-        reason = f"duplicate: {self.etype.unique_field} {key!r} already belongs to {self.etype.name} {existing.entity_id}{where}"
+        holder = f"{self.etype.name} {existing.entity_id}{where}"
+        reason = f"duplicate: {self.etype.unique_field} {key!r} already belongs to {holder}"
         return RecordResult(
             row,
             line,

@@ -83,11 +83,7 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         return ChunkSummary(chunk_no, last.succeeded, last.failed, last.skipped)
 
     def notifications(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[Notification]:
-        return list(
-            self.recorder.select_notifications(
-                after, limit, topics=topics, inclusive_of_start=False
-            )
-        )
+        return list(self.recorder.select_notifications(after, limit, topics=topics, inclusive_of_start=False))
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0

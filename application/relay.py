@@ -45,6 +45,7 @@ class Relay:
         bodies = []
         for note in notes:
             queued = self.events.mapper.to_domain_event(note)
+            assert isinstance(queued, BulkChunk.ChunkQueued)
             bodies.append(chunk_message(str(queued.action_id), queued.chunk_no))
         if bodies:
             self.transport.publish(CHUNKS_QUEUE, bodies)

@@ -60,7 +60,8 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
     if action is ActionType.UPDATE:
         match_by = match_by or etype.unique_field
         if match_by not in ("id", etype.unique_field):
-            raise InvalidMatchFieldError(f"UPDATE of {etype.name} matches by 'id' or {etype.unique_field!r}, not {match_by!r}")
+            allowed = f"'id' or {etype.unique_field!r}"
+            raise InvalidMatchFieldError(f"UPDATE of {etype.name} matches by {allowed}, not {match_by!r}")
     elif match_by not in (None, etype.unique_field):
         raise InvalidMatchFieldError(f"{action.value.upper()} of {etype.name} matches by {etype.unique_field!r} only")
     if not 1 <= command.chunk_size <= MAX_CHUNK_SIZE:
@@ -74,7 +75,9 @@ def allowed_fields(entity_type: str, action_type: str, match_by: str | None) -> 
     return fields | {"id"} if action_type == ActionType.UPDATE and match_by == "id" else fields
 
 
-def record_key(etype: type[EntityType], action_type: str, match_by: str | None, data: dict[str, Any] | None) -> str | None:
+def record_key(
+    etype: type[EntityType], action_type: str, match_by: str | None, data: dict[str, Any] | None
+) -> str | None:
     """What a record targets: its normalised unique value, or its id for UPDATE by id.
 
     One input may name each target once: a later record naming the same target is

@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from infrastructure.files.sample import write_contacts_csv  # noqa: E402
+from infrastructure.files.sample import write_contacts_csv
 
 
 def _cli(data_dir: Path, *args: str) -> list[str]:
@@ -51,7 +51,7 @@ def _run_sampled(args: list[str]) -> tuple[subprocess.CompletedProcess[str], flo
             sizes = [p.memory_info().rss / 2**20 for p in tree]
         except psutil.Error:
             continue
-        peak_tree, peak_one = max(peak_tree, sum(sizes)), max(peak_one, max(sizes))
+        peak_tree, peak_one = max(peak_tree, sum(sizes)), max(peak_one, *sizes)
     seconds = time.monotonic() - started
     result = subprocess.CompletedProcess(args, process.returncode, out.get("stdout", ""), out.get("stderr", ""))
     return result, seconds, peak_tree, peak_one
@@ -64,19 +64,42 @@ def bench(rows: int, workers: int, keep: bool) -> dict[str, object]:
         expected = write_contacts_csv(source, rows)
         data = work / "data"
         run, wall, tree_mb, one_mb = _run_sampled(
-            _cli(data, "import", str(source), "--entity", "contact", "--action", "insert", "--workers", str(workers), "--json"))
+            _cli(
+                data,
+                "import",
+                str(source),
+                "--entity",
+                "contact",
+                "--action",
+                "insert",
+                "--workers",
+                str(workers),
+                "--json",
+            )
+        )
         if run.returncode != 0:
             raise SystemExit(f"import failed: {run.stderr}")
         summary = json.loads(run.stdout.splitlines()[-1])
-        exact = (summary["succeeded"], summary["failed"], summary["skipped"]) == (expected.valid, expected.invalid, expected.duplicates)
+        exact = (summary["succeeded"], summary["failed"], summary["skipped"]) == (
+            expected.valid,
+            expected.invalid,
+            expected.duplicates,
+        )
         replay, replay_s, replay_tree_mb, _ = _run_sampled(_cli(data, "replay"))
         verify = subprocess.run(_cli(data, "verify"), capture_output=True, text=True)
         return {
-            "rows": rows, "workers": workers, "import_seconds": summary["seconds"], "wall_seconds": round(wall, 2),
-            "records_per_second": round(rows / summary["seconds"]), "peak_rss_tree_mb": round(tree_mb),
-            "peak_rss_process_mb": round(one_mb), "replay_seconds": round(replay_s, 2),
-            "replay_peak_rss_mb": round(replay_tree_mb), "replay_ok": replay.returncode == 0,
-            "verify_ok": verify.returncode == 0, "counts_exact": exact,
+            "rows": rows,
+            "workers": workers,
+            "import_seconds": summary["seconds"],
+            "wall_seconds": round(wall, 2),
+            "records_per_second": round(rows / summary["seconds"]),
+            "peak_rss_tree_mb": round(tree_mb),
+            "peak_rss_process_mb": round(one_mb),
+            "replay_seconds": round(replay_s, 2),
+            "replay_peak_rss_mb": round(replay_tree_mb),
+            "replay_ok": replay.returncode == 0,
+            "verify_ok": verify.returncode == 0,
+            "counts_exact": exact,
             "counts": [summary["succeeded"], summary["failed"], summary["skipped"]],
         }
     finally:
@@ -91,17 +114,26 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
     args = parser.parse_args()
     results = [bench(rows, args.workers, args.keep) for rows in args.rows]
-    machine = {"python": platform.python_version(), "cpus": psutil.cpu_count(), "cpu": platform.processor() or platform.machine(),
-               "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
+    machine = {
+        "python": platform.python_version(),
+        "cpus": psutil.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    }
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)
-    (out_dir / f"embedded-{int(time.time())}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+    (out_dir / f"embedded-{int(time.time())}.json").write_text(
+        json.dumps({"machine": machine, "results": results}, indent=2)
+    )
     print(f"machine: {machine}")
-    print("| rows | import s | records/s | peak RSS tree (MB) | peak RSS one process (MB) | replay s | counts exact | verify |")
+    columns = ["rows", "import s", "records/s", "peak RSS tree (MB)", "peak RSS one process (MB)", "replay s"]
+    print("| " + " | ".join([*columns, "counts exact", "verify"]) + " |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['rows']:,} | {r['import_seconds']} | {r['records_per_second']:,} | {r['peak_rss_tree_mb']} | "
-              f"{r['peak_rss_process_mb']} | {r['replay_seconds']} | {r['counts_exact']} | {r['verify_ok']} |")
+        print(
+            f"| {r['rows']:,} | {r['import_seconds']} | {r['records_per_second']:,} | {r['peak_rss_tree_mb']} | "
+            f"{r['peak_rss_process_mb']} | {r['replay_seconds']} | {r['counts_exact']} | {r['verify_ok']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ stored instead of being counted twice.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -206,9 +207,7 @@ class BulkAction(Aggregate):
         )
 
     @event(Completed)
-    def _completed(
-        self, total: int, succeeded: int, failed: int, skipped: int, discrepancy: str | None
-    ) -> None:
+    def _completed(self, total: int, succeeded: int, failed: int, skipped: int, discrepancy: str | None) -> None:
         self.completed = True
 
 
@@ -239,18 +238,14 @@ class BulkChunk(Aggregate):
         records: list[dict[str, Any]]
 
     @event(ChunkQueued)
-    def __init__(
-        self, action_id: UUID, chunk_no: int, first_row: int, records: list[dict[str, Any]]
-    ) -> None:
+    def __init__(self, action_id: UUID, chunk_no: int, first_row: int, records: list[dict[str, Any]]) -> None:
         self.action_id = action_id
         self.chunk_no = chunk_no
         self.first_row = first_row
         self.records = records
 
     @classmethod
-    def queue(
-        cls, action_id: UUID, chunk_no: int, first_row: int, records: list[dict[str, Any]]
-    ) -> BulkChunk:
+    def queue(cls, action_id: UUID, chunk_no: int, first_row: int, records: list[dict[str, Any]]) -> BulkChunk:
         return cls._create(
             cls.ChunkQueued,
             id=chunk_id(action_id, chunk_no),
@@ -260,6 +255,7 @@ class BulkChunk(Aggregate):
             records=records,
         )
 
+    @dataclass(frozen=True)
     class RecordSucceeded(DomainEvent):
         action_id: UUID
         chunk_no: int
@@ -268,6 +264,7 @@ class BulkChunk(Aggregate):
         entity_id: str
         op: str  # created | updated
 
+    @dataclass(frozen=True)
     class RecordFailed(DomainEvent):
         action_id: UUID
         chunk_no: int
@@ -275,6 +272,7 @@ class BulkChunk(Aggregate):
         line: int | None
         errors: list[dict[str, str]]
 
+    @dataclass(frozen=True)
     class RecordSkipped(DomainEvent):
         action_id: UUID
         chunk_no: int
@@ -284,6 +282,7 @@ class BulkChunk(Aggregate):
         duplicate_of: str | None
         duplicate_of_row: int | None
 
+    @dataclass(frozen=True)
     class ChunkProcessed(DomainEvent):
         action_id: UUID
         chunk_no: int

@@ -58,7 +58,9 @@ def _compare_action(live: ReadModelStore, rebuilt: ReadModelStore, view: ActionV
     prefix = f"action {truth.action_id}"
     for name in ActionView.__dataclass_fields__:
         if getattr(view, name) != getattr(truth, name):
-            found.append(f"{prefix}: {name} is {getattr(view, name)!r} live but {getattr(truth, name)!r} from the events")
+            found.append(
+                f"{prefix}: {name} is {getattr(view, name)!r} live but {getattr(truth, name)!r} from the events"
+            )
     counts: Counter[str] = Counter()
     live_lines = all_logs(live, truth.action_id)
     for expected in all_logs(rebuilt, truth.action_id):
@@ -73,7 +75,9 @@ def _compare_action(live: ReadModelStore, rebuilt: ReadModelStore, view: ActionV
             found.append(f"{prefix}: live log has a line for row {extra.row} that the events do not")
     for outcome in ("succeeded", "failed", "skipped"):
         if counts[outcome] != getattr(truth, outcome):
-            found.append(f"{prefix}: {counts[outcome]} {outcome} log lines but the count says {getattr(truth, outcome)}")
+            found.append(
+                f"{prefix}: {counts[outcome]} {outcome} log lines but the count says {getattr(truth, outcome)}"
+            )
     if truth.status == ActionStatus.COMPLETED and truth.processed != truth.total:
         found.append(f"{prefix}: completed with {truth.processed} outcomes for {truth.total} records")
     if truth.discrepancy:

@@ -1,9 +1,10 @@
 """The app factory: ``create_app(container, runtime)``.
 
-With an embedded runtime (``bulkactions serve`` on the default stack) the app starts
-the relay, workers and projector with itself, and on start resumes what a previous
-run left unfinished. On the production stack those run as their own processes and
-the app only records commands and reads read models.
+With a runtime (``bulkactions serve`` on the embedded default: relay, workers and
+projector in a child process, see ``api.runtime_process``) the app starts and stops
+it with itself, and the runtime resumes what a previous run left unfinished. Without
+one (the production stack, where those run as their own processes) the app itself
+resumes queueing any input a previous API process left half-queued.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -23,29 +25,28 @@ from api.http.intake import InputQueuer, resume_unfinished
 from api.http.ratelimit_headers import RateLimitHeaders
 from api.http.routes import bulk_actions, events, results
 from api.http.schemas import BulkActionCreate
-from api.runtime import EmbeddedRuntime
 from application.accounts import Accounts
 from infrastructure.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
 
-def create_app(
-    container: Container, runtime: EmbeddedRuntime | None = None, *, resume: bool = True
-) -> FastAPI:
-    services = Services(
-        container, Accounts(container.accounts, container.clock), InputQueuer(container)
-    )
+class Runtime(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def create_app(container: Container, runtime: Runtime | None = None, *, resume: bool = True) -> FastAPI:
+    services = Services(container, Accounts(container.accounts, container.clock), InputQueuer(container))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if runtime is not None:
-            runtime.start()
-        if resume:
-            redispatch = runtime is not None and container.settings.transport == "inprocess"
-            threading.Thread(
-                target=_resume, args=(services, redispatch), name="resume", daemon=True
-            ).start()
+            runtime.start()  # and the runtime resumes unfinished actions
+        elif resume:
+            started = datetime.now(UTC).isoformat()
+            threading.Thread(target=_resume, args=(services, started), name="resume", daemon=True).start()
         try:
             yield
         finally:
@@ -56,8 +57,7 @@ def create_app(
     app = FastAPI(
         title="Bulk Action Platform",
         version="1.0.0",
-        summary="Bulk insert / update / upsert of CRM records,"
-        " with per-record results and an audit trail.",
+        summary="Bulk insert / update / upsert of CRM records, with per-record results and an audit trail.",
         lifespan=lifespan,
     )
     app.state.services = services
@@ -69,9 +69,9 @@ def create_app(
     return app
 
 
-def _resume(services: Services, redispatch: bool) -> None:
+def _resume(services: Services, created_before: str) -> None:
     try:
-        count = resume_unfinished(services.container, services.queuer, redispatch=redispatch)
+        count = resume_unfinished(services.container, services.queuer, redispatch=False, created_before=created_before)
         if count:
             log.warning("resumed %d unfinished action(s)", count)
     except Exception:
@@ -83,15 +83,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     there, to stream uploads and cap sizes) among the components."""
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(
-        title=app.title, version=app.version, summary=app.summary, routes=app.routes
-    )
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
     body = BulkActionCreate.model_json_schema(ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(body.pop("$defs", {}))
     components["BulkActionCreate"] = body
-    components["ProblemBody"] = problems.ProblemBody.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
+    components["ProblemBody"] = problems.ProblemBody.model_json_schema(ref_template="#/components/schemas/{model}")
     app.openapi_schema = schema
     return schema

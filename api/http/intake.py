@@ -45,9 +45,7 @@ _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jso
 
 
 def too_large(cap: int) -> ProblemError:
-    return ProblemError(
-        413, "too-large", "Content Too Large", f"the request body is larger than {cap} bytes"
-    )
+    return ProblemError(413, "too-large", "Content Too Large", f"the request body is larger than {cap} bytes")
 
 
 def spool_path(data_dir: Path, suffix: str) -> Path:
@@ -129,9 +127,7 @@ class UploadSpooler:
             raise
         except Exception as exc:  # python-multipart's parse errors: a malformed body
             self.discard()
-            raise ProblemError(
-                400, "malformed-body", "Bad Request", f"malformed multipart body: {exc}"
-            ) from None
+            raise ProblemError(400, "malformed-body", "Bad Request", f"malformed multipart body: {exc}") from None
         finally:
             if self._out is not None:
                 self._out.close()
@@ -172,9 +168,7 @@ class UploadSpooler:
                 return
             filename = options.get(b"filename", b"upload").decode("utf-8", "replace")
             self.filename = os.path.basename(filename) or "upload"
-            self.file_type = parse_options_header(self._headers.get("content-type", b""))[0].decode(
-                "latin-1"
-            )
+            self.file_type = parse_options_header(self._headers.get("content-type", b""))[0].decode("latin-1")
             self.path = spool_path(self.data_dir, "upload")
             self._out = self.path.open("wb")
         elif name in FORM_FIELDS:
@@ -268,16 +262,18 @@ class InputQueuer:
         self.pool.shutdown(wait=True, cancel_futures=False)
 
 
-def resume_unfinished(container: Container, queuer: InputQueuer, *, redispatch: bool) -> int:
+def resume_unfinished(container: Container, queuer: InputQueuer, *, redispatch: bool, created_before: str) -> int:
     """After a restart: queue the rest of every half-queued input from its spool file,
     and (in-process transport, whose queue died with the process) publish again every
-    chunk that has no outcomes yet. Returns how many actions were resumed."""
+    chunk that has no outcomes yet. Only actions created before ``created_before`` (this
+    run's start): newer ones are being queued by the API that took them.
+    Returns how many actions were resumed."""
     container.projector(completing=False).catch_up()
     resumed = 0
     for status in (ActionStatus.QUEUEING, ActionStatus.PROCESSING):
         before = None
         while page := container.read_models.list_actions(
-            ActionFilter(status=status.value), before=before, limit=200
+            ActionFilter(status=status.value, created_to=created_before), before=before, limit=200
         ):
             before = (page[-1].created_at, page[-1].action_id)
             for view in page:
@@ -286,9 +282,7 @@ def resume_unfinished(container: Container, queuer: InputQueuer, *, redispatch: 
     return resumed
 
 
-def _resume_one(
-    container: Container, queuer: InputQueuer, action_id: UUID, *, redispatch: bool
-) -> None:
+def _resume_one(container: Container, queuer: InputQueuer, action_id: UUID, *, redispatch: bool) -> None:
     action = container.events.get_action(action_id)
     if action.is_finished:
         return

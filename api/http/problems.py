@@ -65,18 +65,14 @@ def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
         "instance": request.url.path,
         **problem.extra,
     }
-    return JSONResponse(
-        body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_TYPE
-    )
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_TYPE)
 
 
 def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     errors = []
     for err in exc.errors():
         where = ".".join(str(part) for part in err.get("loc", ()))
-        errors.append(
-            {"location": where, "message": err.get("msg", ""), "code": err.get("type", "")}
-        )
+        errors.append({"location": where, "message": err.get("msg", ""), "code": err.get("type", "")})
     first = errors[0] if errors else {"location": "request", "message": "invalid"}
     return f"{first['location']}: {first['message']}", errors
 
@@ -91,9 +87,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail, errors = _validation_detail(exc)
-        return problem_response(
-            request, ProblemError(422, "invalid-request", "Invalid Request", detail, errors=errors)
-        )
+        return problem_response(request, ProblemError(422, "invalid-request", "Invalid Request", detail, errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -103,26 +97,18 @@ def install(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem_response(
             request,
-            ProblemError(
-                exc.status_code, kind, _title(exc.status_code), str(exc.detail), headers=headers
-            ),
+            ProblemError(exc.status_code, kind, _title(exc.status_code), str(exc.detail), headers=headers),
         )
 
     @app.exception_handler(InputError)
     async def on_input(request: Request, exc: InputError) -> JSONResponse:
-        return problem_response(
-            request, ProblemError(422, "invalid-input", "Invalid Input", str(exc))
-        )
+        return problem_response(request, ProblemError(422, "invalid-input", "Invalid Input", str(exc)))
 
     @app.exception_handler(DomainError)
     async def on_domain(request: Request, exc: DomainError) -> JSONResponse:
         if isinstance(exc, ActionAlreadyFinishedError):
-            return problem_response(
-                request, ProblemError(409, "action-finished", "Conflict", str(exc))
-            )
-        return problem_response(
-            request, ProblemError(422, "invalid-command", "Invalid Command", str(exc))
-        )
+            return problem_response(request, ProblemError(409, "action-finished", "Conflict", str(exc)))
+        return problem_response(request, ProblemError(422, "invalid-command", "Invalid Command", str(exc)))
 
     @app.exception_handler(QuotaExceededError)
     async def on_quota(request: Request, exc: QuotaExceededError) -> JSONResponse:
@@ -135,9 +121,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def on_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        problem = ProblemError(
-            500, "internal-error", "Internal Server Error", "the server failed; nothing was lost"
-        )
+        problem = ProblemError(500, "internal-error", "Internal Server Error", "the server failed; nothing was lost")
         return problem_response(request, problem)
 
 

@@ -18,9 +18,7 @@ from application.ports import QuotaExceededError, QuotaLimits
 _STATE_KEY = "ratelimit_headers"
 
 
-def _headers(
-    policy: str, quota: int, window: int | None, remaining: int, reset: int
-) -> dict[str, str]:
+def _headers(policy: str, quota: int, window: int | None, remaining: int, reset: int) -> dict[str, str]:
     w = f";w={window}" if window else ""
     return {
         "RateLimit-Policy": f'"{policy}";q={quota}{w}',
@@ -79,9 +77,7 @@ class RateLimitHeaders:
                 if extra:
                     present = {k.lower() for k, _ in message.get("headers", [])}
                     added = [
-                        (k.lower().encode(), v.encode())
-                        for k, v in extra.items()
-                        if k.lower().encode() not in present
+                        (k.lower().encode(), v.encode()) for k, v in extra.items() if k.lower().encode() not in present
                     ]
                     message = {**message, "headers": [*message.get("headers", []), *added]}
             await send(message)

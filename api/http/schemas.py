@@ -13,9 +13,7 @@ _ENTITIES = ", ".join(sorted(ENTITY_TYPES))
 
 class SubmitOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    match_by: str | None = Field(
-        None, description="UPDATE: 'id' or the entity's unique field (default)"
-    )
+    match_by: str | None = Field(None, description="UPDATE: 'id' or the entity's unique field (default)")
     chunk_size: int = Field(1000, ge=1, le=10_000, description="records per chunk")
 
 
@@ -30,9 +28,7 @@ class BulkActionCreate(BaseModel):
                 {
                     "entity": "contact",
                     "action": "insert",
-                    "records": [
-                        {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
-                    ],
+                    "records": [{"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}],
                     "options": {"chunk_size": 1000},
                 }
             ]
@@ -69,9 +65,7 @@ class ActionAccepted(BaseModel):
     )
     id: str
     status: str
-    created: bool = Field(
-        description="false when an earlier request with the same Idempotency-Key made it"
-    )
+    created: bool = Field(description="false when an earlier request with the same Idempotency-Key made it")
     links: Links
 
 
@@ -163,9 +157,7 @@ class LogEntry(BaseModel):
                     "row": 7,
                     "line": 8,
                     "outcome": "failed",
-                    "errors": [
-                        {"field": "email", "code": "value_error", "message": "not an email address"}
-                    ],
+                    "errors": [{"field": "email", "code": "value_error", "message": "not an email address"}],
                 }
             ]
         }
@@ -189,6 +181,4 @@ class LogPage(BaseModel):
 class RecordHistory(BaseModel):
     action_id: str
     row: int
-    events: list[dict[str, Any]] = Field(
-        description="the record's input event, then its outcome, in order"
-    )
+    events: list[dict[str, Any]] = Field(description="the record's input event, then its outcome, in order")

@@ -39,9 +39,7 @@ def owned_header(events: BulkActionLog, account: Account, action_id: str) -> Bul
     return action
 
 
-def owned_view(
-    read_models: ReadModelStore, events: BulkActionLog, account: Account, action_id: str
-) -> ActionView:
+def owned_view(read_models: ReadModelStore, events: BulkActionLog, account: Account, action_id: str) -> ActionView:
     """The read model of the account's action. Just after the 202 the projector may not
     have seen ``Created`` yet: then the header stream answers (read-your-writes)."""
     key = str(action_uuid(action_id))
@@ -74,9 +72,7 @@ def public(view: ActionView) -> ActionPublic:
     shown = presenters.action_summary(view)
     elapsed = None
     if view.first_outcome_at and view.last_outcome_at:
-        span = datetime.fromisoformat(view.last_outcome_at) - datetime.fromisoformat(
-            view.first_outcome_at
-        )
+        span = datetime.fromisoformat(view.last_outcome_at) - datetime.fromisoformat(view.first_outcome_at)
         elapsed = round(span.total_seconds(), 3)
     return ActionPublic(
         id=view.action_id,

@@ -68,7 +68,7 @@ class EntityType:
             name: (Optional[info.rebuild_annotation()], None)  # noqa: UP045
             for name, info in cls.model.model_fields.items()
         }
-        cls._partial_model = create_model(  # type: ignore[call-overload]
+        cls._partial_model = create_model(
             f"Partial{cls.model.__name__}", __base__=cls.model, **fields
         )
 

@@ -37,4 +37,4 @@ class Company(EntityType):
     name = "company"
     unique_field = "domain"
     model = CompanyRecord
-    unique_normaliser = staticmethod(normalised_domain)
+    unique_normaliser = normalised_domain

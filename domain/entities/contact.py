@@ -8,7 +8,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from domain.entities.base import EntityType
 
 # Deliberately a syntax check, not deliverability: one @, a dotted domain, no spaces.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
 
 
 def _normalised_email(value: str) -> str:
@@ -34,4 +36,4 @@ class Contact(EntityType):
     name = "contact"
     unique_field = "email"
     model = ContactRecord
-    unique_normaliser = staticmethod(_normalised_email)
+    unique_normaliser = _normalised_email

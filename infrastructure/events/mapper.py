@@ -77,7 +77,8 @@ class FastMapper(Mapper[UUID]):
                 stored = self.compressor.decompress(stored)
             state: dict[str, Any] = orjson.loads(stored)
         except Exception as exc:
-            msg = f"cannot decode {stored_event.topic} v{stored_event.originator_version} of {stored_event.originator_id}: {exc}"
+            where = f"{stored_event.topic} v{stored_event.originator_version} of {stored_event.originator_id}"
+            msg = f"cannot decode {where}: {exc}"
             raise MapperDeserialisationError(msg) from exc
         uuids, datetimes = _typed_fields(cls)
         for name in uuids:

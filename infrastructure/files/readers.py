@@ -73,13 +73,17 @@ def _check_start(head: bytes, name: str) -> None:
 
 
 def _decode_error(name: str, exc: UnicodeDecodeError, consumed: int) -> InputError:
-    return InputError(f"{name} is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} near byte offset {consumed + exc.start})")
+    return InputError(
+        f"{name} is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} near byte offset {consumed + exc.start})"
+    )
 
 
 class FileSource:
     """A CSV, JSON-lines or JSON-array file on disk."""
 
-    def __init__(self, path: Path | str, fmt: str | None = None, *, allowed_fields: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, path: Path | str, fmt: str | None = None, *, allowed_fields: frozenset[str] | None = None
+    ) -> None:
         self.path = Path(path)
         self.name = self.path.name
         self.format = detect_format(self.path, fmt)

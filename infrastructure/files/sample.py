@@ -47,6 +47,8 @@ def write_contacts_csv(path: Path, rows: int) -> SampleCounts:
                 writer.writerow([f"Person{source}@Example.com", "Dup", "Licate", "", ""])
                 duplicates += 1
             else:
-                writer.writerow([f"person{i}@example.com", "First", f"Last{i}", f"+1 555 {i % 10000:04d}", f"company{i % 997}.com"])
+                writer.writerow(
+                    [f"person{i}@example.com", "First", f"Last{i}", f"+1 555 {i % 10000:04d}", f"company{i % 997}.com"]
+                )
     valid = rows - invalid - duplicates
     return SampleCounts(total=rows, valid=valid, invalid=invalid, duplicates=duplicates)

@@ -84,11 +84,13 @@ class SQLiteEntityStore:
                     continue
                 data = orjson.dumps(item.values)
                 by_key[item.unique_key] = _Row(item.entity_id, item.unique_key, data, item.action_id, item.row)
-                new_rows.append((item.entity_id, entity_type, item.unique_key, data, item.action_id, item.row, now, now))
+                new_rows.append(
+                    (item.entity_id, entity_type, item.unique_key, data, item.action_id, item.row, now, now)
+                )
                 results.append(InsertResult(True))
             conn.executemany(
-                "INSERT INTO entities (id, entity_type, unique_key, data, last_action, last_row, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO entities (id, entity_type, unique_key, data, last_action, last_row, created_at,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?)",
                 new_rows,
             )
         return results
@@ -112,7 +114,9 @@ class SQLiteEntityStore:
         return results
 
     @staticmethod
-    def _apply(item: EntityChange, by_id: dict[str, _Row], by_key: dict[str, _Row], changed: dict[str, _Row]) -> UpdateResult:
+    def _apply(
+        item: EntityChange, by_id: dict[str, _Row], by_key: dict[str, _Row], changed: dict[str, _Row]
+    ) -> UpdateResult:
         target = by_id.get(item.match_value) if item.match == "id" else by_key.get(item.match_value)
         if target is None:
             return UpdateResult("not_found")
@@ -135,15 +139,17 @@ class SQLiteEntityStore:
         return UpdateResult("updated", target.id)
 
     def get(self, entity_type: str, entity_id: str) -> dict[str, Any] | None:
-        row = self.db.connection().execute(
-            "SELECT data FROM entities WHERE entity_type=? AND id=?", (entity_type, entity_id)
-        ).fetchone()
+        row = (
+            self.db.connection()
+            .execute("SELECT data FROM entities WHERE entity_type=? AND id=?", (entity_type, entity_id))
+            .fetchone()
+        )
         return None if row is None else dict(orjson.loads(row[0]))
 
     def count(self, entity_type: str) -> int:
-        row = self.db.connection().execute(
-            "SELECT COUNT(*) FROM entities WHERE entity_type=?", (entity_type,)
-        ).fetchone()
+        row = (
+            self.db.connection().execute("SELECT COUNT(*) FROM entities WHERE entity_type=?", (entity_type,)).fetchone()
+        )
         return int(row[0])
 
     def close(self) -> None:

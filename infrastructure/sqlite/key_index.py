@@ -30,7 +30,9 @@ class SQLiteKeyIndex:
         keys = list({key for key, _ in keyed})
         for start in range(0, len(keys), 900):
             batch = keys[start : start + 900]
-            cur = self.conn.execute(f"SELECT key, row FROM first_rows WHERE key IN ({','.join('?' * len(batch))})", batch)
+            cur = self.conn.execute(
+                f"SELECT key, row FROM first_rows WHERE key IN ({','.join('?' * len(batch))})", batch
+            )
             seen.update(cur.fetchall())
         self.conn.execute("COMMIT")
         return {row: seen[key] for key, row in keyed if seen[key] != row}

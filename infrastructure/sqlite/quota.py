@@ -55,8 +55,8 @@ class SQLiteQuotaGate:
                 retry = 60 if oldest is None else int((datetime.fromisoformat(oldest) + DAY - now).total_seconds()) + 1
                 raise QuotaExceededError(
                     "records_per_day",
-                    f"{records} records would exceed account {account_id}'s {limits.records_per_day} records per 24 hours"
-                    f" ({spent} already used)",
+                    f"{records} records would exceed account {account_id}'s {limits.records_per_day}"
+                    f" records per 24 hours ({spent} already used)",
                     retry_after_seconds=max(retry, 1),
                 )
             conn.execute(
@@ -66,9 +66,7 @@ class SQLiteQuotaGate:
 
     def release(self, account_id: str, action_id: str) -> None:
         with self.db.write() as conn:
-            conn.execute(
-                "UPDATE quota_spend SET active=0 WHERE account_id=? AND action_id=?", (account_id, action_id)
-            )
+            conn.execute("UPDATE quota_spend SET active=0 WHERE account_id=? AND action_id=?", (account_id, action_id))
 
     def close(self) -> None:
         self.db.close()

@@ -107,9 +107,9 @@ class SQLiteReadModelStore:
         self.db = SQLiteDatabase(path, schema=SCHEMA)
 
     def position(self, projection: str) -> int:
-        row = self.db.connection().execute(
-            "SELECT position FROM positions WHERE projection=?", (projection,)
-        ).fetchone()
+        row = (
+            self.db.connection().execute("SELECT position FROM positions WHERE projection=?", (projection,)).fetchone()
+        )
         return int(row[0]) if row else 0
 
     def apply(self, projection: str, position: int, changes: ViewChanges) -> bool:
@@ -129,10 +129,28 @@ class SQLiteReadModelStore:
         conn.executemany(
             f"INSERT OR IGNORE INTO actions ({_ACTION_COLUMNS}) VALUES ({','.join('?' * 20)})",
             [
-                (a.action_id, a.account_id, a.entity_type, a.action_type, a.match_by, a.source_name,
-                 a.chunk_size, a.expected_total, a.created_at, a.status, a.total, a.chunk_count,
-                 a.chunks_done, a.succeeded, a.failed, a.skipped, a.first_outcome_at,
-                 a.last_outcome_at, a.finished_at, a.discrepancy)
+                (
+                    a.action_id,
+                    a.account_id,
+                    a.entity_type,
+                    a.action_type,
+                    a.match_by,
+                    a.source_name,
+                    a.chunk_size,
+                    a.expected_total,
+                    a.created_at,
+                    a.status,
+                    a.total,
+                    a.chunk_count,
+                    a.chunks_done,
+                    a.succeeded,
+                    a.failed,
+                    a.skipped,
+                    a.first_outcome_at,
+                    a.last_outcome_at,
+                    a.finished_at,
+                    a.discrepancy,
+                )
                 for a in changes.new_actions
             ],
         )
@@ -143,31 +161,60 @@ class SQLiteReadModelStore:
         conn.executemany(
             f"INSERT OR IGNORE INTO record_logs ({_LOG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
-                (l.action_id, l.row, l.line, l.chunk_no, l.outcome, l.entity_id, l.op,
-                 orjson.dumps(l.errors) if l.errors else None, l.reason, l.duplicate_of_row, l.position)
-                for l in changes.log_lines
+                (
+                    line.action_id,
+                    line.row,
+                    line.line,
+                    line.chunk_no,
+                    line.outcome,
+                    line.entity_id,
+                    line.op,
+                    orjson.dumps(line.errors) if line.errors else None,
+                    line.reason,
+                    line.duplicate_of_row,
+                    line.position,
+                )
+                for line in changes.log_lines
             ],
         )
         conn.executemany(
             _UPDATE_ACTION,
             [
-                (d.status, d.total, d.chunk_count, d.chunks_done, d.succeeded, d.failed, d.skipped,
-                 d.first_outcome_at, d.last_outcome_at, d.finished_at, d.discrepancy, action_id)
+                (
+                    d.status,
+                    d.total,
+                    d.chunk_count,
+                    d.chunks_done,
+                    d.succeeded,
+                    d.failed,
+                    d.skipped,
+                    d.first_outcome_at,
+                    d.last_outcome_at,
+                    d.finished_at,
+                    d.discrepancy,
+                    action_id,
+                )
                 for action_id, d in changes.deltas.items()
             ],
         )
 
     def get_action(self, action_id: str) -> ActionView | None:
-        row = self.db.connection().execute(
-            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE action_id=?", (action_id,)
-        ).fetchone()
+        row = (
+            self.db.connection()
+            .execute(f"SELECT {_ACTION_COLUMNS} FROM actions WHERE action_id=?", (action_id,))
+            .fetchone()
+        )
         return None if row is None else _action(row)
 
     def list_actions(
         self, filt: ActionFilter, *, before: tuple[str, str] | None = None, limit: int = 50
     ) -> list[ActionView]:
         where, params = [], []
-        for column, value in (("account_id", filt.account_id), ("status", filt.status), ("entity_type", filt.entity_type)):
+        for column, value in (
+            ("account_id", filt.account_id),
+            ("status", filt.status),
+            ("entity_type", filt.entity_type),
+        ):
             if value is not None:
                 where.append(f"{column}=?")
                 params.append(value)
@@ -200,9 +247,13 @@ class SQLiteReadModelStore:
         return [_log_line(r) for r in rows]
 
     def chunk_input(self, action_id: str, chunk_no: int) -> ChunkInput | None:
-        row = self.db.connection().execute(
-            "SELECT first_row, records FROM chunk_inputs WHERE action_id=? AND chunk_no=?", (action_id, chunk_no)
-        ).fetchone()
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT first_row, records FROM chunk_inputs WHERE action_id=? AND chunk_no=?", (action_id, chunk_no)
+            )
+            .fetchone()
+        )
         return None if row is None else ChunkInput(action_id, chunk_no, row[0], orjson.loads(row[1]))
 
     def close(self) -> None:

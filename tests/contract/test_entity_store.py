@@ -58,7 +58,9 @@ def test_update_by_id_merges_fields_and_records_the_writer(entity_store: Any) ->
 def test_update_by_unique_key_finds_the_entity(entity_store: Any) -> None:
     item = _new("a@x.com", 1)
     entity_store.insert_many("contact", [item])
-    [result] = entity_store.update_many("contact", [EntityChange("unique", "a@x.com", {"phone": "1"}, None, "act-2", 1)])
+    [result] = entity_store.update_many(
+        "contact", [EntityChange("unique", "a@x.com", {"phone": "1"}, None, "act-2", 1)]
+    )
     assert result.status == "updated"
     assert entity_store.get("contact", item.entity_id)["phone"] == "1"
 
@@ -66,7 +68,10 @@ def test_update_by_unique_key_finds_the_entity(entity_store: Any) -> None:
 def test_update_of_a_missing_entity_is_not_found(entity_store: Any) -> None:
     results = entity_store.update_many(
         "contact",
-        [EntityChange("id", str(uuid.uuid4()), {}, None, "a", 1), EntityChange("unique", "nobody@x.com", {}, None, "a", 2)],
+        [
+            EntityChange("id", str(uuid.uuid4()), {}, None, "a", 1),
+            EntityChange("unique", "nobody@x.com", {}, None, "a", 2),
+        ],
     )
     assert [r.status for r in results] == ["not_found", "not_found"]
 
@@ -85,7 +90,9 @@ def test_changing_the_unique_key_to_one_taken_is_a_duplicate_and_changes_nothing
 def test_changing_the_unique_key_to_a_free_one_moves_the_key(entity_store: Any) -> None:
     a = _new("a@x.com", 1)
     entity_store.insert_many("contact", [a])
-    entity_store.update_many("contact", [EntityChange("id", a.entity_id, {"email": "new@x.com"}, "new@x.com", "act-2", 1)])
+    entity_store.update_many(
+        "contact", [EntityChange("id", a.entity_id, {"email": "new@x.com"}, "new@x.com", "act-2", 1)]
+    )
     [reinsert] = entity_store.insert_many("contact", [_new("a@x.com", 3, action="act-3")])
     [taken] = entity_store.insert_many("contact", [_new("new@x.com", 4, action="act-3")])
     assert reinsert.inserted
@@ -98,8 +105,10 @@ def test_a_change_already_written_by_the_same_or_a_later_row_of_the_action_is_no
     entity_store.update_many("contact", [EntityChange("id", a.entity_id, {"first_name": "Late"}, None, "act-2", 7)])
     results = entity_store.update_many(
         "contact",
-        [EntityChange("id", a.entity_id, {"first_name": "Early"}, None, "act-2", 3),
-         EntityChange("id", a.entity_id, {"first_name": "Late"}, None, "act-2", 7)],
+        [
+            EntityChange("id", a.entity_id, {"first_name": "Early"}, None, "act-2", 3),
+            EntityChange("id", a.entity_id, {"first_name": "Late"}, None, "act-2", 7),
+        ],
     )
     assert [r.status for r in results] == ["already_applied", "already_applied"]
     assert entity_store.get("contact", a.entity_id)["first_name"] == "Late"
@@ -110,8 +119,10 @@ def test_updates_in_one_batch_apply_in_order(entity_store: Any) -> None:
     entity_store.insert_many("contact", [a])
     entity_store.update_many(
         "contact",
-        [EntityChange("unique", "a@x.com", {"first_name": "One"}, None, "act-2", 1),
-         EntityChange("unique", "a@x.com", {"first_name": "Two"}, None, "act-2", 2)],
+        [
+            EntityChange("unique", "a@x.com", {"first_name": "One"}, None, "act-2", 1),
+            EntityChange("unique", "a@x.com", {"first_name": "Two"}, None, "act-2", 2),
+        ],
     )
     assert entity_store.get("contact", a.entity_id)["first_name"] == "Two"
 

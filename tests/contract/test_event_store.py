@@ -55,7 +55,9 @@ def test_saving_a_chunks_outcomes_twice_stores_nothing_the_second_time(event_log
 def test_queueing_chunks_again_keeps_the_stored_ones(event_log: BulkActionLog) -> None:
     action = _action(event_log)
     event_log.queue_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}])])
-    event_log.queue_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 99}]), BulkChunk.queue(action.id, 1, 2, [{"row": 2}])])
+    event_log.queue_chunks(
+        [BulkChunk.queue(action.id, 0, 1, [{"row": 99}]), BulkChunk.queue(action.id, 1, 2, [{"row": 2}])]
+    )
     assert event_log.chunk_queued(action.id, 0).records == [{"row": 1}]
     assert event_log.chunk_queued(action.id, 1).records == [{"row": 2}]
 
@@ -68,7 +70,12 @@ def test_notifications_follow_the_order_of_saves_with_increasing_ids(event_log: 
     notes = event_log.notifications(start, 100)
     mine = [n for n in notes if n.originator_id in (action.id, BulkChunk.queue(action.id, 0, 1, []).id)]
     assert [n.topic.rsplit(".", 1)[-1] for n in mine] == [
-        "Created", "ChunkQueued", "RecordSucceeded", "RecordSucceeded", "ChunkProcessed"]
+        "Created",
+        "ChunkQueued",
+        "RecordSucceeded",
+        "RecordSucceeded",
+        "ChunkProcessed",
+    ]
     ids = [n.id for n in notes]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert event_log.head() == ids[-1]

@@ -10,17 +10,34 @@ from application.ports import ActionDelta, ActionFilter, ActionView, ChunkInput,
 
 def _view(account: str = "acc", created_at: str = "2026-01-01T00:00:00+00:00", **kw: Any) -> ActionView:
     return ActionView(
-        action_id=kw.pop("action_id", str(uuid.uuid4())), account_id=account, entity_type=kw.pop("entity_type", "contact"),
-        action_type="insert", match_by=None, source_name="f.csv", chunk_size=2, expected_total=3,
-        created_at=created_at, **kw,
+        action_id=kw.pop("action_id", str(uuid.uuid4())),
+        account_id=account,
+        entity_type=kw.pop("entity_type", "contact"),
+        action_type="insert",
+        match_by=None,
+        source_name="f.csv",
+        chunk_size=2,
+        expected_total=3,
+        created_at=created_at,
+        **kw,
     )
 
 
 def _line(action_id: str, row: int, outcome: str, position: int) -> LogLine:
     errors = [{"field": "email", "code": "missing", "message": "Field required"}] if outcome == "failed" else []
-    return LogLine(action_id, row, row + 1, (row - 1) // 2, outcome, None if outcome == "failed" else f"e{row}",
-                   "created" if outcome == "succeeded" else None, errors,
-                   "duplicate: x" if outcome == "skipped" else None, 1 if outcome == "skipped" else None, position)
+    return LogLine(
+        action_id,
+        row,
+        row + 1,
+        (row - 1) // 2,
+        outcome,
+        None if outcome == "failed" else f"e{row}",
+        "created" if outcome == "succeeded" else None,
+        errors,
+        "duplicate: x" if outcome == "skipped" else None,
+        1 if outcome == "skipped" else None,
+        position,
+    )
 
 
 def _processing_batch(view: ActionView) -> ViewChanges:
@@ -75,8 +92,12 @@ def test_later_deltas_add_counts_and_keep_the_first_outcome_time(read_models: An
     read_models.apply("actions", 13, _processing_batch(view))
     later = ViewChanges()
     later.deltas[view.action_id] = ActionDelta(
-        status="COMPLETED", succeeded=2, first_outcome_at="2026-01-01T00:00:05+00:00",
-        last_outcome_at="2026-01-01T00:00:06+00:00", finished_at="2026-01-01T00:00:07+00:00", discrepancy="x",
+        status="COMPLETED",
+        succeeded=2,
+        first_outcome_at="2026-01-01T00:00:05+00:00",
+        last_outcome_at="2026-01-01T00:00:06+00:00",
+        finished_at="2026-01-01T00:00:07+00:00",
+        discrepancy="x",
     )
     read_models.apply("actions", 20, later)
     stored = read_models.get_action(view.action_id)
@@ -97,8 +118,14 @@ def test_logs_page_by_row_and_filter_by_outcome(read_models: Any) -> None:
 
 
 def test_actions_list_newest_first_with_filters_and_a_cursor(read_models: Any) -> None:
-    views = [_view(account="a" if i % 2 else "b", created_at=f"2026-01-0{i + 1}T00:00:00+00:00",
-                   entity_type="company" if i == 4 else "contact") for i in range(5)]
+    views = [
+        _view(
+            account="a" if i % 2 else "b",
+            created_at=f"2026-01-0{i + 1}T00:00:00+00:00",
+            entity_type="company" if i == 4 else "contact",
+        )
+        for i in range(5)
+    ]
     read_models.apply("actions", 1, ViewChanges(new_actions=views))
     newest_first = [v.action_id for v in reversed(views)]
     listed = read_models.list_actions(ActionFilter())

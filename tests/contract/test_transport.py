@@ -20,7 +20,9 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.01)
 
 
-def _consume_in_background(transport: Any, queue: str, handler: Any, **kw: Any) -> tuple[threading.Event, threading.Thread]:
+def _consume_in_background(
+    transport: Any, queue: str, handler: Any, **kw: Any
+) -> tuple[threading.Event, threading.Thread]:
     stop = threading.Event()
     thread = threading.Thread(target=transport.consume, args=(queue, handler, stop), kwargs=kw, daemon=True)
     thread.start()

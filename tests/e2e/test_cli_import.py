@@ -23,14 +23,30 @@ def _entity_count(data_dir: Path, entity_type: str) -> int:
 def test_a_contacts_file_is_accounted_for_record_by_record(tmp_path: Path) -> None:
     data = tmp_path / "data"
     expected = write_contacts_csv(tmp_path / "contacts.csv", 2500)
-    run = bulkactions(data, "import", str(tmp_path / "contacts.csv"), "--entity", "contact", "--action", "insert",
-                      "--batch-size", "100", "--workers", "3", "--json")
+    run = bulkactions(
+        data,
+        "import",
+        str(tmp_path / "contacts.csv"),
+        "--entity",
+        "contact",
+        "--action",
+        "insert",
+        "--batch-size",
+        "100",
+        "--workers",
+        "3",
+        "--json",
+    )
     assert run.code == 0, run.stderr
     first, summary = json.loads(run.lines[0]), run.json_last()
     assert first["action_id"] == summary["action_id"]
     assert summary["status"] == "COMPLETED"
     assert (summary["total"], summary["succeeded"], summary["failed"], summary["skipped"]) == (
-        2500, expected.valid, expected.invalid, expected.duplicates)
+        2500,
+        expected.valid,
+        expected.invalid,
+        expected.duplicates,
+    )
     assert _entity_count(data, "contact") == expected.valid
 
     action_id = summary["action_id"]
@@ -49,20 +65,44 @@ def test_a_contacts_file_is_accounted_for_record_by_record(tmp_path: Path) -> No
     assert failed_csv[1][:3] == ["1", "2", "failed"] and "email" in failed_csv[1][5]
 
     status = json.loads(bulkactions(data, "status", action_id, "--json").stdout)
-    assert (status["succeeded"], status["failed"], status["skipped"]) == (expected.valid, expected.invalid, expected.duplicates)
+    assert (status["succeeded"], status["failed"], status["skipped"]) == (
+        expected.valid,
+        expected.invalid,
+        expected.duplicates,
+    )
 
 
 def test_a_records_history_shows_its_input_and_its_outcome(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 300)
-    summary = bulkactions(data, "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert",
-                          "--batch-size", "50", "--json").json_last()
+    summary = bulkactions(
+        data,
+        "import",
+        str(tmp_path / "c.csv"),
+        "--entity",
+        "contact",
+        "--action",
+        "insert",
+        "--batch-size",
+        "50",
+        "--json",
+    ).json_last()
     history = json.loads(bulkactions(data, "history", summary["action_id"], "--row", "104", "--json").stdout)
     assert [e["type"] for e in history["events"]] == ["ChunkQueued", "RecordSkipped"]
     assert history["events"][0]["records"] == [
-        {"row": 104, "line": 105, "data": {"email": "Person53@Example.com", "first_name": "Dup", "last_name": "Licate",
-                                            "phone": "", "company_domain": ""},
-         "duplicate_of_row": 54}]
+        {
+            "row": 104,
+            "line": 105,
+            "data": {
+                "email": "Person53@Example.com",
+                "first_name": "Dup",
+                "last_name": "Licate",
+                "phone": "",
+                "company_domain": "",
+            },
+            "duplicate_of_row": 54,
+        }
+    ]
     assert history["events"][1]["duplicate_of_row"] == 54
     missing = bulkactions(data, "history", summary["action_id"], "--row", "301")
     assert missing.code == 2 and "no row 301" in missing.stderr
@@ -71,8 +111,18 @@ def test_a_records_history_shows_its_input_and_its_outcome(tmp_path: Path) -> No
 def test_replay_rebuilds_read_models_that_verify_matches(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 1200)
-    summary = bulkactions(data, "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert",
-                          "--batch-size", "100", "--json").json_last()
+    summary = bulkactions(
+        data,
+        "import",
+        str(tmp_path / "c.csv"),
+        "--entity",
+        "contact",
+        "--action",
+        "insert",
+        "--batch-size",
+        "100",
+        "--json",
+    ).json_last()
     before = bulkactions(data, "logs", summary["action_id"]).stdout
     assert bulkactions(data, "verify").code == 0
     replay = bulkactions(data, "replay")
@@ -85,7 +135,9 @@ def test_replay_rebuilds_read_models_that_verify_matches(tmp_path: Path) -> None
 def test_verify_reports_a_read_model_that_differs_from_the_events(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 200)
-    summary = bulkactions(data, "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert", "--json").json_last()
+    summary = bulkactions(
+        data, "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert", "--json"
+    ).json_last()
     with sqlite3.connect(data / "readmodels.db") as conn:
         conn.execute("UPDATE actions SET failed = failed + 1")
         conn.execute("DELETE FROM record_logs WHERE row = 7")
@@ -99,12 +151,17 @@ def test_verify_reports_a_read_model_that_differs_from_the_events(tmp_path: Path
 def test_json_lines_and_json_arrays_of_companies_and_products(tmp_path: Path) -> None:
     data = tmp_path / "data"
     companies = tmp_path / "companies.jsonl"
-    companies.write_text("\n".join([
-        json.dumps({"domain": "https://www.acme.com/", "name": "Acme"}),
-        json.dumps({"domain": "ACME.com", "name": "Acme again"}),
-        json.dumps({"domain": "globex.com", "employee_count": -5}),
-        "not json",
-    ]) + "\n")
+    companies.write_text(
+        "\n".join(
+            [
+                json.dumps({"domain": "https://www.acme.com/", "name": "Acme"}),
+                json.dumps({"domain": "ACME.com", "name": "Acme again"}),
+                json.dumps({"domain": "globex.com", "employee_count": -5}),
+                "not json",
+            ]
+        )
+        + "\n"
+    )
     run = bulkactions(data, "import", str(companies), "--entity", "company", "--action", "upsert", "--json")
     summary = run.json_last()
     # One input changes each record once: the second acme.com is a duplicate of row 1.
@@ -112,8 +169,14 @@ def test_json_lines_and_json_arrays_of_companies_and_products(tmp_path: Path) ->
     skipped = json.loads(bulkactions(data, "logs", summary["action_id"], "--outcome", "skipped").lines[0])
     assert (skipped["row"], skipped["duplicate_of_row"]) == (2, 1)
     products = tmp_path / "products.json"
-    products.write_text(json.dumps([{"sku": "w-1", "name": "Widget", "price": "9.99"}, {"sku": "W-1", "name": "Dup"}, {"name": "no sku"}]))
-    summary = bulkactions(data, "import", str(products), "--entity", "product", "--action", "insert", "--json").json_last()
+    products.write_text(
+        json.dumps(
+            [{"sku": "w-1", "name": "Widget", "price": "9.99"}, {"sku": "W-1", "name": "Dup"}, {"name": "no sku"}]
+        )
+    )
+    summary = bulkactions(
+        data, "import", str(products), "--entity", "product", "--action", "insert", "--json"
+    ).json_last()
     assert (summary["succeeded"], summary["failed"], summary["skipped"]) == (1, 1, 1)
 
 
@@ -121,8 +184,12 @@ def test_update_by_email_then_status_lists_newest_first(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (tmp_path / "new.csv").write_text("email,first_name\na@x.com,Ann\nb@x.com,Bob\n")
     (tmp_path / "upd.csv").write_text("email,last_name\nA@X.com,Lee\nnobody@x.com,Who\n")
-    first = bulkactions(data, "import", str(tmp_path / "new.csv"), "--entity", "contact", "--action", "insert", "--json").json_last()
-    second = bulkactions(data, "import", str(tmp_path / "upd.csv"), "--entity", "contact", "--action", "update", "--json").json_last()
+    first = bulkactions(
+        data, "import", str(tmp_path / "new.csv"), "--entity", "contact", "--action", "insert", "--json"
+    ).json_last()
+    second = bulkactions(
+        data, "import", str(tmp_path / "upd.csv"), "--entity", "contact", "--action", "update", "--json"
+    ).json_last()
     assert (second["succeeded"], second["failed"]) == (1, 1)
     failed = json.loads(bulkactions(data, "logs", second["action_id"], "--outcome", "failed").lines[0])
     assert failed["errors"][0]["code"] == "not_found"

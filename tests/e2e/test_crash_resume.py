@@ -23,7 +23,9 @@ ROWS = 60_000
 def _processed(data_dir: Path, action_id: str) -> int:
     try:
         with sqlite3.connect(f"file:{data_dir / 'readmodels.db'}?mode=ro", uri=True, timeout=5) as conn:
-            row = conn.execute("SELECT succeeded + failed + skipped FROM actions WHERE action_id=?", (action_id,)).fetchone()
+            row = conn.execute(
+                "SELECT succeeded + failed + skipped FROM actions WHERE action_id=?", (action_id,)
+            ).fetchone()
     except sqlite3.OperationalError:
         return 0
     return int(row[0]) if row else 0
@@ -35,11 +37,25 @@ def _count(path: Path, sql: str) -> int:
 
 
 @pytest.mark.parametrize("kill_after_fraction", [0.0, 0.3, 0.8])
-def test_an_import_killed_then_resumed_has_exact_counts_and_no_duplicates(tmp_path: Path, kill_after_fraction: float) -> None:
+def test_an_import_killed_then_resumed_has_exact_counts_and_no_duplicates(
+    tmp_path: Path, kill_after_fraction: float
+) -> None:
     data = tmp_path / "data"
     expected = write_contacts_csv(tmp_path / "contacts.csv", ROWS)
-    args = command(data, "import", str(tmp_path / "contacts.csv"), "--entity", "contact", "--action", "insert",
-                   "--batch-size", "500", "--workers", "2", "--json")
+    args = command(
+        data,
+        "import",
+        str(tmp_path / "contacts.csv"),
+        "--entity",
+        "contact",
+        "--action",
+        "insert",
+        "--batch-size",
+        "500",
+        "--workers",
+        "2",
+        "--json",
+    )
     # Its own session, so the kill takes the import and its projector process at once.
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert process.stdout is not None
@@ -60,11 +76,21 @@ def test_an_import_killed_then_resumed_has_exact_counts_and_no_duplicates(tmp_pa
     summary = resumed.json_last()
     assert summary["status"] == "COMPLETED"
     assert (summary["total"], summary["succeeded"], summary["failed"], summary["skipped"]) == (
-        ROWS, expected.valid, expected.invalid, expected.duplicates)
+        ROWS,
+        expected.valid,
+        expected.invalid,
+        expected.duplicates,
+    )
     assert summary["discrepancy"] is None
     assert _count(data / "entities.db", "SELECT COUNT(*) FROM entities") == expected.valid
     assert _count(data / "entities.db", "SELECT COUNT(DISTINCT unique_key) FROM entities") == expected.valid
     assert _count(data / "readmodels.db", "SELECT COUNT(*) FROM record_logs") == ROWS
-    assert _count(data / "events.db", "SELECT COUNT(*) FROM stored_events WHERE topic LIKE '%RecordS%' OR topic LIKE '%RecordF%'") == ROWS
+    assert (
+        _count(
+            data / "events.db",
+            "SELECT COUNT(*) FROM stored_events WHERE topic LIKE '%RecordS%' OR topic LIKE '%RecordF%'",
+        )
+        == ROWS
+    )
     verify = bulkactions(data, "verify", action_id)
     assert verify.code == 0, verify.stdout

@@ -28,19 +28,44 @@ def entities(tmp_path: Path) -> Any:
 def _records(*datas: dict[str, Any] | str) -> list[dict[str, Any]]:
     out = []
     for row, data in enumerate(datas, start=1):
-        out.append({"row": row, "line": row + 1, "error": data} if isinstance(data, str) else {"row": row, "line": row + 1, "data": data})
+        out.append(
+            {"row": row, "line": row + 1, "error": data}
+            if isinstance(data, str)
+            else {"row": row, "line": row + 1, "data": data}
+        )
     return out
 
 
-def _decide(entities: Any, action: str, records: list[dict[str, Any]], match_by: str | None = None, action_id: uuid.UUID | None = None) -> list[Any]:
+def _decide(
+    entities: Any,
+    action: str,
+    records: list[dict[str, Any]],
+    match_by: str | None = None,
+    action_id: uuid.UUID | None = None,
+) -> list[Any]:
     return ChunkDecider(entities, action_id or uuid.uuid4(), "contact", action, match_by).decide(records)
 
 
 def test_insert_outcomes_cover_success_failure_and_both_kinds_of_duplicate(entities: Any) -> None:
     _decide(entities, "insert", _records({"email": "taken@x.com"}))
-    results = _decide(entities, "insert", _records(
-        {"email": "New@x.com"}, {"email": "bad"}, {"email": "new@X.com"}, {"email": "taken@x.com"}, "row has 1 fields"))
-    assert [r.outcome for r in results] == [Outcome.SUCCEEDED, Outcome.FAILED, Outcome.SKIPPED, Outcome.SKIPPED, Outcome.FAILED]
+    results = _decide(
+        entities,
+        "insert",
+        _records(
+            {"email": "New@x.com"},
+            {"email": "bad"},
+            {"email": "new@X.com"},
+            {"email": "taken@x.com"},
+            "row has 1 fields",
+        ),
+    )
+    assert [r.outcome for r in results] == [
+        Outcome.SUCCEEDED,
+        Outcome.FAILED,
+        Outcome.SKIPPED,
+        Outcome.SKIPPED,
+        Outcome.FAILED,
+    ]
     assert results[0].op == "created"
     assert results[2].duplicate_of_row == 1 and "(row 1 of this input)" in results[2].reason
     assert results[2].entity_id == results[0].entity_id
@@ -51,7 +76,9 @@ def test_insert_outcomes_cover_success_failure_and_both_kinds_of_duplicate(entit
 
 def test_update_by_unique_field_changes_only_the_given_fields(entities: Any) -> None:
     [created] = _decide(entities, "insert", _records({"email": "a@x.com", "first_name": "Ann", "last_name": "Lee"}))
-    results = _decide(entities, "update", _records({"email": "A@x.com", "first_name": "Anne"}, {"email": "ghost@x.com"}))
+    results = _decide(
+        entities, "update", _records({"email": "A@x.com", "first_name": "Anne"}, {"email": "ghost@x.com"})
+    )
     assert [r.outcome for r in results] == [Outcome.SUCCEEDED, Outcome.FAILED]
     assert results[0].op == "updated"
     assert results[1].errors[0]["code"] == "not_found"
@@ -60,8 +87,16 @@ def test_update_by_unique_field_changes_only_the_given_fields(entities: Any) -> 
 
 def test_update_by_id_can_change_the_unique_field_unless_it_is_taken(entities: Any) -> None:
     first, second = _decide(entities, "insert", _records({"email": "a@x.com"}, {"email": "b@x.com"}))
-    results = _decide(entities, "update", _records(
-        {"id": first.entity_id, "email": "c@x.com"}, {"id": second.entity_id, "email": "c@x.com"}, {"email": "x@x.com"}), match_by="id")
+    results = _decide(
+        entities,
+        "update",
+        _records(
+            {"id": first.entity_id, "email": "c@x.com"},
+            {"id": second.entity_id, "email": "c@x.com"},
+            {"email": "x@x.com"},
+        ),
+        match_by="id",
+    )
     assert [r.outcome for r in results] == [Outcome.SUCCEEDED, Outcome.SKIPPED, Outcome.FAILED]
     assert results[2].errors[0] == {"field": "id", "code": "missing", "message": "UPDATE needs 'id' to find the record"}
     assert entities.get("contact", first.entity_id)["email"] == "c@x.com"
@@ -69,18 +104,29 @@ def test_update_by_id_can_change_the_unique_field_unless_it_is_taken(entities: A
 
 def test_upsert_inserts_new_keys_and_updates_existing_ones_in_input_order(entities: Any) -> None:
     [existing] = _decide(entities, "insert", _records({"email": "old@x.com", "first_name": "Old"}))
-    results = _decide(entities, "upsert", _records(
-        {"email": "old@x.com", "first_name": "Updated"}, {"email": "new@x.com", "first_name": "One"},
-        {"email": "NEW@x.com", "first_name": "Two"}))
+    results = _decide(
+        entities,
+        "upsert",
+        _records(
+            {"email": "old@x.com", "first_name": "Updated"},
+            {"email": "new@x.com", "first_name": "One"},
+            {"email": "NEW@x.com", "first_name": "Two"},
+        ),
+    )
     assert [(r.outcome, r.op) for r in results] == [
-        (Outcome.SUCCEEDED, "updated"), (Outcome.SUCCEEDED, "created"), (Outcome.SUCCEEDED, "updated")]
+        (Outcome.SUCCEEDED, "updated"),
+        (Outcome.SUCCEEDED, "created"),
+        (Outcome.SUCCEEDED, "updated"),
+    ]
     assert results[1].entity_id == results[2].entity_id
     assert entities.get("contact", existing.entity_id)["first_name"] == "Updated"
     assert entities.get("contact", results[1].entity_id)["first_name"] == "Two"
 
 
 @pytest.mark.parametrize("action", ["insert", "upsert"])
-def test_deciding_a_chunk_again_after_a_crash_gives_the_same_outcomes_and_no_new_entity(entities: Any, action: str) -> None:
+def test_deciding_a_chunk_again_after_a_crash_gives_the_same_outcomes_and_no_new_entity(
+    entities: Any, action: str
+) -> None:
     action_id = uuid.uuid4()
     records = _records({"email": "a@x.com"}, {"email": "a@x.com"}, {"email": "bad"}, {"email": "b@x.com"})
     first = _decide(entities, action, records, action_id=action_id)
@@ -91,7 +137,9 @@ def test_deciding_a_chunk_again_after_a_crash_gives_the_same_outcomes_and_no_new
     assert first[0].entity_id == str(entity_id_for(action_id, 1))
 
 
-def test_a_store_failure_on_one_record_fails_that_record_and_the_rest_go_on(entities: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_store_failure_on_one_record_fails_that_record_and_the_rest_go_on(
+    entities: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_insert = entities.insert_many
 
     def insert_refusing_one(entity_type: str, items: list[Any]) -> list[Any]:
@@ -115,5 +163,9 @@ def test_processing_a_chunk_twice_stores_its_outcomes_once(tmp_path: Path, entit
     assert processor.process(action.id, 0) == "processed"
     assert processor.process(action.id, 0) == "duplicate"
     assert [type(e).__name__ for e in events.chunk_events(action.id, 0)] == [
-        "ChunkQueued", "RecordSucceeded", "RecordFailed", "ChunkProcessed"]
+        "ChunkQueued",
+        "RecordSucceeded",
+        "RecordFailed",
+        "ChunkProcessed",
+    ]
     events.close()

@@ -38,7 +38,9 @@ def test_company_domains_are_the_same_whatever_the_scheme_case_or_www() -> None:
 
 def test_company_employee_count_must_be_a_non_negative_integer() -> None:
     company = entity_type("company")
-    assert _errors(company.validate({"domain": "acme.com", "employee_count": "-1"})) == {"employee_count": "greater_than_equal"}
+    assert _errors(company.validate({"domain": "acme.com", "employee_count": "-1"})) == {
+        "employee_count": "greater_than_equal"
+    }
     assert company.validate({"domain": "acme.com", "employee_count": "12"}).values["employee_count"] == 12  # type: ignore[union-attr]
 
 
@@ -64,8 +66,14 @@ def test_an_unknown_entity_type_names_the_known_ones() -> None:
 
 @pytest.mark.parametrize(
     ("name", "raw"),
-    [("contact", " Ann@Example.COM "), ("contact", "bad"), ("company", "HTTPS://www.Acme.com/x"), ("company", "x"),
-     ("product", "ab-1"), ("product", "bad sku!")],
+    [
+        ("contact", " Ann@Example.COM "),
+        ("contact", "bad"),
+        ("company", "HTTPS://www.Acme.com/x"),
+        ("company", "x"),
+        ("product", "ab-1"),
+        ("product", "bad sku!"),
+    ],
 )
 def test_the_fast_unique_key_agrees_with_full_validation(name: str, raw: str) -> None:
     etype = entity_type(name)

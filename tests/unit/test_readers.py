@@ -91,8 +91,12 @@ def test_a_number_split_across_read_blocks_is_read_whole(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b'{"email": 1}', "one array"), (b'[{"a": 1} {"b": 2}]', "expected ','"), (b'[{"a": 1},', "not closed"),
-     (b'[{"a": 1}] x', "after the JSON array")],
+    [
+        (b'{"email": 1}', "one array"),
+        (b'[{"a": 1} {"b": 2}]', "expected ','"),
+        (b'[{"a": 1},', "not closed"),
+        (b'[{"a": 1}] x', "after the JSON array"),
+    ],
 )
 def test_broken_json_arrays_are_rejected(tmp_path: Path, content: bytes, message: str) -> None:
     with pytest.raises(InputError, match=message):

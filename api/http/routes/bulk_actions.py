@@ -115,9 +115,7 @@ async def create_bulk_action(
         created=created,
         links=links(str(action_id)),
     )
-    return JSONResponse(
-        accepted.model_dump(), status_code=202, headers={"Location": accepted.links.self}
-    )
+    return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": accepted.links.self})
 
 
 def _parsed_body(raw: bytes) -> BulkActionCreate:
@@ -146,20 +144,14 @@ def _parsed_body(raw: bytes) -> BulkActionCreate:
         ) from None
 
 
-def _command(
-    account: Account, entity: str, action: str, options: SubmitOptions, key: str | None
-) -> SubmitCommand:
+def _command(account: Account, entity: str, action: str, options: SubmitOptions, key: str | None) -> SubmitCommand:
     action_id = action_id_for_key(account.account_id, key) if key else None
     return checked_command(
-        SubmitCommand(
-            account.account_id, entity, action, options.match_by, options.chunk_size, action_id
-        )
+        SubmitCommand(account.account_id, entity, action, options.match_by, options.chunk_size, action_id)
     )
 
 
-def _upload_command(
-    account: Account, spooler: UploadSpooler, key: str | None
-) -> tuple[SubmitCommand, str]:
+def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -> tuple[SubmitCommand, str]:
     fields = spooler.fields
     missing = [name for name in ("entity", "action") if not fields.get(name)]
     if spooler.path is None:
@@ -197,9 +189,7 @@ def _create(
         source = file_source(str(path), fmt, command)
         source.name = name  # what the user sent, not the spool file's name
         scan = source.scan()
-        action_id, created = container.submission().create(
-            command, source, scan, account.limits.quota
-        )
+        action_id, created = container.submission().create(command, source, scan, account.limits.quota)
     except QuotaExceededError as exc:
         path.unlink(missing_ok=True)
         raise quota_refused(exc, account.limits.quota) from None
@@ -208,9 +198,7 @@ def _create(
         raise
     if not created:
         path.unlink(missing_ok=True)
-        _same_request_or_refuse(
-            svc, account, action_id=action_id, command=command, fmt=fmt, sha256=scan.sha256
-        )
+        _same_request_or_refuse(svc, account, action_id=action_id, command=command, fmt=fmt, sha256=scan.sha256)
         return action_id, False
     svc.queuer.queue(action_id, command, path, fmt)
     return action_id, True
@@ -253,9 +241,7 @@ def _same_request_or_refuse(
 
 
 def Instant(description: str) -> Any:  # noqa: N802 (a parameter declaration, like Query)
-    return Query(
-        description=description, pattern=_ISO_INSTANT, json_schema_extra={"format": "date-time"}
-    )
+    return Query(description=description, pattern=_ISO_INSTANT, json_schema_extra={"format": "date-time"})
 
 
 _ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?$"
@@ -267,14 +253,10 @@ def _cursor(created_at: str, action_id: str) -> str:
 
 def _decoded_cursor(cursor: str) -> tuple[str, str]:
     try:
-        created_at, action_id = orjson.loads(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        )
+        created_at, action_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return str(created_at), str(action_id)
     except (ValueError, TypeError):
-        raise ProblemError(
-            400, "invalid-cursor", "Bad Request", "the cursor is not one this API gave out"
-        ) from None
+        raise ProblemError(400, "invalid-cursor", "Bad Request", "the cursor is not one this API gave out") from None
 
 
 @router.get(
@@ -288,9 +270,7 @@ def list_bulk_actions(
     read_models: ReadModelsDep,
     status: Annotated[ActionStatus | None, Query()] = None,
     entity: Annotated[str | None, Query(max_length=64)] = None,
-    created_from: Annotated[
-        str | None, Instant(description="ISO 8601 date-time, inclusive")
-    ] = None,
+    created_from: Annotated[str | None, Instant(description="ISO 8601 date-time, inclusive")] = None,
     created_to: Annotated[str | None, Instant(description="ISO 8601 date-time, exclusive")] = None,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -325,10 +305,12 @@ def _instant(value: str | None) -> str | None:
 
 
 @router.get("/{action_id}", response_model=ActionPublic)
-def read_bulk_action(
+async def read_bulk_action(
     action_id: str, account: AccountDep, read_models: ReadModelsDep, events: EventsDep
 ) -> ActionPublic:
-    """Status, counts, progress (records/s, ETA) and timings, from the read model."""
+    """Status, counts, progress (records/s, ETA) and timings, from the read model.
+
+    On the event loop: one indexed read (plus the key and rate checks), no thread hop."""
     return public(owned_view(read_models, events, account, action_id))
 
 

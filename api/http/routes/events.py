@@ -39,9 +39,7 @@ def read_record_history(
     stored = events.record_events(action.id, chunk_no, index)
     if not stored:
         raise not_found(f"row {row} of action {action_id} (not stored yet)")
-    return RecordHistory(
-        action_id=str(action.id), row=row, events=[presenters.event_record(e, row) for e in stored]
-    )
+    return RecordHistory(action_id=str(action.id), row=row, events=[presenters.event_record(e, row) for e in stored])
 
 
 @router.get(

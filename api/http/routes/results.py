@@ -32,16 +32,12 @@ def read_logs(
     read_models: ReadModelsDep,
     events: EventsDep,
     outcome: OutcomeName | None = None,
-    cursor: Annotated[
-        str | None, Query(pattern=r"^\d{1,12}$", description="next_cursor of the previous page")
-    ] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,12}$", description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> LogPage:
     """Per-record outcomes in row order, optionally of one outcome only."""
     view = owned_view(read_models, events, account, action_id)
-    lines = read_models.logs(
-        view.action_id, outcome=outcome, after_row=int(cursor or 0), limit=limit + 1
-    )
+    lines = read_models.logs(view.action_id, outcome=outcome, after_row=int(cursor or 0), limit=limit + 1)
     more = len(lines) > limit
     lines = lines[:limit]
     return LogPage(
