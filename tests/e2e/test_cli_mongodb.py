@@ -1,0 +1,112 @@
+"""End to end with MongoDB as the document store (entities, read models, quota,
+accounts), the event store on SQLite and the in-process transport: the real CLI,
+as a subprocess, against the test session's MongoDB server."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from infrastructure.files.sample import write_contacts_csv
+from tests.e2e.cli import bulkactions
+from tests.mongo_server import fresh_database
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def mongo_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    uri, database = fresh_database(request)
+    return {
+        **os.environ,
+        "BULK_DOCUMENT_STORE": "mongodb",
+        "BULK_MONGODB_URI": uri,
+        "BULK_MONGODB_DATABASE": database,
+        "BULK_EVENT_STORE": "sqlite",
+        "BULK_TRANSPORT": "inprocess",
+    }
+
+
+def _contacts_in_mongo(env: dict[str, str]) -> int:
+    client: MongoClient[dict[str, object]] = MongoClient(env["BULK_MONGODB_URI"])
+    try:
+        return client[env["BULK_MONGODB_DATABASE"]]["entities"].count_documents({"entity_type": "contact"})
+    finally:
+        client.close()
+
+
+def test_an_import_on_mongodb_is_exact_and_verifies_before_and_after_a_replay(
+    tmp_path: Path, mongo_env: dict[str, str]
+) -> None:
+    data, source = tmp_path / "data", tmp_path / "contacts.csv"
+    expected = write_contacts_csv(source, 2500)
+    run = bulkactions(
+        data,
+        "import",
+        str(source),
+        "--entity",
+        "contact",
+        "--action",
+        "insert",
+        "--batch-size",
+        "100",
+        "--workers",
+        "3",
+        "--json",
+        env=mongo_env,
+    )
+    assert run.code == 0, run.stderr
+    summary = run.json_last()
+    assert summary["status"] == "COMPLETED"
+    assert (summary["total"], summary["succeeded"], summary["failed"], summary["skipped"]) == (
+        2500,
+        expected.valid,
+        expected.invalid,
+        expected.duplicates,
+    )
+    assert _contacts_in_mongo(mongo_env) == expected.valid
+    assert not (data / "entities.db").exists() and not (data / "readmodels.db").exists()
+
+    action_id = summary["action_id"]
+    rows = [json.loads(line)["row"] for line in bulkactions(data, "logs", action_id, env=mongo_env).lines]
+    assert rows == list(range(1, 2501))
+    skipped = [
+        json.loads(line) for line in bulkactions(data, "logs", action_id, "--outcome", "skipped", env=mongo_env).lines
+    ]
+    assert len(skipped) == expected.duplicates
+    assert all(line["duplicate_of_row"] == line["row"] - 50 for line in skipped)
+
+    verified = bulkactions(data, "verify", env=mongo_env)
+    assert verified.code == 0, verified.stdout + verified.stderr
+    before = bulkactions(data, "status", action_id, "--json", env=mongo_env).json_last()
+    replayed = bulkactions(data, "replay", env=mongo_env)
+    assert replayed.code == 0, replayed.stderr
+    assert bulkactions(data, "status", action_id, "--json", env=mongo_env).json_last() == before
+    verified = bulkactions(data, "verify", env=mongo_env)
+    assert verified.code == 0, verified.stdout + verified.stderr
+    assert "match" in verified.stdout
+
+
+def test_importing_the_same_file_again_skips_every_valid_row_as_a_duplicate(
+    tmp_path: Path, mongo_env: dict[str, str]
+) -> None:
+    data, source = tmp_path / "data", tmp_path / "contacts.csv"
+    expected = write_contacts_csv(source, 600)
+    args = ("import", str(source), "--entity", "contact", "--action", "insert", "--batch-size", "50", "--json")
+    first = bulkactions(data, *args, env=mongo_env)
+    assert first.code == 0, first.stderr
+    second = bulkactions(data, *args, env=mongo_env)
+    assert second.code == 0, second.stderr
+    summary = second.json_last()
+    assert summary["action_id"] != first.json_last()["action_id"]
+    assert (summary["succeeded"], summary["failed"], summary["skipped"]) == (
+        0,
+        expected.invalid,
+        expected.valid + expected.duplicates,
+    )
+    assert _contacts_in_mongo(mongo_env) == expected.valid
+    assert bulkactions(data, "verify", env=mongo_env).code == 0
