@@ -85,7 +85,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     if settings.event_store == "sqlite":
         return {
             **common,
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "infrastructure.sqlite.event_recorder:EmbeddedSQLiteFactory",
             "SQLITE_DBNAME": str(settings.data_dir / "events.db"),
             "SQLITE_LOCK_TIMEOUT": "60",
             "APPLICATION_RECORDER_TOPIC": "infrastructure.sqlite.event_recorder:BatchSQLiteApplicationRecorder",
