@@ -39,6 +39,7 @@ from infrastructure.bootstrap import (
 from infrastructure.files.readers import FORMATS
 from infrastructure.files.sample import write_contacts_csv
 from infrastructure.settings import Settings
+from projections.actions import PROJECTION_NAME
 from projections.rebuild import differences, rebuild
 
 EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_QUOTA = 1, 2, 3
@@ -277,6 +278,10 @@ def verify(ctx: click.Context, action_id: str | None) -> None:
         if key is not None and scratch.get_action(key) is None:
             raise CliError(f"no action {action_id}")
         found = differences(container.read_models, scratch, key)
+        live_at, head = container.read_models.position(PROJECTION_NAME), container.events.head()
+        if live_at < head:
+            found.insert(0, f"the live read models are at event {live_at}, the event store at {head}: "
+                            "the projector is behind (is an import still running, or was one killed? resume it)")
     finally:
         scratch.close()
         discard_read_models(container.settings, "verify")

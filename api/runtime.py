@@ -25,6 +25,9 @@ def projector_process(settings: dict[str, Any], stop: Any, parent_pid: int) -> N
         while not stop.is_set() and os.getppid() == parent_pid:
             if projector.run_once() == 0:
                 stop.wait(0.05)
+        if stop.is_set():
+            # Asked to stop (not orphaned): project what the workers stored last.
+            projector.catch_up()
     finally:
         container.close()
 
@@ -73,11 +76,13 @@ class EmbeddedRuntime:
         return all(t.is_alive() for t in self.threads if t.name == "projector")
 
     def stop(self) -> None:
+        """Stop the relay and workers first (a chunk in hand is finished), then let the
+        projector catch up with everything they stored and stop."""
         self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
         if self._mp_stop is not None:
             self._mp_stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
         if self._child is not None:
             self._child.join(timeout=30)
             if self._child.is_alive():

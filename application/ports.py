@@ -180,12 +180,22 @@ class ReadModelStore(Protocol):
     """Action status and counts, per-record logs and chunk inputs, kept by projectors.
 
     ``apply`` writes the changes and the projector's position together: a batch at or
-    below the stored position changes nothing, so redelivery and replay are harmless.
+    below the stored position, or computed from a position that has since moved,
+    changes nothing, so redelivery, replay and a second projector are harmless.
     """
 
     def position(self, projection: str) -> int: ...
 
-    def apply(self, projection: str, position: int, changes: ViewChanges) -> bool: ...
+    def apply(
+        self, projection: str, position: int, changes: ViewChanges, *, expected_position: int | None = None
+    ) -> bool:
+        """Write ``changes`` and move the projection to ``position``, atomically.
+
+        Refused (False, nothing written) when ``position`` is not beyond the stored one,
+        or when ``expected_position`` is given and differs from the stored one: the
+        changes were computed from a position another projector has since moved.
+        """
+        ...
 
     def get_action(self, action_id: str) -> ActionView | None: ...
 

@@ -39,7 +39,8 @@ class Projector:
             return 0
         to_event = self.events.mapper.to_domain_event
         changes = project((n.id, to_event(n)) for n in notes)
-        self.store.apply(self.name, notes[-1].id, changes)
+        if not self.store.apply(self.name, notes[-1].id, changes, expected_position=position):
+            return len(notes)  # another projector moved on meanwhile: read again from there
         if self.complete_if_done is not None:
             for action_id, delta in changes.deltas.items():
                 if delta.chunks_done or delta.total is not None:

@@ -112,10 +112,13 @@ class SQLiteReadModelStore:
         )
         return int(row[0]) if row else 0
 
-    def apply(self, projection: str, position: int, changes: ViewChanges) -> bool:
+    def apply(
+        self, projection: str, position: int, changes: ViewChanges, *, expected_position: int | None = None
+    ) -> bool:
         with self.db.write() as conn:
             row = conn.execute("SELECT position FROM positions WHERE projection=?", (projection,)).fetchone()
-            if row is not None and row[0] >= position:
+            stored = row[0] if row is not None else 0
+            if stored >= position or (expected_position is not None and stored != expected_position):
                 return False
             self._write(conn, changes)
             conn.execute(
