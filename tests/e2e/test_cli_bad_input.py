@@ -74,11 +74,29 @@ def test_unknown_ids_and_bad_commands_get_one_line_and_exit_two(tmp_path: Path, 
 def test_an_import_over_the_daily_records_quota_is_refused_and_creates_nothing(tmp_path: Path) -> None:
     (tmp_path / "c.csv").write_bytes(b"email\n" + b"".join(b"u%d@x.com\n" % i for i in range(30)))
     env = {**os.environ, "BULK_RECORDS_PER_DAY": "50"}
-    first = bulkactions(tmp_path / "data", "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action",
-                        "insert", "--json", env=env)
+    first = bulkactions(
+        tmp_path / "data",
+        "import",
+        str(tmp_path / "c.csv"),
+        "--entity",
+        "contact",
+        "--action",
+        "insert",
+        "--json",
+        env=env,
+    )
     assert first.code == 0, first.stderr
-    second = bulkactions(tmp_path / "data", "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action",
-                         "insert", "--json", env=env)
+    second = bulkactions(
+        tmp_path / "data",
+        "import",
+        str(tmp_path / "c.csv"),
+        "--entity",
+        "contact",
+        "--action",
+        "insert",
+        "--json",
+        env=env,
+    )
     assert second.code == 3
     assert second.stderr.startswith("bulkactions: error: quota records_per_day exceeded")
     assert "retry in" in second.stderr and len(second.stderr.splitlines()) == 1

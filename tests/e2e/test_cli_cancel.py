@@ -19,7 +19,9 @@ pytestmark = pytest.mark.e2e
 def _processed(data_dir: Path, action_id: str) -> int:
     try:
         with sqlite3.connect(f"file:{data_dir / 'readmodels.db'}?mode=ro", uri=True, timeout=5) as conn:
-            row = conn.execute("SELECT succeeded + failed + skipped FROM actions WHERE action_id=?", (action_id,)).fetchone()
+            row = conn.execute(
+                "SELECT succeeded + failed + skipped FROM actions WHERE action_id=?", (action_id,)
+            ).fetchone()
     except sqlite3.OperationalError:
         return 0
     return int(row[0]) if row else 0
@@ -28,8 +30,20 @@ def _processed(data_dir: Path, action_id: str) -> int:
 def test_a_cancelled_import_stops_with_the_counts_so_far(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 80_000)
-    args = command(data, "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert",
-                   "--batch-size", "200", "--workers", "1", "--json")
+    args = command(
+        data,
+        "import",
+        str(tmp_path / "c.csv"),
+        "--entity",
+        "contact",
+        "--action",
+        "insert",
+        "--batch-size",
+        "200",
+        "--workers",
+        "1",
+        "--json",
+    )
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     action_id = json.loads(process.stdout.readline())["action_id"]
