@@ -60,10 +60,8 @@ def run_to_completion(
     with EmbeddedRuntime(container, workers, projector_in_process=projector_in_process) as runtime:
         action = container.events.get_action(action_id)
         if action.total is None and source is not None:
-            container.submission().queue_input(action_id, source)
-        if resuming:
-            _redispatch_unfinished(container, action_id)
-        return _wait(container, runtime, action_id, on_progress)
+            runtime.queue_input(action_id, source)
+        return _wait(container, runtime, action_id, on_progress, redispatch=resuming)
 
 
 def _run_on_services(
@@ -113,13 +111,21 @@ def _redispatch_unfinished(container: Container, action_id: UUID) -> None:
         completer.complete_if_done(action_id)
 
 
-def _wait(container: Container, runtime: EmbeddedRuntime, action_id: UUID, on_progress: ProgressCallback) -> ActionView:
+def _wait(
+    container: Container, runtime: EmbeddedRuntime, action_id: UUID, on_progress: ProgressCallback, *, redispatch: bool
+) -> ActionView:
     key = str(action_id)
     while True:
+        if redispatch and runtime.queueing_done():
+            # Resuming: once the whole input is stored, publish every unfinished chunk.
+            _redispatch_unfinished(container, action_id)
+            redispatch = False
         view = container.read_models.get_action(key)
         on_progress(view)
         if view is not None and view.status in FINAL_STATUSES:
             return view
+        if runtime.queueing_failed():
+            raise RuntimeFailedError(f"storing the input failed (see above); `bulkactions resume {key}` retries")
         if not runtime.projector_alive() or not all(t.is_alive() for t in runtime.threads):
             raise RuntimeFailedError("a background worker stopped unexpectedly; run `bulkactions resume` to finish")
         time.sleep(0.1)

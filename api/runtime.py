@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import threading
 from typing import Any
+from uuid import UUID
 
 from infrastructure.bootstrap import Container, bootstrap
 from infrastructure.settings import Settings
@@ -32,6 +33,15 @@ def projector_process(settings: dict[str, Any], stop: Any, parent_pid: int) -> N
         container.close()
 
 
+def queue_input_process(settings: dict[str, Any], action_id: str, source: Any) -> None:
+    """Child process body: store the input as chunks (parse, key index, ChunkQueued)."""
+    container = bootstrap(Settings(**settings))
+    try:
+        container.submission().queue_input(UUID(action_id), source)
+    finally:
+        container.close()
+
+
 class EmbeddedRuntime:
     def __init__(self, container: Container, workers: int, *, projector_in_process: bool = False) -> None:
         self.container = container
@@ -41,6 +51,7 @@ class EmbeddedRuntime:
         self.threads: list[threading.Thread] = []
         self._mp_stop: Any = None
         self._child: multiprocessing.process.BaseProcess | None = None
+        self._queuer: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> None:
         c = self.container
@@ -70,6 +81,24 @@ class EmbeddedRuntime:
             log.exception("%s stopped on an error", name)
             raise
 
+    def queue_input(self, action_id: UUID, source: Any) -> None:
+        """Store the input in a process of its own, so that parsing and queueing use the
+        second core instead of taking the GIL from the workers; returns at once."""
+        ctx = multiprocessing.get_context("spawn")
+        settings = self.container.settings.model_dump(mode="json")
+        self._queuer = ctx.Process(
+            target=queue_input_process, args=(settings, str(action_id), source), name="queue-input", daemon=True
+        )
+        self._queuer.start()
+
+    def queueing_done(self) -> bool:
+        """True when no input is being stored (never started, or finished well)."""
+        return self._queuer is None or (not self._queuer.is_alive() and self._queuer.exitcode == 0)
+
+    def queueing_failed(self) -> bool:
+        queuer = self._queuer
+        return queuer is not None and not queuer.is_alive() and queuer.exitcode != 0
+
     def projector_alive(self) -> bool:
         if self._child is not None:
             return self._child.is_alive()
@@ -83,6 +112,10 @@ class EmbeddedRuntime:
             thread.join(timeout=60)
         if self._mp_stop is not None:
             self._mp_stop.set()
+        if self._queuer is not None:
+            self._queuer.join(timeout=30)
+            if self._queuer.is_alive():
+                self._queuer.terminate()
         if self._child is not None:
             self._child.join(timeout=30)
             if self._child.is_alive():
