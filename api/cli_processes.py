@@ -67,8 +67,24 @@ def _settings(data_dir: Path, *, needs_postgres: bool, needs_broker: bool) -> Se
     return settings
 
 
+def bootstrap_with_retry(settings: Settings, stop: threading.Event, attempts: int = 10) -> Container:
+    """Build the container, retrying while the servers are still starting (processes
+    and servers come up together under docker compose or a supervisor)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return bootstrap(settings)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            if attempt == attempts or stop.is_set():
+                raise
+            log.warning("cannot start yet (%s); retrying", exc)
+            stop.wait(min(0.5 * attempt, 5.0))
+    raise AssertionError("unreachable")
+
+
 def run_worker(settings: Settings, consumers: int, stop: threading.Event, alive_file: Path | None) -> None:
-    container = bootstrap(settings)
+    container = bootstrap_with_retry(settings, stop)
     threads = []
     try:
         for n in range(consumers):
@@ -108,7 +124,7 @@ def run_single_active(
 
     assert settings.postgres_dsn is not None
     lock = SingleActiveLock(settings.postgres_dsn, lock_name)
-    container = bootstrap(settings)
+    container = bootstrap_with_retry(settings, stop)
     step = make_step(container)
     try:
         while not stop.is_set():

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from infrastructure.settings import Settings
 
 EVENTS_TABLE = "bulkactions_events"
+RECORDER_TOPIC = "infrastructure.postgres.recorder:SerialisedDDLApplicationRecorder"
 # Seconds a writer waits for the events table lock before failing (and being retried
 # by redelivery) instead of hanging behind a stuck transaction.
 LOCK_TIMEOUT_SECONDS = 10
@@ -59,6 +60,7 @@ def postgres_env(settings: Settings) -> dict[str, str]:
     dsn = parse_dsn(settings.postgres_dsn)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         "POSTGRES_DBNAME": dsn["dbname"],
         "POSTGRES_HOST": dsn["host"],
         "POSTGRES_PORT": dsn["port"],

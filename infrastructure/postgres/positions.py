@@ -12,6 +12,7 @@ connection dies (process killed, machine gone), and a standby's next
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -66,10 +67,8 @@ class PostgresPositionStore:
 
     def _discard(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._conn.close()
-            except psycopg.Error:
-                pass
             self._conn = None
 
     def close(self) -> None:
@@ -120,8 +119,6 @@ class SingleActiveLock:
 
     def release(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._conn.close()  # ends the session, which releases the lock
-            except psycopg.Error:
-                pass
             self._conn = None

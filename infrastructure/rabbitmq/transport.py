@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pika
-import pika.exceptions
-from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+import pika  # type: ignore[import-untyped]
+import pika.exceptions  # type: ignore[import-untyped]
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,9 @@ def _url(vhost: str, query: str = "") -> str:
     return f"{RABBITMQ_SERVER}/{quote(vhost, safe='')}{query}"
 
 
-def _consume(transport: RabbitMQTransport, queue: str, handler: Any, **kw: Any) -> tuple[threading.Event, threading.Thread]:
+def _consume(
+    transport: RabbitMQTransport, queue: str, handler: Any, **kw: Any
+) -> tuple[threading.Event, threading.Thread]:
     stop = threading.Event()
     thread = threading.Thread(target=transport.consume, args=(queue, handler, stop), kwargs=kw, daemon=True)
     thread.start()
