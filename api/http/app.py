@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.http import problems
 from api.http.deps import Services, reject_unknown_query
-from api.http.intake import InputQueuer, resume_unfinished
+from api.http.intake import InputQueuer, Queuer, resume_unfinished
 from api.http.ratelimit_headers import RateLimitHeaders
 from api.http.routes import bulk_actions, events, results
 from api.http.schemas import BulkActionCreate
@@ -31,14 +31,18 @@ from infrastructure.bootstrap import Container
 log = logging.getLogger(__name__)
 
 
-class Runtime(Protocol):
+class Runtime(Queuer, Protocol):
+    """Relay, workers and projector started with the app; it also queues the inputs
+    the app accepts (off the API's process)."""
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
 
 def create_app(container: Container, runtime: Runtime | None = None, *, resume: bool = True) -> FastAPI:
-    services = Services(container, Accounts(container.accounts, container.clock), InputQueuer(container))
+    queuer = runtime if runtime is not None else InputQueuer(container)
+    services = Services(container, Accounts(container.accounts, container.clock), queuer)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -71,7 +75,11 @@ def create_app(container: Container, runtime: Runtime | None = None, *, resume: 
 
 def _resume(services: Services, created_before: str) -> None:
     try:
-        count = resume_unfinished(services.container, services.queuer, redispatch=False, created_before=created_before)
+        queuer = InputQueuer(services.container)
+        try:
+            count = resume_unfinished(services.container, queuer, redispatch=False, created_before=created_before)
+        finally:
+            queuer.close()
         if count:
             log.warning("resumed %d unfinished action(s)", count)
     except Exception:

@@ -7,13 +7,14 @@ hot path polled by clients, would otherwise pay several times per request)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.http.intake import InputQueuer
+from api.http.intake import Queuer
 from api.http.problems import ProblemError
 from api.http.ratelimit_headers import record_decision, requests_refused
 from application.accounts import Account, Accounts
@@ -24,11 +25,29 @@ from infrastructure.bootstrap import Container
 WINDOW_SECONDS = 60
 
 
+KEY_CACHE_SECONDS = 10.0
+
+
 @dataclass
 class Services:
     container: Container
     accounts: Accounts
-    queuer: InputQueuer
+    queuer: Queuer
+    _known_keys: dict[str, tuple[Account, float]] = field(default_factory=dict)
+
+    def authenticate(self, api_key: str) -> Account | None:
+        """The key's account, remembered for a few seconds: clients poll, and a lookup
+        per poll is wasted work (a changed limit applies within KEY_CACHE_SECONDS)."""
+        now = time.monotonic()
+        known = self._known_keys.get(api_key)
+        if known is not None and known[1] > now:
+            return known[0]
+        account = self.accounts.authenticate(api_key)
+        if account is not None:
+            if len(self._known_keys) > 10_000:
+                self._known_keys.clear()
+            self._known_keys[api_key] = (account, now + KEY_CACHE_SECONDS)
+        return account
 
 
 async def services(request: Request) -> Services:
@@ -77,7 +96,7 @@ async def current_account(
             "send an API key: Authorization: Bearer <key>",
             headers=challenge,
         )
-    account = svc.accounts.authenticate(credentials.credentials)
+    account = svc.authenticate(credentials.credentials)
     if account is None:
         raise ProblemError(401, "unauthenticated", "Unauthorized", "unknown API key", headers=challenge)
     c = svc.container

@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from uuid import UUID, uuid4
 
 import orjson
@@ -229,8 +229,16 @@ def unsupported(detail: str) -> ProblemError:
     return ProblemError(415, "unsupported-media-type", "Unsupported Media Type", detail)
 
 
+class Queuer(Protocol):
+    """Takes an accepted action's spooled input to be stored as chunks in the background."""
+
+    def queue(self, action_id: UUID, command: SubmitCommand, path: Path, fmt: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class InputQueuer:
-    """Queues inputs after the 202 has been sent: one background thread per input."""
+    """Queues inputs after the 202 has been sent, on a small pool of threads."""
 
     def __init__(self, container: Container, threads: int = 2) -> None:
         self.container = container

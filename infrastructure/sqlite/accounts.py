@@ -20,10 +20,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     created_at TEXT NOT NULL
 )
 """
-_COLUMNS = (
-    "account_id, name, key_hash, requests_per_minute, records_per_day, max_active_actions,"
-    " created_at"
-)
+_COLUMNS = "account_id, name, key_hash, requests_per_minute, records_per_day, max_active_actions, created_at"
 
 
 def _account(row: tuple[Any, ...]) -> Account:
@@ -52,9 +49,7 @@ class SQLiteAccountStore:
                     ),
                 )
         except sqlite3.IntegrityError as exc:
-            raise DuplicateAccountError(
-                f"an account named {account.name!r} already exists"
-            ) from exc
+            raise DuplicateAccountError(f"an account named {account.name!r} already exists") from exc
 
     def by_key_hash(self, key_hash: str) -> Account | None:
         return self._one("key_hash", key_hash)
@@ -63,11 +58,7 @@ class SQLiteAccountStore:
         return self._one("account_id", account_id)
 
     def _one(self, column: str, value: str) -> Account | None:
-        row = (
-            self.db.connection()
-            .execute(f"SELECT {_COLUMNS} FROM accounts WHERE {column}=?", (value,))
-            .fetchone()
-        )
+        row = self.db.connection().execute(f"SELECT {_COLUMNS} FROM accounts WHERE {column}=?", (value,)).fetchone()
         return None if row is None else _account(row)
 
     def close(self) -> None:

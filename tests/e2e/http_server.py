@@ -23,9 +23,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(
-    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
-) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         found = condition()
@@ -44,9 +42,7 @@ def create_account(data_dir: Path, name: str, *options: str) -> str:
 
 
 class ApiServer:
-    def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, *, workers: int = 2
-    ) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *, workers: int = 2) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.env = {**os.environ, **(env or {})}
@@ -110,3 +106,10 @@ def wait_finished(client: httpx.Client, action_id: str, timeout: float = 120) ->
 
     found: dict[str, Any] = wait_for(finished, timeout, f"action {action_id} to finish")
     return found
+
+
+def fresh_window() -> None:
+    """Start where at least 20 s of the current minute window are left (no flaky rollover)."""
+    left = 60 - int(time.time()) % 60
+    if left < 20:
+        time.sleep(left + 0.2)

@@ -58,9 +58,7 @@ def submit(client: httpx.Client, records: list[dict[str, Any]], **extra: Any) ->
     )
 
 
-def upload(
-    client: httpx.Client, name: str, content: bytes, *, mime: str = "text/csv", **fields: str
-) -> httpx.Response:
+def upload(client: httpx.Client, name: str, content: bytes, *, mime: str = "text/csv", **fields: str) -> httpx.Response:
     data = {"entity": "contact", "action": "insert", **fields}
     return client.post("/v1/bulk-actions", data=data, files={"file": (name, content, mime)})
 
@@ -125,11 +123,7 @@ def test_csv_upload_completes_and_failed_results_csv_is_spreadsheet_safe(
     assert table[0]["first_name"] == '\'=HYPERLINK("http://evil")'  # neutralised
     assert table[0]["email"] == "'@evil"
     assert table[1]["email"] == "not-an-email" and table[1]["first_name"] == "First25"
-    skipped = list(
-        csv.DictReader(
-            io.StringIO(client.get(f"/v1/bulk-actions/{action_id}/results/skipped.csv").text)
-        )
-    )
+    skipped = list(csv.DictReader(io.StringIO(client.get(f"/v1/bulk-actions/{action_id}/results/skipped.csv").text)))
     assert [(r["row"], r["duplicate_of_row"]) for r in skipped] == [("51", "2")]
     succeeded = client.get(f"/v1/bulk-actions/{action_id}/results/succeeded.csv").text
     assert len(list(csv.DictReader(io.StringIO(succeeded)))) == 48
@@ -166,9 +160,7 @@ def test_logs_are_paged_by_cursor_and_filtered_by_outcome(client: httpx.Client) 
         if cursor is None:
             break
     assert rows == list(range(1, 26))
-    failed = client.get(f"/v1/bulk-actions/{action_id}/logs", params={"outcome": "failed"}).json()[
-        "items"
-    ]
+    failed = client.get(f"/v1/bulk-actions/{action_id}/logs", params={"outcome": "failed"}).json()["items"]
     assert [f["row"] for f in failed] == [1, 6, 11, 16, 21]
     assert all(f["errors"][0]["field"] == "email" for f in failed)
 
@@ -201,18 +193,11 @@ def test_list_filters_by_status_entity_and_created_range_with_cursor_pages(
     page2 = client.get("/v1/bulk-actions", params={**params, "cursor": page1["next_cursor"]}).json()
     assert [a["id"] for a in page1["items"] + page2["items"]] == ids[::-1]
     assert page2["next_cursor"] is None
-    assert client.get("/v1/bulk-actions", params={"created_to": first}).json()[
-        "items"
-    ] == [] or all(
+    assert client.get("/v1/bulk-actions", params={"created_to": first}).json()["items"] == [] or all(
         a["timings"]["created_at"] < first
         for a in client.get("/v1/bulk-actions", params={"created_to": first}).json()["items"]
     )
-    assert (
-        client.get("/v1/bulk-actions", params={"entity": "company", "created_from": first}).json()[
-            "items"
-        ]
-        == []
-    )
+    assert client.get("/v1/bulk-actions", params={"entity": "company", "created_from": first}).json()["items"] == []
     assert newest >= first
 
 
@@ -253,9 +238,7 @@ def test_idempotency_key_returns_the_same_action_and_refuses_a_different_body(
             "colour",
         ),
         (
-            lambda c: c.post(
-                "/v1/bulk-actions", json={"entity": "contact", "action": "insert", "records": "x"}
-            ),
+            lambda c: c.post("/v1/bulk-actions", json={"entity": "contact", "action": "insert", "records": "x"}),
             422,
             "records",
         ),
@@ -273,23 +256,17 @@ def test_idempotency_key_returns_the_same_action_and_refuses_a_different_body(
             "chunk_size",
         ),
         (
-            lambda c: c.post(
-                "/v1/bulk-actions", json={"entity": "dragon", "action": "insert", "records": [{}]}
-            ),
+            lambda c: c.post("/v1/bulk-actions", json={"entity": "dragon", "action": "insert", "records": [{}]}),
             422,
             "unknown entity type",
         ),
         (
-            lambda c: c.post(
-                "/v1/bulk-actions", json={"entity": "contact", "action": "delete", "records": [{}]}
-            ),
+            lambda c: c.post("/v1/bulk-actions", json={"entity": "contact", "action": "delete", "records": [{}]}),
             422,
             "unknown action",
         ),
         (
-            lambda c: c.post(
-                "/v1/bulk-actions", json={"entity": "contact", "action": "insert", "records": []}
-            ),
+            lambda c: c.post("/v1/bulk-actions", json={"entity": "contact", "action": "insert", "records": []}),
             422,
             "records",
         ),
@@ -310,23 +287,17 @@ def test_idempotency_key_returns_the_same_action_and_refuses_a_different_body(
         ),
         (lambda c: upload(c, "contacts.csv", b"email,colour\na@example.com,red\n"), 422, "colour"),
         (
-            lambda c: upload(
-                c, "contacts.csv", b"email\n" + b"x@example.com\n" * (UPLOAD_CAP // 14 + 10)
-            ),
+            lambda c: upload(c, "contacts.csv", b"email\n" + b"x@example.com\n" * (UPLOAD_CAP // 14 + 10)),
             413,
             "larger",
         ),
         (
-            lambda c: c.post(
-                "/v1/bulk-actions", content=b"email\n", headers={"content-type": "text/csv"}
-            ),
+            lambda c: c.post("/v1/bulk-actions", content=b"email\n", headers={"content-type": "text/csv"}),
             415,
             "multipart",
         ),
         (
-            lambda c: c.post(
-                "/v1/bulk-actions", files={"entity": (None, "contact"), "action": (None, "insert")}
-            ),
+            lambda c: c.post("/v1/bulk-actions", files={"entity": (None, "contact"), "action": (None, "insert")}),
             422,
             "file",
         ),
@@ -376,9 +347,7 @@ def test_requests_without_a_known_api_key_are_401(server: ApiServer) -> None:
         assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_one_account_never_sees_or_touches_another_accounts_actions(
-    server: ApiServer, client: httpx.Client
-) -> None:
+def test_one_account_never_sees_or_touches_another_accounts_actions(server: ApiServer, client: httpx.Client) -> None:
     action_id = submit(client, contacts(3)).json()["id"]
     wait_finished(client, action_id)
     with server.client(create_account(server.data_dir, "intruder")) as other:

@@ -4,7 +4,6 @@ when two API processes share the store."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.http_server import ApiServer, create_account, wait_finished
+from tests.e2e.http_server import ApiServer, create_account, fresh_window, wait_finished
 
 pytestmark = pytest.mark.e2e
 
@@ -38,23 +37,12 @@ def records(n: int) -> list[dict[str, Any]]:
 
 
 def submit(client: httpx.Client, n: int) -> httpx.Response:
-    return client.post(
-        "/v1/bulk-actions", json={"entity": "contact", "action": "insert", "records": records(n)}
-    )
-
-
-def fresh_window() -> None:
-    """Start where at least 20 s of the current minute window are left (no flaky rollover)."""
-    left = 60 - int(time.time()) % 60
-    if left < 20:
-        time.sleep(left + 0.2)
+    return client.post("/v1/bulk-actions", json={"entity": "contact", "action": "insert", "records": records(n)})
 
 
 def test_requests_over_the_per_minute_limit_get_429_with_ratelimit_headers(servers: Any) -> None:
     first, _ = servers
-    with first.client(
-        create_account(first.data_dir, f"rpm-{uuid.uuid4().hex[:6]}", "--requests-per-minute", "3")
-    ) as c:
+    with first.client(create_account(first.data_dir, f"rpm-{uuid.uuid4().hex[:6]}", "--requests-per-minute", "3")) as c:
         fresh_window()
         answers = [c.get("/v1/bulk-actions") for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
@@ -73,9 +61,7 @@ def test_requests_over_the_per_minute_limit_get_429_with_ratelimit_headers(serve
 
 def test_records_over_the_daily_quota_get_429_and_create_nothing(servers: Any) -> None:
     first, _ = servers
-    with first.client(
-        create_account(first.data_dir, f"rpd-{uuid.uuid4().hex[:6]}", "--records-per-day", "10")
-    ) as c:
+    with first.client(create_account(first.data_dir, f"rpd-{uuid.uuid4().hex[:6]}", "--records-per-day", "10")) as c:
         accepted = submit(c, 6)
         assert accepted.status_code == 202
         refused = submit(c, 6)
@@ -85,17 +71,13 @@ def test_records_over_the_daily_quota_get_429_and_create_nothing(servers: Any) -
         assert refused.headers["ratelimit"].startswith('"records";r=0;t=')
         assert int(refused.headers["retry-after"]) > 0
         wait_finished(c, accepted.json()["id"])
-        assert [a["id"] for a in c.get("/v1/bulk-actions").json()["items"]] == [
-            accepted.json()["id"]
-        ]
+        assert [a["id"] for a in c.get("/v1/bulk-actions").json()["items"]] == [accepted.json()["id"]]
         assert submit(c, 4).status_code == 202
 
 
 def test_concurrently_active_actions_are_limited_per_account(servers: Any) -> None:
     first, _ = servers
-    with first.client(
-        create_account(first.data_dir, f"act-{uuid.uuid4().hex[:6]}", "--max-active", "1")
-    ) as c:
+    with first.client(create_account(first.data_dir, f"act-{uuid.uuid4().hex[:6]}", "--max-active", "1")) as c:
         busy = c.post(
             "/v1/bulk-actions",
             json={
@@ -115,16 +97,12 @@ def test_concurrently_active_actions_are_limited_per_account(servers: Any) -> No
 
 def test_two_api_processes_never_both_spend_the_last_request(servers: Any) -> None:
     first, second = servers
-    key = create_account(
-        first.data_dir, f"race-{uuid.uuid4().hex[:6]}", "--requests-per-minute", "20"
-    )
+    key = create_account(first.data_dir, f"race-{uuid.uuid4().hex[:6]}", "--requests-per-minute", "20")
     clients = [first.client(key), second.client(key)]
     fresh_window()
     try:
         with ThreadPoolExecutor(16) as pool:
-            codes = list(
-                pool.map(lambda i: clients[i % 2].get("/v1/bulk-actions").status_code, range(60))
-            )
+            codes = list(pool.map(lambda i: clients[i % 2].get("/v1/bulk-actions").status_code, range(60)))
     finally:
         for c in clients:
             c.close()
@@ -135,9 +113,7 @@ def test_two_api_processes_never_both_spend_the_last_records_of_the_daily_quota(
     servers: Any,
 ) -> None:
     first, second = servers
-    key = create_account(
-        first.data_dir, f"quota-race-{uuid.uuid4().hex[:6]}", "--records-per-day", "10"
-    )
+    key = create_account(first.data_dir, f"quota-race-{uuid.uuid4().hex[:6]}", "--records-per-day", "10")
     clients = [first.client(key), second.client(key)]
     try:
         with ThreadPoolExecutor(12) as pool:

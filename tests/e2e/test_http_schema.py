@@ -20,9 +20,7 @@ pytestmark = pytest.mark.e2e
 
 def _app_and_key(data_dir: Path) -> tuple[object, str]:
     container = bootstrap(Settings(data_dir=data_dir, max_upload_bytes=1_000_000))
-    _, key = Accounts(container.accounts, container.clock).create(
-        "schemathesis", AccountLimits(10**9, 10**9, 10**6)
-    )
+    _, key = Accounts(container.accounts, container.clock).create("schemathesis", AccountLimits(10**9, 10**9, 10**6))
     return create_app(container, resume=False), key
 
 
@@ -37,6 +35,4 @@ def test_api_answers_every_generated_request_without_5xx_or_schema_violation(
 ) -> None:
     # positive_data_acceptance is left out: a schema cannot say what a file's content
     # must be (a PNG in the `file` field is schema-valid and rightly refused).
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {_KEY}"}, excluded_checks=[positive_data_acceptance]
-    )
+    case.call_and_validate(headers={"Authorization": f"Bearer {_KEY}"}, excluded_checks=[positive_data_acceptance])

@@ -1,0 +1,99 @@
+"""The embedded runtime in a child process of ``bulkactions serve``.
+
+Why not threads in the API process: the chunk workers are CPU-bound Python, and in
+the same interpreter they hold the GIL against the event loop; measured, GET
+/v1/bulk-actions/{id} then queued for seconds during a large import. In their own
+process (and the projector in a third, as ``EmbeddedRuntime`` already does) the OS
+schedules them and the API answers in milliseconds. They meet only through the
+SQLite files, as the production processes meet through PostgreSQL and RabbitMQ.
+
+The child also stores the inputs the API accepts as chunks (``Submission.queue_input``,
+handed over through a multiprocessing queue): parsing a million-row file is CPU work
+too. On start it resumes what a previous run left unfinished (queueing the
+rest of a half-queued input from its spool file, and publishing again the chunks
+that have no outcomes: the in-process queue died with the previous process).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from api.http.intake import InputQueuer, resume_unfinished
+from api.runtime import EmbeddedRuntime
+from application.submission import SubmitCommand
+from infrastructure.bootstrap import bootstrap
+from infrastructure.settings import Settings
+
+log = logging.getLogger(__name__)
+RUNTIME_NICENESS = 10
+
+
+def _run(settings: dict[str, Any], workers: int, created_before: str, inbox: Any, stop: Any, parent_pid: int) -> None:
+    logging.basicConfig(level=os.environ.get("BULK_LOG_LEVEL", "WARNING"))
+    # Import work is batch work: at a lower priority (inherited by the projector
+    # process) it takes the CPU the API leaves, and the API stays quick under load.
+    os.nice(RUNTIME_NICENESS)
+    container = bootstrap(Settings(**settings))
+    queuer = InputQueuer(container)
+    try:
+        with EmbeddedRuntime(container, workers):
+            try:
+                resume_unfinished(container, queuer, redispatch=True, created_before=created_before)
+            except Exception:
+                log.exception("resuming unfinished actions failed")
+            while not stop.is_set() and os.getppid() == parent_pid:
+                try:
+                    action_id, command, path, fmt = inbox.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                queuer.queue(action_id, command, path, fmt)
+    finally:
+        if os.getppid() != parent_pid:
+            # The API died: end now, as a crash would; the next `serve` resumes the
+            # input this process was still queueing.
+            os._exit(1)
+        queuer.close()
+        container.close()
+
+
+class RuntimeProcess:
+    """Relay, chunk workers and projector for ``serve``, in a child process."""
+
+    def __init__(self, settings: Settings, workers: int, created_before: str) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.created_before = created_before
+        self._ctx = multiprocessing.get_context("spawn")
+        self._stop = self._ctx.Event()
+        self._inbox = self._ctx.Queue()
+        self._child: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> None:
+        settings = self.settings.model_dump(mode="json")
+        args = (settings, self.workers, self.created_before, self._inbox, self._stop, os.getpid())
+        self._child = self._ctx.Process(target=_run, args=args, name="bulk-runtime", daemon=False)
+        self._child.start()
+
+    def queue(self, action_id: UUID, command: SubmitCommand, path: Path, fmt: str) -> None:
+        """Hand an accepted input to the runtime process, which stores it as chunks."""
+        self._inbox.put((action_id, command, path, fmt))
+
+    def close(self) -> None:
+        """Nothing to release here: ``stop`` ends the process."""
+
+    def alive(self) -> bool:
+        return self._child is not None and self._child.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._child is not None:
+            self._child.join(timeout=60)
+            if self._child.is_alive():
+                self._child.terminate()
+                self._child.join(timeout=10)
