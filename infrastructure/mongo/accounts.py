@@ -34,9 +34,7 @@ class MongoAccountStore:
                 }
             )
         except DuplicateKeyError as exc:
-            raise DuplicateAccountError(
-                f"an account named {account.name!r} already exists"
-            ) from exc
+            raise DuplicateAccountError(f"an account named {account.name!r} already exists") from exc
 
     def by_key_hash(self, key_hash: str) -> Account | None:
         return _account(self._accounts.find_one({"key_hash": exactly(key_hash)}))
@@ -51,7 +49,5 @@ class MongoAccountStore:
 def _account(doc: Document | None) -> Account | None:
     if doc is None:
         return None
-    limits = AccountLimits(
-        doc["requests_per_minute"], doc["records_per_day"], doc["max_active_actions"]
-    )
+    limits = AccountLimits(doc["requests_per_minute"], doc["records_per_day"], doc["max_active_actions"])
     return Account(doc["_id"], doc["name"], doc["key_hash"], limits, doc["created_at"])

@@ -39,9 +39,7 @@ def sort_key(tag: str, text: str) -> str:
     return f"{tag}:{text}"
 
 
-def insert_ignoring_duplicates(
-    collection: Collection[Document], documents: Sequence[Document]
-) -> set[int]:
+def insert_ignoring_duplicates(collection: Collection[Document], documents: Sequence[Document]) -> set[int]:
     """Insert every document that does not collide with a unique index; return the
     indexes (into ``documents``) of those refused as duplicates. Any other error raises.
     """

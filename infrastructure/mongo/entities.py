@@ -92,9 +92,7 @@ class MongoEntityStore:
     def __init__(self, uri: str, database: str, *, collection: str = "entities") -> None:
         self._client = connect(uri)
         self._entities = self._client[database][collection]
-        self._entities.create_index(
-            [("entity_type", 1), ("unique_key", 1)], unique=True, name="entity_unique_key"
-        )
+        self._entities.create_index([("entity_type", 1), ("unique_key", 1)], unique=True, name="entity_unique_key")
 
     # ------------------------------------------------------------------ inserts
 
@@ -119,9 +117,7 @@ class MongoEntityStore:
             else:
                 # Refused for its id, by an entity that has since moved to another key:
                 # the SQLite store fails the same way (primary key violation).
-                raise EntityIdConflictError(
-                    f"{entity_type} {item.entity_id} exists under another key"
-                )
+                raise EntityIdConflictError(f"{entity_type} {item.entity_id} exists under another key")
         for index, item in enumerate(items):
             if index not in results:  # a later row of the batch with a key seen earlier in it
                 first = first_with_key[item.unique_key]
@@ -152,9 +148,7 @@ class MongoEntityStore:
     def _load(self, entity_type: str, field: str, values: list[str]) -> list[_Stored]:
         if not values:
             return []
-        cursor = self._entities.find(
-            {"entity_type": exactly(entity_type), field: {"$in": sorted(set(values))}}
-        )
+        cursor = self._entities.find({"entity_type": exactly(entity_type), field: {"$in": sorted(set(values))}})
         return [_Stored.of(doc) for doc in cursor]
 
     # ------------------------------------------------------------------ updates
@@ -164,9 +158,7 @@ class MongoEntityStore:
         keys = [i.match_value for i in items if i.match == "unique"]
         keys += [i.new_unique_key for i in items if i.new_unique_key]
         batch = _Batch(entity_type, datetime.now(UTC).isoformat())
-        batch.learn(
-            self._load(entity_type, "_id", ids) + self._load(entity_type, "unique_key", keys)
-        )
+        batch.learn(self._load(entity_type, "_id", ids) + self._load(entity_type, "unique_key", keys))
         return [self._update(batch, item) for item in items]
 
     def _update(self, batch: _Batch, item: EntityChange) -> UpdateResult:
@@ -186,13 +178,9 @@ class MongoEntityStore:
                     return UpdateResult("duplicate", target.id, holder.ref())
             if self._write(batch, item, target, new_key):
                 return UpdateResult("updated", target.id)
-        raise RuntimeError(
-            f"{batch.entity_type} {item.match_value}: gave up after {_MAX_ATTEMPTS} tries"
-        )
+        raise RuntimeError(f"{batch.entity_type} {item.match_value}: gave up after {_MAX_ATTEMPTS} tries")
 
-    def _write(
-        self, batch: _Batch, item: EntityChange, target: _Stored, new_key: str | None
-    ) -> bool:
+    def _write(self, batch: _Batch, item: EntityChange, target: _Stored, new_key: str | None) -> bool:
         """Compare-and-set one change; on a lost race learn what was stale and say so."""
         merged = {**target.values, **_as_json(item.values)}
         fields: Document = {
@@ -205,9 +193,7 @@ class MongoEntityStore:
         if new_key:
             fields["unique_key"] = new_key
         try:
-            result = self._entities.update_one(
-                {"_id": exactly(target.id), "rev": target.rev}, {"$set": fields}
-            )
+            result = self._entities.update_one({"_id": exactly(target.id), "rev": target.rev}, {"$set": fields})
         except DuplicateKeyError:
             # The new key was taken after we looked: learn who holds it and decide again.
             batch.learn(self._load(batch.entity_type, "unique_key", [new_key or ""]))
@@ -229,9 +215,7 @@ class MongoEntityStore:
     # ------------------------------------------------------------------ reads
 
     def get(self, entity_type: str, entity_id: str) -> dict[str, Any] | None:
-        doc = self._entities.find_one(
-            {"_id": exactly(entity_id), "entity_type": exactly(entity_type)}, {"values": 1}
-        )
+        doc = self._entities.find_one({"_id": exactly(entity_id), "entity_type": exactly(entity_type)}, {"values": 1})
         return None if doc is None else dict(doc["values"])
 
     def count(self, entity_type: str) -> int:

@@ -39,12 +39,8 @@ class MongoQuotaGate:
         self._accounts = db["quota_accounts"]
         self._reserved = db["quota_reservations"]
 
-    def reserve(
-        self, account_id: str, action_id: str, records: int, limits: QuotaLimits, now: datetime
-    ) -> None:
-        if self._reserved.find_one(
-            {"_id": exactly(_reservation_id(account_id, action_id))}, {"_id": 1}
-        ):
+    def reserve(self, account_id: str, action_id: str, records: int, limits: QuotaLimits, now: datetime) -> None:
+        if self._reserved.find_one({"_id": exactly(_reservation_id(account_id, action_id))}, {"_id": 1}):
             return  # the same action asked again (a retried submission)
         spend = {
             "action_id": action_id,
@@ -58,37 +54,25 @@ class MongoQuotaGate:
             if any(s["action_id"] == action_id for s in spends):
                 break
             _check(account_id, spends, records, limits, now)
-            kept = [
-                s
-                for s in spends
-                if s["active"] or s["spent_at"] > (now - KEEP_INACTIVE).isoformat()
-            ]
+            kept = [s for s in spends if s["active"] or s["spent_at"] > (now - KEEP_INACTIVE).isoformat()]
             if self._swap(account_id, doc, [*kept, spend]):
                 break
             _back_off(attempt)
         else:
-            raise RuntimeError(
-                f"quota of account {account_id}: gave up after {_MAX_ATTEMPTS} concurrent changes"
-            )
+            raise RuntimeError(f"quota of account {account_id}: gave up after {_MAX_ATTEMPTS} concurrent changes")
         with contextlib.suppress(DuplicateKeyError):  # a racing retry of the same action
             self._reserved.insert_one({"_id": _reservation_id(account_id, action_id)})
 
     def release(self, account_id: str, action_id: str) -> None:
         for attempt in range(_MAX_ATTEMPTS):
             doc = self._accounts.find_one({"_id": exactly(account_id)})
-            if doc is None or not any(
-                s["action_id"] == action_id and s["active"] for s in doc["spends"]
-            ):
+            if doc is None or not any(s["action_id"] == action_id and s["active"] for s in doc["spends"]):
                 return
-            spends = [
-                {**s, "active": False} if s["action_id"] == action_id else s for s in doc["spends"]
-            ]
+            spends = [{**s, "active": False} if s["action_id"] == action_id else s for s in doc["spends"]]
             if self._swap(account_id, doc, spends):
                 return
             _back_off(attempt)
-        raise RuntimeError(
-            f"quota of account {account_id}: gave up after {_MAX_ATTEMPTS} concurrent changes"
-        )
+        raise RuntimeError(f"quota of account {account_id}: gave up after {_MAX_ATTEMPTS} concurrent changes")
 
     def _swap(self, account_id: str, seen: Document | None, spends: list[Document]) -> bool:
         """Write ``spends`` if the account document is still the one we read."""
@@ -108,16 +92,13 @@ class MongoQuotaGate:
         self._client.close()
 
 
-def _check(
-    account_id: str, spends: list[Document], records: int, limits: QuotaLimits, now: datetime
-) -> None:
+def _check(account_id: str, spends: list[Document], records: int, limits: QuotaLimits, now: datetime) -> None:
     """The SQLite gate's rules, over the account's spends (ISO strings compare as SQLite does)."""
     active = sum(1 for s in spends if s["active"])
     if active >= limits.max_active_actions:
         raise QuotaExceededError(
             "max_active_actions",
-            f"account {account_id} already has {active} active actions"
-            f" (limit {limits.max_active_actions})",
+            f"account {account_id} already has {active} active actions (limit {limits.max_active_actions})",
             retry_after_seconds=60,
         )
     since = (now - DAY).isoformat()
@@ -125,11 +106,7 @@ def _check(
     spent = sum(s["records"] for s in window)
     if spent + records > limits.records_per_day:
         oldest = min((s["spent_at"] for s in window), default=None)
-        retry = (
-            60
-            if oldest is None
-            else int((datetime.fromisoformat(oldest) + DAY - now).total_seconds()) + 1
-        )
+        retry = 60 if oldest is None else int((datetime.fromisoformat(oldest) + DAY - now).total_seconds()) + 1
         raise QuotaExceededError(
             "records_per_day",
             f"{records} records would exceed account {account_id}'s"

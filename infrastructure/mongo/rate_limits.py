@@ -43,15 +43,9 @@ class MongoRateLimiter:
             if self._start_window(account_id, window):
                 return RateDecision(True, limit, limit - 1, reset)
             current = self._counts.find_one({"_id": exactly(account_id)})
-            if (
-                current is not None
-                and current["window_start"] == window
-                and current["count"] >= limit
-            ):
+            if current is not None and current["window_start"] == window and current["count"] >= limit:
                 return refused
-        raise RuntimeError(
-            f"request count of account {account_id}: gave up after {_MAX_ATTEMPTS} tries"
-        )
+        raise RuntimeError(f"request count of account {account_id}: gave up after {_MAX_ATTEMPTS} tries")
 
     def _start_window(self, account_id: str, window: int) -> bool:
         """Count the first request of ``window`` if the account is in another window (or

@@ -4,24 +4,26 @@ There are no multi-document transactions here (the wire-protocol test server doe
 not isolate them, and a standalone MongoDB has none), so ``apply`` is made safe to
 interrupt at any point and to run again, by the order and the shape of its writes:
 
-1. The stored position is read; a batch at or below it changes nothing.
-2. New actions, chunk inputs and log lines are inserted under deterministic ids
+1. The projection is claimed (``projection_claims``): one compare-and-set on its
+   position document that also checks the batch is beyond the stored position and,
+   if given, computed from ``expected_position``. One projector writes at a time;
+   any other is refused, as SQLite refuses it.
+2. What a batch that never committed (a projector that died holding its claim) did
+   to action documents is put back (see 4).
+3. New actions, chunk inputs and log lines are inserted under deterministic ids
    (action id, "<action>:<chunk>", "<action>:<row>") with unordered inserts that
    ignore duplicate-key errors: a second insert of the same thing is a no-op.
-3. Each action's delta is a compare-and-set on the action document that also stores
+4. Each action's delta is a compare-and-set on the action document that also stores
    the batch's position (``pos``) and every field a delta can change as it was before
-   that batch (``base``). A document whose ``pos`` is above the committed position
-   was changed by a batch that never committed (a crash between steps 3 and 4): it is
-   recomputed from ``base``, so re-applying that batch, or a longer or shorter batch
-   from the same start (a projector with another page size), counts every event
-   exactly once; ``apply`` first puts such documents back to ``base``, so counts and
-   status never show events above the committed position. A ``pos`` equal to the
-   batch's own position means this very batch is already written there.
-4. The position is written last (``$max``, so it never moves back).
+   that batch (``base``). A ``pos`` above the committed position marks a change by a
+   batch that never committed; step 2 restores ``base`` for those (unless it is this
+   very batch, re-applied: then it is already written). So re-applying the batch, or
+   a longer or shorter batch from the same start, counts every event exactly once.
+5. The commit moves the position and drops the claim in one compare-and-set.
 
-Like the SQLite store, ``apply`` assumes a batch starts at the stored position;
-two projectors racing on one projection with different batch ends are not made
-safe by either store.
+Log lines and new actions written by a batch that never committed stay (they are
+what those events say, and are never duplicated); counters and status never show an
+event above the committed position.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from infrastructure.mongo.client import (
     insert_ignoring_duplicates,
     sort_key,
 )
+from infrastructure.mongo.projection_claims import Claim, ProjectionClaims
 
 KINDS = ("actions", "record_logs", "chunk_inputs", "positions")
 COUNTERS = ("chunks_done", "succeeded", "failed", "skipped")
@@ -79,12 +82,21 @@ def _limited(limit: int) -> int | None:
 
 
 class MongoReadModelStore:
-    def __init__(self, uri: str, database: str, *, prefix: str = "") -> None:
+    def __init__(
+        self,
+        uri: str,
+        database: str,
+        *,
+        prefix: str = "",
+        claim_seconds: float = 30.0,
+        claim_wait_seconds: float = 5.0,
+    ) -> None:
         self._client = connect(uri)
         c = _collections(self._client[database], prefix)
         self._actions, self._logs, self._chunks, self._positions = (c[k] for k in KINDS)
         self._actions.create_index([("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)])
         self._actions.create_index([("created_key", DESCENDING), ("id_key", DESCENDING)])
+        self._claims = ProjectionClaims(self._positions, claim_seconds, claim_wait_seconds)
         self._actions.create_index("pos")
         self._logs.create_index([("action_id", ASCENDING), ("row", ASCENDING)], unique=True)
         self._logs.create_index([("action_id", ASCENDING), ("outcome", ASCENDING), ("row", ASCENDING)])
@@ -92,20 +104,29 @@ class MongoReadModelStore:
     # ------------------------------------------------------------------ writes
 
     def position(self, projection: str) -> int:
-        doc = self._positions.find_one({"_id": exactly(projection)})
-        return 0 if doc is None else int(doc["position"])
+        return self._claims.position(projection)
 
-    def apply(self, projection: str, position: int, changes: ViewChanges) -> bool:
-        committed = self.position(projection)
-        if committed >= position:
+    def apply(
+        self,
+        projection: str,
+        position: int,
+        changes: ViewChanges,
+        *,
+        expected_position: int | None = None,
+    ) -> bool:
+        claim = self._claims.claim(projection, position, expected_position)
+        if claim is None:
             return False
-        self._roll_back_uncommitted(committed, position)
-        self._insert_actions(changes.new_actions)
-        self._insert_chunk_inputs(changes.chunk_inputs)
-        self._insert_log_lines(changes.log_lines)
-        self._apply_deltas(changes.deltas, committed, position)
-        self._commit(projection, position)
-        return True
+        try:
+            self._roll_back_uncommitted(claim.committed, position)
+            self._insert_actions(changes.new_actions)
+            self._insert_chunk_inputs(changes.chunk_inputs)
+            self._insert_log_lines(changes.log_lines)
+            self._apply_deltas(changes.deltas, claim.committed, position)
+            return self._commit(claim, position)
+        except BaseException:
+            self._claims.release(claim)
+            raise
 
     def _roll_back_uncommitted(self, committed: int, position: int) -> None:
         """Put back what a batch that never committed did to action counters and status
@@ -172,10 +193,8 @@ class MongoReadModelStore:
             doc = self._actions.find_one({"_id": exactly(doc["_id"])})
         raise RuntimeError(f"action {doc and doc['_id']}: gave up after {_MAX_ATTEMPTS} concurrent changes")
 
-    def _commit(self, projection: str, position: int) -> None:
-        # Projection names are code constants, so plain equality is exact here, and the
-        # upsert can take the _id from the filter.
-        self._positions.update_one({"_id": projection}, {"$max": {"position": position}}, upsert=True)
+    def _commit(self, claim: Claim, position: int) -> bool:
+        return self._claims.commit(claim, position)
 
     # ------------------------------------------------------------------ reads
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -138,11 +140,7 @@ def project(events: list[Event]) -> ViewChanges:
             if delta.first_outcome_at is None:
                 delta.first_outcome_at = _at(e.position)
             delta.last_outcome_at = _at(e.position)
-            errors = (
-                [{"field": "email", "code": "missing", "message": "x"}]
-                if e.outcome == "failed"
-                else []
-            )
+            errors = [{"field": "email", "code": "missing", "message": "x"}] if e.outcome == "failed" else []
             changes.log_lines.append(
                 LogLine(
                     e.action_id,
@@ -192,9 +190,7 @@ def sqlite_snapshot_upto(position: int, events: list[Event], seen: list[Event]) 
     with tempfile.TemporaryDirectory() as scratch:
         store = SQLiteReadModelStore(Path(scratch) / "readmodels.db")
         try:
-            store.apply(
-                PROJECTION, position, project([e for e in events if e.position <= position])
-            )
+            store.apply(PROJECTION, position, project([e for e in events if e.position <= position]))
             return snapshot(store, seen)
         finally:
             store.close()
@@ -235,9 +231,7 @@ def test_batches_of_any_size_give_the_sqlite_read_models(
     assert snapshot(mongo, events) == expected
 
 
-def test_a_redelivered_or_older_batch_changes_nothing(
-    mongo: MongoReadModelStore, sqlite: SQLiteReadModelStore
-) -> None:
+def test_a_redelivered_or_older_batch_changes_nothing(mongo: MongoReadModelStore, sqlite: SQLiteReadModelStore) -> None:
     events = event_log(seed=2)
     expected = project_cleanly(sqlite, events)
     done: list[tuple[int, list[Event]]] = []
@@ -409,23 +403,19 @@ def test_listing_pages_through_the_same_actions_as_sqlite(
     assert pages(mongo) == expected
     assert mongo.list_actions(filt, limit=0) == sqlite.list_actions(filt, limit=0) == []
     cursor = (views[0].created_at, views[0].action_id)
-    assert mongo.list_actions(filt, before=cursor, limit=limit) == sqlite.list_actions(
-        filt, before=cursor, limit=limit
-    )
+    assert mongo.list_actions(filt, before=cursor, limit=limit) == sqlite.list_actions(filt, before=cursor, limit=limit)
 
 
-def test_logs_page_and_filter_as_in_sqlite(
-    mongo: MongoReadModelStore, sqlite: SQLiteReadModelStore
-) -> None:
+def test_logs_page_and_filter_as_in_sqlite(mongo: MongoReadModelStore, sqlite: SQLiteReadModelStore) -> None:
     events = event_log(seed=6)
     project_cleanly(sqlite, events)
     project_cleanly(mongo, events)
     for action_id in sorted({e.action_id for e in events}):
         for outcome in (None, "succeeded", "failed", "skipped"):
             for after_row, limit in ((0, 1000), (2, 2), (3, 0), (0, -1), (100, 5)):
-                assert mongo.logs(
+                assert mongo.logs(action_id, outcome=outcome, after_row=after_row, limit=limit) == sqlite.logs(
                     action_id, outcome=outcome, after_row=after_row, limit=limit
-                ) == sqlite.logs(action_id, outcome=outcome, after_row=after_row, limit=limit)
+                )
 
 
 def test_read_models_built_aside_replace_the_live_ones_when_promoted(
@@ -445,9 +435,7 @@ def test_read_models_built_aside_replace_the_live_ones_when_promoted(
     try:
         assert snapshot(live, events) == expected
         assert all(live.get_action(a) is None for a in {e.action_id for e in stale})
-        assert not any(
-            n.startswith("rebuild__") for n in live._client[name].list_collection_names()
-        )
+        assert not any(n.startswith("rebuild__") for n in live._client[name].list_collection_names())
         later = [e for e in event_log(seed=10) if e.kind == "created"]
         assert live.apply(PROJECTION, events[-1].position + 1, project(later[:1]))
         assert live.get_action(later[0].action_id) is not None
@@ -469,3 +457,68 @@ def test_dropping_a_set_built_aside_leaves_the_live_one_alone(
     assert snapshot(mongo, events) == live
     with pytest.raises(AssertionError):
         drop_read_models(uri, name, prefix="")
+
+
+# ---------------------------------------------------------------- projectors at once
+
+
+def _projector_loop(store: ReadModelStore, events: list[Event], page: int) -> None:
+    """What ``Projector.run_once`` does, over the synthetic log, until all is projected."""
+    while (committed := store.position(PROJECTION)) < events[-1].position:
+        batch = [e for e in events if e.position > committed][:page]
+        # Refused when another projector moved the position first: read again.
+        store.apply(PROJECTION, batch[-1].position, project(batch), expected_position=committed)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_projectors_running_at_once_with_different_pages_count_every_event_once(
+    database: tuple[str, str], sqlite: SQLiteReadModelStore, seed: int
+) -> None:
+    events = event_log(seed=200 + seed, actions=5)
+    expected = project_cleanly(sqlite, events)
+    stores = [MongoReadModelStore(*database) for _ in range(3)]
+    threads = [
+        threading.Thread(target=_projector_loop, args=(store, events, page))
+        for store, page in zip(stores, (2, 3, 5), strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert snapshot(stores[0], events) == expected
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_projector_that_died_holding_its_claim_is_taken_over_when_the_lease_ends(
+    database: tuple[str, str], sqlite: SQLiteReadModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = event_log(seed=12)
+    expected = project_cleanly(sqlite, events)
+    dying = MongoReadModelStore(*database, claim_seconds=0.5)
+    monkeypatch.setattr(dying._claims, "release", lambda claim: None)  # as if the process died
+    long = events[:9]
+    undo = crash_at(dying, "_commit")
+    with pytest.raises(CrashError):
+        dying.apply(PROJECTION, long[-1].position, project(long))
+    undo()
+    successor = MongoReadModelStore(*database, claim_seconds=30, claim_wait_seconds=0.1)
+    try:
+        short = events[:4]
+        assert not successor.apply(PROJECTION, short[-1].position, project(short), expected_position=0)
+        deadline = time.monotonic() + 10
+        while not successor.apply(PROJECTION, short[-1].position, project(short), expected_position=0):
+            assert time.monotonic() < deadline, "the dead projector's claim never ran out"
+        project_rest(successor, events)
+        assert snapshot(successor, events) == expected
+    finally:
+        successor.close()
+        dying.close()
+
+
+def project_rest(store: ReadModelStore, events: list[Event]) -> None:
+    committed = store.position(PROJECTION)
+    rest = [e for e in events if e.position > committed]
+    assert store.apply(PROJECTION, rest[-1].position, project(rest), expected_position=committed)
