@@ -142,3 +142,15 @@ def test_actions_list_newest_first_with_filters_and_a_cursor(read_models: Any) -
 
 def test_an_unknown_action_is_none(read_models: Any) -> None:
     assert read_models.get_action(str(uuid.uuid4())) is None
+
+
+def test_a_batch_computed_from_a_position_that_has_moved_is_refused(read_models: Any) -> None:
+    view = _view()
+    read_models.apply("actions", 5, ViewChanges(new_actions=[view]), expected_position=0)
+    # A second projector read position 0 too and computed events 1..13: refused whole.
+    assert not read_models.apply("actions", 13, _processing_batch(view), expected_position=0)
+    stored = read_models.get_action(view.action_id)
+    assert (stored.succeeded, stored.chunks_done) == (0, 0)
+    assert read_models.logs(view.action_id) == []
+    assert read_models.apply("actions", 13, _processing_batch(view), expected_position=5)
+    assert read_models.get_action(view.action_id).succeeded == 1
