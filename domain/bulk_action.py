@@ -305,50 +305,29 @@ def record_outcomes(
     events: list[DomainEvent] = []
     counts = {Outcome.SUCCEEDED: 0, Outcome.FAILED: 0, Outcome.SKIPPED: 0}
     for index, result in enumerate(results):
-        version = outcome_version(index)
         counts[result.outcome] += 1
+        common: dict[str, Any] = {
+            "originator_id": originator,
+            "originator_version": outcome_version(index),
+            "timestamp": timestamp,
+            "action_id": action_id,
+            "chunk_no": chunk_no,
+            "row": result.row,
+            "line": result.line,
+        }
+        event: DomainEvent
         if result.outcome is Outcome.SUCCEEDED:
-            events.append(
-                BulkChunk.RecordSucceeded(
-                    originator_id=originator,
-                    originator_version=version,
-                    timestamp=timestamp,
-                    action_id=action_id,
-                    chunk_no=chunk_no,
-                    row=result.row,
-                    line=result.line,
-                    entity_id=result.entity_id or "",
-                    op=result.op or "",
-                )
-            )
+            event = BulkChunk.RecordSucceeded(**common, entity_id=result.entity_id or "", op=result.op or "")
         elif result.outcome is Outcome.FAILED:
-            events.append(
-                BulkChunk.RecordFailed(
-                    originator_id=originator,
-                    originator_version=version,
-                    timestamp=timestamp,
-                    action_id=action_id,
-                    chunk_no=chunk_no,
-                    row=result.row,
-                    line=result.line,
-                    errors=result.errors,
-                )
-            )
+            event = BulkChunk.RecordFailed(**common, errors=result.errors)
         else:
-            events.append(
-                BulkChunk.RecordSkipped(
-                    originator_id=originator,
-                    originator_version=version,
-                    timestamp=timestamp,
-                    action_id=action_id,
-                    chunk_no=chunk_no,
-                    row=result.row,
-                    line=result.line,
-                    reason=result.reason or "",
-                    duplicate_of=result.entity_id,
-                    duplicate_of_row=result.duplicate_of_row,
-                )
+            event = BulkChunk.RecordSkipped(
+                **common,
+                reason=result.reason or "",
+                duplicate_of=result.entity_id,
+                duplicate_of_row=result.duplicate_of_row,
             )
+        events.append(event)
     events.append(
         BulkChunk.ChunkProcessed(
             originator_id=originator,

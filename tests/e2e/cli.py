@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,3 +32,15 @@ def command(data_dir: Path, *args: str) -> list[str]:
 def bulkactions(data_dir: Path, *args: str, timeout: float = 240, env: dict[str, str] | None = None) -> Run:
     done = subprocess.run(command(data_dir, *args), capture_output=True, text=True, timeout=timeout, env=env)
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def processed(data_dir: Path, action_id: str) -> int:
+    """Outcomes projected so far, read straight from the embedded read model."""
+    try:
+        with sqlite3.connect(f"file:{data_dir / 'readmodels.db'}?mode=ro", uri=True, timeout=5) as conn:
+            row = conn.execute(
+                "SELECT succeeded + failed + skipped FROM actions WHERE action_id=?", (action_id,)
+            ).fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0]) if row else 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -11,20 +10,9 @@ from pathlib import Path
 import pytest
 
 from infrastructure.files.sample import write_contacts_csv
-from tests.e2e.cli import bulkactions, command
+from tests.e2e.cli import bulkactions, command, processed
 
 pytestmark = pytest.mark.e2e
-
-
-def _processed(data_dir: Path, action_id: str) -> int:
-    try:
-        with sqlite3.connect(f"file:{data_dir / 'readmodels.db'}?mode=ro", uri=True, timeout=5) as conn:
-            row = conn.execute(
-                "SELECT succeeded + failed + skipped FROM actions WHERE action_id=?", (action_id,)
-            ).fetchone()
-    except sqlite3.OperationalError:
-        return 0
-    return int(row[0]) if row else 0
 
 
 def test_a_cancelled_import_stops_with_the_counts_so_far(tmp_path: Path) -> None:
@@ -48,7 +36,7 @@ def test_a_cancelled_import_stops_with_the_counts_so_far(tmp_path: Path) -> None
     assert process.stdout is not None
     action_id = json.loads(process.stdout.readline())["action_id"]
     deadline = time.monotonic() + 60
-    while _processed(data, action_id) == 0:
+    while processed(data, action_id) == 0:
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.02)
     cancel = bulkactions(data, "cancel", action_id)

@@ -13,22 +13,11 @@ from pathlib import Path
 import pytest
 
 from infrastructure.files.sample import write_contacts_csv
-from tests.e2e.cli import bulkactions, command
+from tests.e2e.cli import bulkactions, command, processed
 
 pytestmark = pytest.mark.e2e
 
 ROWS = 60_000
-
-
-def _processed(data_dir: Path, action_id: str) -> int:
-    try:
-        with sqlite3.connect(f"file:{data_dir / 'readmodels.db'}?mode=ro", uri=True, timeout=5) as conn:
-            row = conn.execute(
-                "SELECT succeeded + failed + skipped FROM actions WHERE action_id=?", (action_id,)
-            ).fetchone()
-    except sqlite3.OperationalError:
-        return 0
-    return int(row[0]) if row else 0
 
 
 def _count(path: Path, sql: str) -> int:
@@ -61,14 +50,14 @@ def test_an_import_killed_then_resumed_has_exact_counts_and_no_duplicates(
     assert process.stdout is not None
     action_id = json.loads(process.stdout.readline())["action_id"]
     deadline = time.monotonic() + 120
-    while _processed(data, action_id) < kill_after_fraction * ROWS:
+    while processed(data, action_id) < kill_after_fraction * ROWS:
         assert process.poll() is None, "the import finished before it could be killed"
         assert time.monotonic() < deadline, "the import made no progress"
         time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
-    killed_at = _processed(data, action_id)
+    killed_at = processed(data, action_id)
     assert killed_at < ROWS, "killed too late to test anything"
 
     resumed = bulkactions(data, "resume", action_id, "--json")
