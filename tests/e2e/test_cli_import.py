@@ -195,3 +195,16 @@ def test_update_by_email_then_status_lists_newest_first(tmp_path: Path) -> None:
     assert failed["errors"][0]["code"] == "not_found"
     listed = json.loads(bulkactions(data, "status", "--json").stdout)
     assert [a["action_id"] for a in listed] == [second["action_id"], first["action_id"]]
+
+
+def test_the_same_idempotency_key_returns_the_same_action_and_changes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_contacts_csv(tmp_path / "c.csv", 500)
+    args = ["import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert", "--json"]
+    first = bulkactions(data, *args, "--idempotency-key", "nightly-2026-11-29")
+    again = bulkactions(data, *args, "--idempotency-key", "nightly-2026-11-29")
+    assert json.loads(again.lines[0]) == {"action_id": first.json_last()["action_id"], "created": False}
+    counts = ("status", "total", "succeeded", "failed", "skipped")
+    assert [again.json_last()[k] for k in counts] == [first.json_last()[k] for k in counts]
+    assert _entity_count(data, "contact") == first.json_last()["succeeded"]
+    assert len(json.loads(bulkactions(data, "status", "--json").stdout)) == 1
