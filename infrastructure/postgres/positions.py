@@ -20,6 +20,7 @@ import threading
 import psycopg
 
 from infrastructure.postgres.event_store import schema_of
+from infrastructure.postgres.recorder import DDL_LOCK_KEY
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,14 @@ class PostgresPositionStore:
         self._lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
         with self._lock:
-            self._connection().execute(_CREATE)
+            conn = self._connection()
+            # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog when
+            # processes start together: take turns (same lock as the events table DDL).
+            conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK_KEY,))
+            try:
+                conn.execute(_CREATE)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK_KEY,))
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:

@@ -44,6 +44,7 @@ def test_the_dsn_gives_the_event_store_its_database_and_schema() -> None:
     }
     env = event_store_env(Settings(event_store="postgres", postgres_dsn="postgresql://u@h/d", postgres_pool_size=7))
     assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["APPLICATION_RECORDER_TOPIC"].endswith(":BulkPostgresApplicationRecorder")
     assert env["POSTGRES_SCHEMA"] == "public" and env["POSTGRES_POOL_SIZE"] == "7"
     assert int(env["POSTGRES_LOCK_TIMEOUT"]) > 0
     assert "POSTGRES_ENABLE_DB_FUNCTIONS" not in env
@@ -64,6 +65,14 @@ def test_events_go_to_the_bulkactions_events_table_and_a_chunk_of_outcomes_is_on
         assert app.head() == before + 1001
         notes = app.notifications(before, 5000)
         assert [n.id for n in notes] == list(range(before + 1, before + 1002))
+        # The recorder's COPY path reports the ids it stored under.
+        more = record_outcomes(action_id, 1, results[:10], datetime.now(UTC))
+        recordings = app.events.put(more)
+        stored = app.notifications(before + 1001, 100)
+        assert [r.notification.id for r in recordings] == [n.id for n in stored]
+        assert [(n.originator_id, n.originator_version) for n in stored] == [
+            (e.originator_id, e.originator_version) for e in more
+        ]
         with psycopg.connect(dsn) as conn:
             tables = {row[0] for row in conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
