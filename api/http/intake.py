@@ -242,7 +242,8 @@ class InputQueuer:
 
     def __init__(self, container: Container, threads: int = 2) -> None:
         self.container = container
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="queue-input")
+        self.threads = threads
+        self.pool: ThreadPoolExecutor | None = None
         self._running: dict[UUID, Future[None]] = {}
         self._lock = threading.Lock()
 
@@ -250,6 +251,8 @@ class InputQueuer:
         with self._lock:
             if action_id in self._running and not self._running[action_id].done():
                 return
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="queue-input")
             self._running[action_id] = self.pool.submit(self._queue, action_id, command, path, fmt)
 
     def _queue(self, action_id: UUID, command: SubmitCommand, path: Path, fmt: str) -> None:
@@ -267,7 +270,11 @@ class InputQueuer:
             future.result(timeout)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=False)
+        """Wait for the inputs being queued; a later ``queue`` starts a new pool."""
+        with self._lock:
+            pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=False)
 
 
 def resume_unfinished(container: Container, queuer: InputQueuer, *, redispatch: bool, created_before: str) -> int:

@@ -211,6 +211,8 @@ def test_idempotency_key_returns_the_same_action_and_refuses_a_different_body(
     assert first.status_code == again.status_code == 202
     assert first.json()["id"] == again.json()["id"] and again.json()["created"] is False
     assert wait_finished(client, first.json()["id"])["counts"]["succeeded"] == 4
+    later = submit(client, records, headers=key).json()
+    assert (later["id"], later["created"], later["status"]) == (first.json()["id"], False, "COMPLETED")
     before = action_count(client)
     body = assert_problem(submit(client, contacts(4), headers=key), 422)
     assert "Idempotency-Key" in body["detail"]

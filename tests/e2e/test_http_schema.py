@@ -29,7 +29,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_answers_every_generated_request_without_5xx_or_schema_violation(
     case: schemathesis.Case,
 ) -> None:

@@ -107,12 +107,12 @@ async def create_bulk_action(
         path, name = spooler.path, spooler.filename or "upload"
     else:
         raise unsupported("send application/json (records inline) or multipart/form-data (a file)")
-    action_id, created = await run_in_threadpool(
+    action_id, created, status = await run_in_threadpool(
         functools.partial(_create, svc, account, command, path, fmt=fmt, name=name)
     )
     accepted = ActionAccepted(
         id=str(action_id),
-        status=ActionStatus.QUEUEING.value,
+        status=status,
         created=created,
         links=links(str(action_id)),
     )
@@ -182,7 +182,7 @@ def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -
 
 def _create(
     svc: ServicesDep, account: Account, command: SubmitCommand, path: Path, *, fmt: str, name: str
-) -> tuple[UUID, bool]:
+) -> tuple[UUID, bool, str]:
     """Scan the spooled input, spend quota, record Created; then queue it in the background.
     Nothing is created (and the spool is removed) if any of that refuses."""
     container = svc.container
@@ -199,10 +199,12 @@ def _create(
         raise
     if not created:
         path.unlink(missing_ok=True)
-        _same_request_or_refuse(svc, account, action_id=action_id, command=command, fmt=fmt, sha256=scan.sha256)
-        return action_id, False
+        status = _same_request_or_refuse(
+            svc, account, action_id=action_id, command=command, fmt=fmt, sha256=scan.sha256
+        )
+        return action_id, False, status
     svc.queuer.queue(action_id, command, path, fmt)
-    return action_id, True
+    return action_id, True, ActionStatus.QUEUEING.value
 
 
 def _same_request_or_refuse(
@@ -213,8 +215,9 @@ def _same_request_or_refuse(
     command: SubmitCommand,
     fmt: str,
     sha256: str,
-) -> None:
-    """The Idempotency-Key was used before: only the very same request may reuse it."""
+) -> str:
+    """The Idempotency-Key was used before: only the very same request may reuse it.
+    Returns the status of the action it made."""
     before = owned_header(svc.container.events, account, str(action_id))
     then = (
         before.entity_type,
@@ -239,6 +242,7 @@ def _same_request_or_refuse(
             "Idempotency Key Reused",
             "this Idempotency-Key was used for a different request; use a new key",
         )
+    return before.status.value
 
 
 def Instant(description: str) -> Any:  # noqa: N802 (a parameter declaration, like Query)
