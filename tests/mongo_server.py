@@ -57,6 +57,23 @@ def _free_port() -> int:
         return port
 
 
+# Linux: the server gets SIGTERM when the test session dies, even by SIGKILL (which
+# skips every cleanup), instead of being left running. Set in a tiny launcher that then
+# execs the server (the setting survives exec), not in preexec_fn (unsafe with threads).
+_LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit('the test session ended before the server started')\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
+)
+_DIES_WITH_PARENT = (
+    [sys.executable, "-c", _LAUNCHER, str(os.getpid()), "-u"]
+    if sys.platform.startswith("linux")
+    else [sys.executable]
+)
+
+
 class NxServer:
     """nx-27017 as a child process, its data in a temp dir removed on stop."""
 
@@ -69,7 +86,7 @@ class NxServer:
 
     def start(self) -> None:
         command = [
-            sys.executable, "-m", "nx_27017.nx_27017",
+            *_DIES_WITH_PARENT, "-m", "nx_27017.nx_27017",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", str(self.data_dir / "db"),
             "--log-file", str(self.log_path), "--pid-file", str(self.data_dir / "server.pid"),
