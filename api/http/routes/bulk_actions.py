@@ -311,12 +311,12 @@ def _instant(value: str | None) -> str | None:
 
 @router.get("/{action_id}", response_model=ActionPublic)
 async def read_bulk_action(
-    action_id: str, account: AccountDep, read_models: ReadModelsDep, events: EventsDep
+    action_id: str, account: AccountDep, svc: ServicesDep, read_models: ReadModelsDep, events: EventsDep
 ) -> ActionPublic:
     """Status, counts, progress (records/s, ETA) and timings, from the read model.
 
-    On the event loop: one indexed read (plus the key and rate checks), no thread hop."""
-    return public(owned_view(read_models, events, account, action_id))
+    The key and rate checks and this one indexed read run on the event loop on SQLite."""
+    return public(await svc.store_io(owned_view, read_models, events, account, action_id))
 
 
 @router.post(
