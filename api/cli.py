@@ -71,8 +71,14 @@ def _action_uuid(value: str) -> UUID:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BULK_DATA_DIR",
-              default=Path(".bulkactions"), show_default=True, help="Where embedded state lives.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="BULK_DATA_DIR",
+    default=Path(".bulkactions"),
+    show_default=True,
+    help="Where embedded state lives.",
+)
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path) -> None:
     """Bulk insert / update / upsert of CRM records with per-record results."""
@@ -102,14 +108,27 @@ def _finish(container: Container, view: Any, started: float, as_json: bool) -> N
 @click.option("--action", "action_type", required=True, type=click.Choice([a.value for a in ActionType]))
 @click.option("--match-by", default=None, help="UPDATE: 'id' or the unique field (default).")
 @click.option("--account", default="default", show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=1000, show_default=True, help="Records per chunk.")
+@click.option(
+    "--batch-size", type=click.IntRange(1, 10_000), default=1000, show_default=True, help="Records per chunk."
+)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Default: from the file extension.")
 @click.option("--idempotency-key", default=None, help="Submitting again with the same key resumes the same action.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: JSON lines.")
 @click.pass_context
-def import_(ctx: click.Context, file: Path, entity: str, action_type: str, match_by: str | None, account: str,
-            batch_size: int, workers: int, fmt: str | None, idempotency_key: str | None, as_json: bool) -> None:
+def import_(
+    ctx: click.Context,
+    file: Path,
+    entity: str,
+    action_type: str,
+    match_by: str | None,
+    account: str,
+    batch_size: int,
+    workers: int,
+    fmt: str | None,
+    idempotency_key: str | None,
+    as_json: bool,
+) -> None:
     """Import FILE (CSV with header, JSON lines, or a JSON array) and wait for the result."""
     from domain.bulk_action import action_id_for_key
 
@@ -122,11 +141,14 @@ def import_(ctx: click.Context, file: Path, entity: str, action_type: str, match
     if as_json:
         _emit_json({"action_id": str(action_id), "created": created})
     else:
-        click.echo(f"action {action_id} {'created' if created else 'already exists; resuming it'}"
-                   f" (if interrupted: bulkactions resume {action_id})")
+        click.echo(
+            f"action {action_id} {'created' if created else 'already exists; resuming it'}"
+            f" (if interrupted: bulkactions resume {action_id})"
+        )
     with ProgressDisplay(enabled=not as_json) as display:
-        view = run_to_completion(container, action_id, source, workers=workers, on_progress=display.update,
-                                 resuming=not created)
+        view = run_to_completion(
+            container, action_id, source, workers=workers, on_progress=display.update, resuming=not created
+        )
     _finish(container, view, started, as_json)
 
 
@@ -144,15 +166,21 @@ def resume(ctx: click.Context, action_id: str, workers: int, as_json: bool) -> N
     if action.total is None:
         info = action.source
         if info.get("kind") != "file":
-            raise CliError(f"action {action_id} was interrupted while its input was being stored, and that input is gone")
-        command = SubmitCommand(action.account_id, action.entity_type, action.action_type, action.match_by, action.chunk_size)
+            raise CliError(
+                f"action {action_id} was interrupted while its input was being stored, and that input is gone"
+            )
+        command = SubmitCommand(
+            action.account_id, action.entity_type, action.action_type, action.match_by, action.chunk_size
+        )
         source = file_source(info["path"], info["format"], command)
     if as_json:
         _emit_json({"action_id": str(action.id), "resumed": True})
     else:
         click.echo(f"action {action.id}: resuming")
     with ProgressDisplay(enabled=not as_json) as display:
-        view = run_to_completion(container, action.id, source, workers=workers, on_progress=display.update, resuming=True)
+        view = run_to_completion(
+            container, action.id, source, workers=workers, on_progress=display.update, resuming=True
+        )
     _finish(container, view, started, as_json)
 
 
@@ -280,8 +308,11 @@ def verify(ctx: click.Context, action_id: str | None) -> None:
         found = differences(container.read_models, scratch, key)
         live_at, head = container.read_models.position(PROJECTION_NAME), container.events.head()
         if live_at < head:
-            found.insert(0, f"the live read models are at event {live_at}, the event store at {head}: "
-                            "the projector is behind (is an import still running, or was one killed? resume it)")
+            found.insert(
+                0,
+                f"the live read models are at event {live_at}, the event store at {head}: "
+                "the projector is behind (is an import still running, or was one killed? resume it)",
+            )
     finally:
         scratch.close()
         discard_read_models(container.settings, "verify")
@@ -303,10 +334,23 @@ def demo(ctx: click.Context, rows: int, workers: int, as_json: bool) -> None:
     path = data_dir / f"demo-contacts-{rows}.csv"
     counts = write_contacts_csv(path, rows)
     if not as_json:
-        click.echo(f"wrote {path}: {counts.total} rows, expect {counts.valid} succeeded, "
-                   f"{counts.invalid} failed, {counts.duplicates} skipped")
-    ctx.invoke(import_, file=path, entity="contact", action_type="insert", match_by=None, account="demo",
-               batch_size=1000, workers=workers, fmt="csv", idempotency_key=None, as_json=as_json)
+        click.echo(
+            f"wrote {path}: {counts.total} rows, expect {counts.valid} succeeded, "
+            f"{counts.invalid} failed, {counts.duplicates} skipped"
+        )
+    ctx.invoke(
+        import_,
+        file=path,
+        entity="contact",
+        action_type="insert",
+        match_by=None,
+        account="demo",
+        batch_size=1000,
+        workers=workers,
+        fmt="csv",
+        idempotency_key=None,
+        as_json=as_json,
+    )
 
 
 from api.cli_processes import projector as projector_command  # noqa: E402
@@ -330,8 +374,11 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=os.environ.get("BULK_LOG_LEVEL", "WARNING"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("BULK_LOG_LEVEL", "WARNING"),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         cli.main(args=argv, prog_name="bulkactions", standalone_mode=False)
     except click.exceptions.Exit as exc:

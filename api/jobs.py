@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from uuid import UUID
 
+from api.presenters import FINAL_STATUSES
+from api.runtime import EmbeddedRuntime
 from application.ports import ActionView, InputSource
 from application.relay import CHUNKS_QUEUE, chunk_message
 from application.submission import SubmitCommand, allowed_fields, checked_command
-from api.presenters import FINAL_STATUSES
-from api.runtime import EmbeddedRuntime
 from infrastructure.bootstrap import Container
 from infrastructure.files.readers import FileSource
 
@@ -34,7 +34,9 @@ class RuntimeFailedError(Exception):
 
 
 def file_source(path: str, fmt: str | None, command: SubmitCommand) -> FileSource:
-    return FileSource(path, fmt, allowed_fields=allowed_fields(command.entity_type, command.action_type, command.match_by))
+    return FileSource(
+        path, fmt, allowed_fields=allowed_fields(command.entity_type, command.action_type, command.match_by)
+    )
 
 
 def create_action(container: Container, command: SubmitCommand, source: InputSource) -> tuple[UUID, bool]:
@@ -95,8 +97,11 @@ def _wait_for_services(container: Container, action_id: UUID, on_progress: Progr
             last_change, last_seen = time.monotonic(), seen
         elif not warned and time.monotonic() - last_change > STALL_WARNING_SECONDS:
             warned = True
-            log.warning("no progress on action %s for %.0fs: are `bulkactions relay`, `worker` and "
-                        "`projector` running?", key, STALL_WARNING_SECONDS)
+            log.warning(
+                "no progress on action %s for %.0fs: are `bulkactions relay`, `worker` and `projector` running?",
+                key,
+                STALL_WARNING_SECONDS,
+            )
         time.sleep(0.2)
 
 

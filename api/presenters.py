@@ -21,7 +21,9 @@ def progress(view: ActionView, now: datetime | None = None) -> dict[str, Any]:
     """Records per second over the outcomes so far, and the ETA at that rate."""
     rate = None
     if view.first_outcome_at and view.last_outcome_at and view.processed:
-        span = (datetime.fromisoformat(view.last_outcome_at) - datetime.fromisoformat(view.first_outcome_at)).total_seconds()
+        span = (
+            datetime.fromisoformat(view.last_outcome_at) - datetime.fromisoformat(view.first_outcome_at)
+        ).total_seconds()
         rate = round(view.processed / span, 1) if span > 0 else None
     total = view.total if view.total is not None else view.expected_total
     remaining = None if total is None else max(total - view.processed, 0)

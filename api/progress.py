@@ -40,8 +40,14 @@ class ProgressDisplay:
         total = view.total if view.total is not None else view.expected_total
         speed = self.progress.tasks[0].speed or 0
         self.progress.update(
-            self.task, description=view.status.lower(), total=total, completed=view.processed,
-            rate=f"{speed:,.0f}", ok=view.succeeded, failed=view.failed, skipped=view.skipped,
+            self.task,
+            description=view.status.lower(),
+            total=total,
+            completed=view.processed,
+            rate=f"{speed:,.0f}",
+            ok=view.succeeded,
+            failed=view.failed,
+            skipped=view.skipped,
         )
 
     def __exit__(self, *exc: object) -> None:
