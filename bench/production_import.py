@@ -12,7 +12,8 @@ not installed here). A sampler records, once a second:
 - published: records whose chunk message the relay has had confirmed by RabbitMQ;
 - processed: outcome events stored by workers;
 - projected: records counted in the read model by the projector;
-- queue depth: chunk messages ready in RabbitMQ (not yet delivered to a worker).
+- queue depth: chunk messages ready in RabbitMQ (not yet delivered to a worker);
+- events-lock waiters: writers waiting for the events table's EXCLUSIVE lock.
 Results go to a JSON file; ``--markdown`` prints the table used in docs/benchmarks.md.
 """
 
@@ -65,8 +66,10 @@ class Sampler:
             published = stack.query(
                 "SELECT count(*) FROM bulkactions_events WHERE topic = %s AND notification_id <= %s",
                 CHUNK_QUEUED, relay_position)[0][0]
+            waiting = stack.query(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'bulkactions_events'::regclass")[0][0]
         except Exception:  # tables not created yet
-            queued = processed = published = 0
+            queued = processed = published = waiting = 0
         return {
             "t": round(time.monotonic() - self.started, 2),
             "queued_records": int(queued) * self.chunk_size,
@@ -74,6 +77,8 @@ class Sampler:
             "processed_records": int(processed),
             "projected_records": self._projected(),
             "queue_depth": self.transport.depth("bulk.chunks"),
+            # Writers queued for the events table's EXCLUSIVE lock at this instant.
+            "events_lock_waiters": int(waiting),
         }
 
     def _projected(self) -> int:
@@ -171,6 +176,7 @@ def run_once(csv: Path, rows: int, workers: int, work_dir: Path) -> dict[str, An
             "stage_done_at_seconds": stages,
             "stage_records_per_second": {k: (round(rows / v, 1) if v else None) for k, v in stages.items()},
             "max_queue_depth": max(s["queue_depth"] for s in samples),
+            "mean_events_lock_waiters": round(sum(s["events_lock_waiters"] for s in samples) / len(samples), 2),
             "cpu_seconds": cpu,
             "load_average_before": round(load_before, 2),
             "samples": samples,
@@ -203,11 +209,33 @@ def depth_series(result: dict[str, Any], every: int = 5) -> str:
     return ", ".join(f"{p['t']:.0f}s:{p['queue_depth']}" for p in points)
 
 
+def report(paths: list[Path]) -> str:
+    """The tables of docs/benchmarks.md from saved result files (label = file stem suffix)."""
+    rows, depths, cpus = [], [], []
+    for path in paths:
+        label = path.stem.rsplit("-", 1)[-1]
+        for r in orjson.loads(path.read_bytes())["results"]:
+            s, rate = r["stage_done_at_seconds"], r["stage_records_per_second"]
+            keys = ("queued", "published", "processed", "projected")
+            stages = " | ".join(f"{s[k]} s ({rate[k]:,.0f}/s)" for k in keys)
+            rows.append(
+                f"| {label}-{r['workers']} | {r['workers']} | {r['wall_seconds']} s | "
+                f"{r['end_to_end_records_per_second']:,.0f} | {stages} | {r['max_queue_depth']} | "
+                f"{r.get('load_average_before', 'n/a')} |"
+            )
+            depths.append(f"- {label}-{r['workers']}: {depth_series(r)}")
+            cpus.append(f"- {label}-{r['workers']}: " + ", ".join(f"{k} {v}" for k, v in r["cpu_seconds"].items()))
+    return "\n".join(rows) + "\n\n" + "\n".join(depths) + "\n\n" + "\n".join(cpus)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--report"]:
+        print(report([Path(p) for p in sys.argv[2:]]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results-production.json")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "production.json")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bulk-bench-") as tmp:

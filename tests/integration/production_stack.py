@@ -87,6 +87,9 @@ class ProductionStack:
             "BULK_DELIVERY_LIMIT": str(self.delivery_limit),
             "BULK_RABBITMQ_PREFETCH": str(self.prefetch),
             "BULK_DOCUMENT_STORE": "sqlite",
+            # Each process keeps its pool open: 2 (+2 on demand) is plenty for one
+            # consumer, and keeps a dozen processes under max_connections=100.
+            "BULK_POSTGRES_POOL_SIZE": "2",
             "BULK_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(REPO),
         }
