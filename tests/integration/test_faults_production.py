@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from infrastructure.files.sample import SampleCounts, write_contacts_csv
+from infrastructure.rabbitmq.transport import RabbitMQTransport
 from infrastructure.sqlite.entities import SQLiteEntityStore
 from tests.conftest import require_server
 from tests.integration.production_stack import (
@@ -92,6 +93,11 @@ def _assert_consistent(stack: ProductionStack, summary: dict[str, Any], rows: in
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def _assert_every_process_stops_cleanly_on_sigterm(stack: ProductionStack) -> None:
+    codes = {name: stack.kill(name, signal.SIGTERM) for name in list(stack.processes)}
+    assert codes == dict.fromkeys(codes, 0)
+
+
 def _assert_expected_counts(summary: dict[str, Any], counts: SampleCounts) -> None:
     assert (summary["succeeded"], summary["failed"], summary["skipped"]) == (
         counts.valid, counts.invalid, counts.duplicates,
@@ -127,6 +133,7 @@ def test_every_message_delivered_twice_is_counted_once(stack: ProductionStack) -
     # Each of the 10 chunks really was handled twice: refused once, then redelivered.
     refusals = sum(stack.log_text(f"worker-{n}").count("refuse the first delivery") for n in range(2))
     assert refusals >= 10
+    _assert_every_process_stops_cleanly_on_sigterm(stack)
 
 
 def test_the_broker_dropping_every_connection_mid_run_loses_and_doubles_nothing(stack: ProductionStack) -> None:
@@ -141,6 +148,7 @@ def test_the_broker_dropping_every_connection_mid_run_loses_and_doubles_nothing(
     _assert_expected_counts(summary, counts)
     workers_log = stack.log_text("worker-0") + stack.log_text("worker-1")
     assert "reconnecting" in workers_log  # the drop really hit the consumers
+    _assert_every_process_stops_cleanly_on_sigterm(stack)
 
 
 def test_a_poison_chunk_is_dead_lettered_and_its_records_fail_with_a_system_error(
@@ -196,4 +204,30 @@ def test_a_relay_killed_between_store_and_publish_is_taken_over_without_loss(
     died = [name for name in ("relay-a", "relay-b") if stack.processes[name].poll() is not None]
     assert len(died) == 1
     _assert_consistent(stack, summary, 10_000)
+    _assert_expected_counts(summary, counts)
+
+
+def test_resume_republishes_chunks_whose_messages_were_lost(stack: ProductionStack) -> None:
+    path, counts = _sample(stack, 20_000)
+    stack.start("relay", "relay")
+    stack.start("projector", "projector")
+    importing = _start_import(stack, path)
+    assert importing.stdout is not None
+    action_id = orjson.loads(importing.stdout.readline())["action_id"]
+    transport = RabbitMQTransport(stack.amqp_url)
+    try:
+        # No worker yet: every chunk message waits in the queue; then the CLI dies and
+        # the messages are lost (purged), as after a broker without its disk.
+        wait_for(lambda: transport.depth("bulk.chunks") == 20, 90, "all 20 chunk messages")
+    finally:
+        transport.close()
+    importing.kill()
+    importing.wait(timeout=30)
+    rabbitmqctl("purge_queue", "-p", stack.vhost, "bulk.chunks")
+    for n in range(2):
+        stack.start(f"worker-{n}", "worker")
+    resumed = stack.run("resume", action_id, "--json", timeout=150)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = orjson.loads(resumed.stdout.splitlines()[-1])
+    _assert_consistent(stack, summary, 20_000)
     _assert_expected_counts(summary, counts)
