@@ -231,3 +231,21 @@ def test_resume_republishes_chunks_whose_messages_were_lost(stack: ProductionSta
     summary = orjson.loads(resumed.stdout.splitlines()[-1])
     _assert_consistent(stack, summary, 20_000)
     _assert_expected_counts(summary, counts)
+
+
+def test_a_standby_projector_takes_over_when_the_active_one_is_killed(stack: ProductionStack) -> None:
+    path, counts = _sample(stack, 30_000)
+    stack.start("relay", "relay")
+    stack.start("projector-a", "projector", "--standby-poll", "0.2")
+    wait_for(lambda: "active" in stack.log_text("projector-a"), 60, "projector-a to become active")
+    stack.start("projector-b", "projector", "--standby-poll", "0.2")
+    for n in range(2):
+        stack.start(f"worker-{n}", "worker")
+    importing = _start_import(stack, path)
+    wait_for(lambda: stack.stored_outcomes() > 0, 120, "outcomes to start arriving")
+    assert "active" not in stack.log_text("projector-b")  # standing by
+    stack.kill("projector-a", signal.SIGKILL)
+    summary = _finished_import(importing)
+    assert "active" in stack.log_text("projector-b")
+    _assert_consistent(stack, summary, 30_000)
+    _assert_expected_counts(summary, counts)
