@@ -8,7 +8,11 @@ Any number of each may run, on any machine, and any may be killed at any time:
   the one holding a PostgreSQL advisory lock works, the others stand by and take
   over within ``--standby-poll`` seconds of its death (the server frees the lock when
   the holder's connection drops). Their positions are stored with their writes, so a
-  takeover resumes where the dead one last committed.
+  takeover resumes where the dead one last committed, and even a brief overlap of
+  two active ones (a lock session lost unnoticed for up to 2 s) is harmless: the
+  read model refuses a batch that does not start at its stored position, and a chunk
+  published twice
+  is recognised by the workers.
 
 SIGTERM or SIGINT stops a process cleanly: a worker finishes and acks the chunk in
 hand, a relay or projector finishes its page.
@@ -24,12 +28,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from infrastructure.bootstrap import ConfigurationError, Container, bootstrap
 from infrastructure.settings import Settings
+
+if TYPE_CHECKING:
+    from infrastructure.postgres.positions import SingleActiveLock
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +147,7 @@ def run_single_active(
 
 
 def _run_while_held(
-    lock: Any,
+    lock: SingleActiveLock,
     step: Callable[[], int],
     stop: threading.Event,
     poll_seconds: float,
