@@ -11,8 +11,7 @@ Any number of each may run, on any machine, and any may be killed at any time:
   takeover resumes where the dead one last committed, and even a brief overlap of
   two active ones (a lock session lost unnoticed for up to 2 s) is harmless: the
   read model refuses a batch that does not start at its stored position, and a chunk
-  published twice
-  is recognised by the workers.
+  published twice is recognised by the workers.
 
 SIGTERM or SIGINT stops a process cleanly: a worker finishes and acks the chunk in
 hand, a relay or projector finishes its page.
