@@ -32,7 +32,7 @@ class Projector:
         self.complete_if_done = complete_if_done
         self.name = name
 
-    def run_once(self, page: int = 2000) -> int:
+    def run_once(self, page: int = 1000) -> int:
         position = self.store.position(self.name)
         notes = self.events.notifications(position, page)
         if not notes:

@@ -11,9 +11,12 @@ from pathlib import Path
 
 
 class SQLiteDatabase:
-    def __init__(self, path: Path | str, *, schema: str = "", busy_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, path: Path | str, *, schema: str = "", busy_timeout_s: float = 30.0, cache_mib: int = 8
+    ) -> None:
         self.path = str(path)
         self.busy_timeout_s = busy_timeout_s
+        self.cache_mib = cache_mib
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -35,7 +38,8 @@ class SQLiteDatabase:
             # Checkpoint the WAL every ~40 MB instead of every 4 MB: each checkpoint
             # syncs the database file, and per-chunk commits made that the main cost.
             conn.execute("PRAGMA wal_autocheckpoint=10000")
-            conn.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages per connection
+            # Page cache per connection: small for append-mostly files; memory must stay flat.
+            conn.execute(f"PRAGMA cache_size=-{self.cache_mib * 1024}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

@@ -57,7 +57,8 @@ class _Row:
 
 class SQLiteEntityStore:
     def __init__(self, path: Path | str) -> None:
-        self.db = SQLiteDatabase(path, schema=SCHEMA)
+        # The unique-key index takes inserts all over its pages: give it a larger cache.
+        self.db = SQLiteDatabase(path, schema=SCHEMA, cache_mib=32)
 
     def _load(self, conn: sqlite3.Connection, entity_type: str, column: str, values: list[str]) -> list[_Row]:
         rows: list[_Row] = []
