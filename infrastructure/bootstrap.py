@@ -105,7 +105,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         settings=settings,
         events=events,
         entities=_entity_store(settings),
-        read_models=_read_model_store(settings),
+        read_models=read_model_store(settings),
         transport=_transport(settings),
         positions=_position_store(settings),
         quota=_quota(settings),
@@ -170,10 +170,6 @@ def promote_read_models(settings: Settings, label: str) -> None:
     from infrastructure.mongo.read_models import promote_read_models as promote_mongo
 
     promote_mongo(_mongodb_uri(settings), settings.mongodb_database, prefix=label)
-
-
-def _read_model_store(settings: Settings) -> ReadModelStore:
-    return read_model_store(settings)
 
 
 def _quota(settings: Settings) -> QuotaGate:
