@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from infrastructure.bootstrap import ConfigurationError, Container, bootstrap
+from infrastructure.bootstrap import ConfigurationError, Container, bootstrap, single_active_lock
 from infrastructure.settings import Settings
 
 if TYPE_CHECKING:
@@ -126,10 +126,7 @@ def run_single_active(
     Errors (a database or broker restart) are logged and retried: the loop itself is
     what a supervisor would otherwise have to restart.
     """
-    from infrastructure.postgres.positions import SingleActiveLock
-
-    assert settings.postgres_dsn is not None
-    lock = SingleActiveLock(settings.postgres_dsn, lock_name)
+    lock = single_active_lock(settings, lock_name)
     container = bootstrap_with_retry(settings, stop)
     step = make_step(container)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from application.accounts import AccountStore, RateLimiter
 from application.chunk_processing import ChunkProcessor
@@ -20,6 +21,9 @@ from application.submission import Submission
 from application.worker import ChunkWorker
 from infrastructure.settings import Settings
 from projections.projector import Projector
+
+if TYPE_CHECKING:
+    from infrastructure.postgres.positions import SingleActiveLock
 
 
 class SystemClock:
@@ -223,3 +227,12 @@ def _transport(settings: Settings) -> MessageTransport:
     from infrastructure.rabbitmq.transport import RabbitMQTransport
 
     return RabbitMQTransport(settings.rabbitmq_url, settings.delivery_limit, settings.rabbitmq_prefetch)
+
+
+def single_active_lock(settings: Settings, name: str) -> SingleActiveLock:
+    """The lock that lets one relay (or projector) of several be active at a time."""
+    if settings.event_store != "postgres" or not settings.postgres_dsn:
+        raise ConfigurationError("a single-active lock needs BULK_EVENT_STORE=postgres and BULK_POSTGRES_DSN")
+    from infrastructure.postgres.positions import SingleActiveLock
+
+    return SingleActiveLock(settings.postgres_dsn, name)
