@@ -29,6 +29,11 @@ def command(data_dir: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args]
 
 
+def import_args(path: Path, *options: str, entity: str = "contact", action: str = "insert") -> list[str]:
+    """Arguments of `bulkactions import PATH --entity E --action A --json [options]`."""
+    return ["import", str(path), "--entity", entity, "--action", action, "--json", *options]
+
+
 def bulkactions(data_dir: Path, *args: str, timeout: float = 240, env: dict[str, str] | None = None) -> Run:
     done = subprocess.run(command(data_dir, *args), capture_output=True, text=True, timeout=timeout, env=env)
     return Run(done.returncode, done.stdout, done.stderr)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import bulkactions
+from tests.e2e.cli import bulkactions, import_args
 
 pytestmark = pytest.mark.e2e
 
@@ -76,25 +76,13 @@ def test_an_import_over_the_daily_records_quota_is_refused_and_creates_nothing(t
     env = {**os.environ, "BULK_RECORDS_PER_DAY": "50"}
     first = bulkactions(
         tmp_path / "data",
-        "import",
-        str(tmp_path / "c.csv"),
-        "--entity",
-        "contact",
-        "--action",
-        "insert",
-        "--json",
+        *import_args(tmp_path / "c.csv"),
         env=env,
     )
     assert first.code == 0, first.stderr
     second = bulkactions(
         tmp_path / "data",
-        "import",
-        str(tmp_path / "c.csv"),
-        "--entity",
-        "contact",
-        "--action",
-        "insert",
-        "--json",
+        *import_args(tmp_path / "c.csv"),
         env=env,
     )
     assert second.code == 3

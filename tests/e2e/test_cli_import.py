@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infrastructure.files.sample import write_contacts_csv
-from tests.e2e.cli import bulkactions
+from tests.e2e.cli import bulkactions, import_args
 
 pytestmark = pytest.mark.e2e
 
@@ -23,20 +23,7 @@ def _entity_count(data_dir: Path, entity_type: str) -> int:
 def test_a_contacts_file_is_accounted_for_record_by_record(tmp_path: Path) -> None:
     data = tmp_path / "data"
     expected = write_contacts_csv(tmp_path / "contacts.csv", 2500)
-    run = bulkactions(
-        data,
-        "import",
-        str(tmp_path / "contacts.csv"),
-        "--entity",
-        "contact",
-        "--action",
-        "insert",
-        "--batch-size",
-        "100",
-        "--workers",
-        "3",
-        "--json",
-    )
+    run = bulkactions(data, *import_args(tmp_path / "contacts.csv", "--batch-size", "100", "--workers", "3"))
     assert run.code == 0, run.stderr
     first, summary = json.loads(run.lines[0]), run.json_last()
     assert first["action_id"] == summary["action_id"]
@@ -75,18 +62,7 @@ def test_a_contacts_file_is_accounted_for_record_by_record(tmp_path: Path) -> No
 def test_a_records_history_shows_its_input_and_its_outcome(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 300)
-    summary = bulkactions(
-        data,
-        "import",
-        str(tmp_path / "c.csv"),
-        "--entity",
-        "contact",
-        "--action",
-        "insert",
-        "--batch-size",
-        "50",
-        "--json",
-    ).json_last()
+    summary = bulkactions(data, *import_args(tmp_path / "c.csv", "--batch-size", "50")).json_last()
     history = json.loads(bulkactions(data, "history", summary["action_id"], "--row", "104", "--json").stdout)
     assert [e["type"] for e in history["events"]] == ["ChunkQueued", "RecordSkipped"]
     assert history["events"][0]["records"] == [
@@ -111,18 +87,7 @@ def test_a_records_history_shows_its_input_and_its_outcome(tmp_path: Path) -> No
 def test_replay_rebuilds_read_models_that_verify_matches(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 1200)
-    summary = bulkactions(
-        data,
-        "import",
-        str(tmp_path / "c.csv"),
-        "--entity",
-        "contact",
-        "--action",
-        "insert",
-        "--batch-size",
-        "100",
-        "--json",
-    ).json_last()
+    summary = bulkactions(data, *import_args(tmp_path / "c.csv", "--batch-size", "100")).json_last()
     before = bulkactions(data, "logs", summary["action_id"]).stdout
     assert bulkactions(data, "verify").code == 0
     replay = bulkactions(data, "replay")
@@ -135,9 +100,7 @@ def test_replay_rebuilds_read_models_that_verify_matches(tmp_path: Path) -> None
 def test_verify_reports_a_read_model_that_differs_from_the_events(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 200)
-    summary = bulkactions(
-        data, "import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert", "--json"
-    ).json_last()
+    summary = bulkactions(data, *import_args(tmp_path / "c.csv")).json_last()
     with sqlite3.connect(data / "readmodels.db") as conn:
         conn.execute("UPDATE actions SET failed = failed + 1")
         conn.execute("DELETE FROM record_logs WHERE row = 7")
@@ -162,7 +125,7 @@ def test_json_lines_and_json_arrays_of_companies_and_products(tmp_path: Path) ->
         )
         + "\n"
     )
-    run = bulkactions(data, "import", str(companies), "--entity", "company", "--action", "upsert", "--json")
+    run = bulkactions(data, *import_args(companies, entity="company", action="upsert"))
     summary = run.json_last()
     # One input changes each record once: the second acme.com is a duplicate of row 1.
     assert (summary["succeeded"], summary["failed"], summary["skipped"]) == (1, 2, 1), run.stderr
@@ -174,9 +137,7 @@ def test_json_lines_and_json_arrays_of_companies_and_products(tmp_path: Path) ->
             [{"sku": "w-1", "name": "Widget", "price": "9.99"}, {"sku": "W-1", "name": "Dup"}, {"name": "no sku"}]
         )
     )
-    summary = bulkactions(
-        data, "import", str(products), "--entity", "product", "--action", "insert", "--json"
-    ).json_last()
+    summary = bulkactions(data, *import_args(products, entity="product")).json_last()
     assert (summary["succeeded"], summary["failed"], summary["skipped"]) == (1, 1, 1)
 
 
@@ -184,12 +145,8 @@ def test_update_by_email_then_status_lists_newest_first(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (tmp_path / "new.csv").write_text("email,first_name\na@x.com,Ann\nb@x.com,Bob\n")
     (tmp_path / "upd.csv").write_text("email,last_name\nA@X.com,Lee\nnobody@x.com,Who\n")
-    first = bulkactions(
-        data, "import", str(tmp_path / "new.csv"), "--entity", "contact", "--action", "insert", "--json"
-    ).json_last()
-    second = bulkactions(
-        data, "import", str(tmp_path / "upd.csv"), "--entity", "contact", "--action", "update", "--json"
-    ).json_last()
+    first = bulkactions(data, *import_args(tmp_path / "new.csv")).json_last()
+    second = bulkactions(data, *import_args(tmp_path / "upd.csv", action="update")).json_last()
     assert (second["succeeded"], second["failed"]) == (1, 1)
     failed = json.loads(bulkactions(data, "logs", second["action_id"], "--outcome", "failed").lines[0])
     assert failed["errors"][0]["code"] == "not_found"
@@ -200,7 +157,7 @@ def test_update_by_email_then_status_lists_newest_first(tmp_path: Path) -> None:
 def test_the_same_idempotency_key_returns_the_same_action_and_changes_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 500)
-    args = ["import", str(tmp_path / "c.csv"), "--entity", "contact", "--action", "insert", "--json"]
+    args = [*import_args(tmp_path / "c.csv")]
     first = bulkactions(data, *args, "--idempotency-key", "nightly-2026-11-29")
     again = bulkactions(data, *args, "--idempotency-key", "nightly-2026-11-29")
     assert json.loads(again.lines[0]) == {"action_id": first.json_last()["action_id"], "created": False}
