@@ -17,7 +17,6 @@ import atexit
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_server
+from tests.waiting import free_port
 
 START_DEADLINE_S = 30.0
 
@@ -50,13 +50,6 @@ def _ping(uri: str, timeout_s: float = 2.0) -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 # Linux: the server gets SIGTERM when the test session dies, even by SIGKILL (which
 # skips every cleanup), instead of being left running. Set in a tiny launcher that then
 # execs the server (the setting survives exec), not in preexec_fn (unsafe with threads).
@@ -68,9 +61,7 @@ _LAUNCHER = (
     "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
 )
 _DIES_WITH_PARENT = (
-    [sys.executable, "-c", _LAUNCHER, str(os.getpid()), "-u"]
-    if sys.platform.startswith("linux")
-    else [sys.executable]
+    [sys.executable, "-c", _LAUNCHER, str(os.getpid()), "-u"] if sys.platform.startswith("linux") else [sys.executable]
 )
 
 
@@ -79,7 +70,7 @@ class NxServer:
 
     def __init__(self) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="bulk-nx27017-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.uri = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
         self.log_path = self.data_dir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None

@@ -7,13 +7,28 @@ temp dir, and return the adapter (the suite closes it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 Factory = Callable[[pytest.FixtureRequest, Path], Any]
+
+
+def several(table: dict[str, Factory], request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    """Fixture body: a builder of several adapters on the same storage (as separate
+    processes would have), all closed at the end of the test."""
+    made: list[Any] = []
+
+    def build() -> Any:
+        adapter = table[request.param](request, tmp_path)
+        made.append(adapter)
+        return adapter
+
+    yield build
+    for adapter in made:
+        adapter.close()
 
 
 def _sqlite_entities(request: pytest.FixtureRequest, tmp: Path) -> Any:

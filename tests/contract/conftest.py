@@ -24,16 +24,7 @@ def entity_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any
 @pytest.fixture(params=sorted(adapters.ENTITY_STORES))
 def entity_store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """Builds several stores on the same storage (as separate workers would)."""
-    made: list[Any] = []
-
-    def build() -> Any:
-        store = adapters.ENTITY_STORES[request.param](request, tmp_path)
-        made.append(store)
-        return store
-
-    yield build
-    for store in made:
-        store.close()
+    yield from adapters.several(adapters.ENTITY_STORES, request, tmp_path)
 
 
 @pytest.fixture(params=sorted(adapters.READ_MODEL_STORES))
@@ -49,16 +40,7 @@ def quota_gate(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture(params=sorted(adapters.QUOTA_GATES))
 def quota_gate_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """Builds several gates on the same storage (as separate API processes would)."""
-    made: list[Any] = []
-
-    def build() -> Any:
-        gate = adapters.QUOTA_GATES[request.param](request, tmp_path)
-        made.append(gate)
-        return gate
-
-    yield build
-    for gate in made:
-        gate.close()
+    yield from adapters.several(adapters.QUOTA_GATES, request, tmp_path)
 
 
 @pytest.fixture(params=sorted(adapters.POSITION_STORES))

@@ -18,16 +18,7 @@ START = datetime(2026, 11, 1, 12, 0, 10, tzinfo=UTC)  # 10 s into a minute
 @pytest.fixture(params=sorted(adapters.RATE_LIMITERS))
 def limiter_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
     """Builds limiters on one storage, as separate API processes would."""
-    made: list[Any] = []
-
-    def build() -> Any:
-        limiter = adapters.RATE_LIMITERS[request.param](request, tmp_path)
-        made.append(limiter)
-        return limiter
-
-    yield build
-    for limiter in made:
-        limiter.close()
+    yield from adapters.several(adapters.RATE_LIMITERS, request, tmp_path)
 
 
 def test_requests_are_counted_down_to_the_limit_then_refused(limiter_factory: Any) -> None:

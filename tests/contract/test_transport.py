@@ -4,20 +4,12 @@ failure, dead-lettering after the delivery limit."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
+from tests.waiting import wait_for
+
 DEADLINE_S = 20.0
-
-
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def _consume_in_background(
@@ -35,7 +27,7 @@ def test_published_messages_are_all_delivered(transport: Any) -> None:
     transport.publish(queue, bodies)
     received: list[bytes] = []
     stop, thread = _consume_in_background(transport, queue, lambda body, attempt: received.append(body))
-    _wait_for(lambda: len(received) >= 50, "50 deliveries")
+    wait_for(lambda: len(received) >= 50, DEADLINE_S, "50 deliveries")
     stop.set()
     thread.join(timeout=10)
     assert sorted(received) == sorted(bodies)
@@ -52,7 +44,7 @@ def test_a_failing_handler_gets_the_message_again(transport: Any) -> None:
 
     transport.publish(queue, [b"once"])
     stop, thread = _consume_in_background(transport, queue, flaky)
-    _wait_for(lambda: len(attempts) >= 2, "a redelivery")
+    wait_for(lambda: len(attempts) >= 2, DEADLINE_S, "a redelivery")
     stop.set()
     thread.join(timeout=10)
     assert attempts[:2] == [1, 2]
@@ -74,7 +66,9 @@ def test_a_message_that_always_fails_is_dead_lettered_once(transport: Any) -> No
         delivered_ok.append(body)
 
     stop, thread = _consume_in_background(transport, queue, handler, dead_letter=dead.append)
-    _wait_for(lambda: dead == [b"poison"] and delivered_ok == [b"ok"], "the poison message to be dead-lettered")
+    wait_for(
+        lambda: dead == [b"poison"] and delivered_ok == [b"ok"], DEADLINE_S, "the poison message to be dead-lettered"
+    )
     stop.set()
     thread.join(timeout=10)
     assert dead == [b"poison"]
@@ -83,4 +77,4 @@ def test_a_message_that_always_fails_is_dead_lettered_once(transport: Any) -> No
 def test_depth_counts_messages_not_yet_consumed(transport: Any) -> None:
     queue = f"test.{uuid.uuid4()}"
     transport.publish(queue, [b"a", b"b", b"c"])
-    _wait_for(lambda: transport.depth(queue) == 3, "a depth of 3")
+    wait_for(lambda: transport.depth(queue) == 3, DEADLINE_S, "a depth of 3")

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.http_server import ApiServer, create_account, wait_finished, wait_for
+from tests.e2e.http_server import ApiServer, create_account, wait_finished
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 UPLOAD_CAP = 400_000

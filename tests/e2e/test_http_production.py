@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from tests.conftest import require_server
-from tests.e2e.http_server import free_port, fresh_window, wait_finished, wait_for
+from tests.e2e.http_server import fresh_window, wait_finished
 from tests.integration.production_stack import ProductionStack, postgres_error, rabbitmq_error
 from tests.mongo_server import fresh_database
+from tests.waiting import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

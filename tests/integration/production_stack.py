@@ -11,9 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -50,18 +48,6 @@ def rabbitmqctl(*args: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip()}")
     return done.stdout
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll ``condition`` until it returns something truthy, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class ProductionStack:
@@ -127,8 +113,13 @@ class ProductionStack:
 
     def run(self, *args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*BULKACTIONS, *args], cwd=REPO, env=self.env(**env), capture_output=True, text=True,
-            timeout=timeout, check=False,
+            [*BULKACTIONS, *args],
+            cwd=REPO,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def log_text(self, name: str) -> str:

@@ -29,8 +29,8 @@ from tests.integration.production_stack import (
     postgres_error,
     rabbitmq_error,
     rabbitmqctl,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -100,7 +100,9 @@ def _assert_every_process_stops_cleanly_on_sigterm(stack: ProductionStack) -> No
 
 def _assert_expected_counts(summary: dict[str, Any], counts: SampleCounts) -> None:
     assert (summary["succeeded"], summary["failed"], summary["skipped"]) == (
-        counts.valid, counts.invalid, counts.duplicates,
+        counts.valid,
+        counts.invalid,
+        counts.duplicates,
     )
 
 

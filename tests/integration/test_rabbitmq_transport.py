@@ -13,7 +13,8 @@ import pytest
 
 from infrastructure.rabbitmq.transport import RabbitMQTransport
 from tests.conftest import require_server
-from tests.integration.production_stack import RABBITMQ_SERVER, rabbitmq_error, rabbitmqctl, wait_for
+from tests.integration.production_stack import RABBITMQ_SERVER, rabbitmq_error, rabbitmqctl
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
