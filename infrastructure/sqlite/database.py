@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ class SQLiteDatabase:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, timeout=self.busy_timeout_s, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._use_wal(conn)
             # WAL with synchronous=NORMAL is durable against process crashes (what the
             # SIGKILL tests exercise); only an OS crash can lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -44,6 +45,21 @@ class SQLiteDatabase:
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new file to WAL. The switch needs an exclusive lock and SQLite does
+        not wait for it (no busy handler), so processes that start together on a fresh
+        data dir got "database is locked": retry until the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        delay = 0.005
+        while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
