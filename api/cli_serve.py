@@ -3,6 +3,7 @@ default) and ``bulkactions accounts create``."""
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,30 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
     embedded = settings.transport == "inprocess" and not no_runtime
     started = datetime.now(UTC).isoformat()
     runtime = RuntimeProcess(settings, workers or settings.workers, started) if embedded else None
+    # Bind before anything starts, so a taken port is one line and exit 1, and
+    # `--port 0` (any free port) can print the port it got: tests and scripts read it
+    # from this line instead of guessing a free port that another socket may take first.
+    listening = _listen(host, port)
+    bound_port = listening.getsockname()[1]
     app = create_app(container, runtime)
-    where = f"serving on http://{host}:{port} (docs: /docs)"
+    shown_host = f"[{host}]" if ":" in host else host
+    where = f"serving on http://{shown_host}:{bound_port} (docs: /docs)"
     click.echo(where + (" with embedded relay, workers and projector" if runtime else ""), err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=bound_port, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listening = socket.socket(family, kind, proto)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return listening
 
 
 @click.group()

@@ -158,12 +158,18 @@ class _Session:
         self.uri = _container_uri(self.stops)
         if self.uri is not None:
             return
-        server = NxServer()
-        try:
-            server.start()
-        except Exception as exc:
-            self.failure = f"could not start nx-27017 (pip install -e '.[dev]'): {exc}"
-            return
+        # The port is picked before the server binds it, so another socket can take it
+        # first: a server that fails to start gets a new port, three tries in all.
+        for attempt in range(3):
+            server = NxServer()
+            try:
+                server.start()
+                break
+            except Exception as exc:
+                server.stop()
+                if attempt == 2:
+                    self.failure = f"could not start nx-27017 (pip install -e '.[dev]'): {exc}"
+                    return
         self.stops.append(server.stop)
         self.uri = server.uri
 

@@ -1,7 +1,9 @@
-"""Test helpers shared by every suite: wait on a condition with a deadline, pick a free port."""
+"""Test helpers shared by every suite: wait on a condition with a deadline, pick a free
+port, find where a ``bulkactions serve`` started with ``--port 0`` listens."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -24,3 +26,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+SERVING = re.compile(r"serving on (http://\S+)")
+
+
+def served_url(log: str) -> str | None:
+    """The base URL ``bulkactions serve`` printed once it was listening, if it has yet.
+    Servers are started with ``--port 0`` and read back: a port picked here and passed
+    in can be taken by another socket before the server binds it."""
+    found = SERVING.search(log)
+    return found.group(1) if found else None

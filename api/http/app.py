@@ -46,14 +46,20 @@ def create_app(container: Container, runtime: Runtime | None = None, *, resume: 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        resuming: threading.Thread | None = None
         if runtime is not None:
             runtime.start()  # and the runtime resumes unfinished actions
         elif resume:
             started = datetime.now(UTC).isoformat()
-            threading.Thread(target=_resume, args=(services, started), name="resume", daemon=True).start()
+            resuming = threading.Thread(target=_resume, args=(services, started), name="resume", daemon=True)
+            resuming.start()
         try:
             yield
         finally:
+            # The resume thread uses the container's stores: let it finish before the
+            # composition root closes them (as the queuer's close waits for its inputs).
+            if resuming is not None:
+                resuming.join()
             services.queuer.close()
             if runtime is not None:
                 runtime.stop()

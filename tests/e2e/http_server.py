@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.cli import bulkactions
-from tests.waiting import free_port, wait_for
+from tests.waiting import served_url, wait_for
 
 
 def create_account(data_dir: Path, name: str, *options: str) -> str:
@@ -26,12 +26,12 @@ def create_account(data_dir: Path, name: str, *options: str) -> str:
 class ApiServer:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *, workers: int = 2) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
         self.env = {**os.environ, **(env or {})}
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
         self.extra_args: list[str] = []
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._log_start = 0
+        self.base_url = ""  # known once the server says where it listens
 
     def start(self) -> ApiServer:
         args = [
@@ -42,14 +42,18 @@ class ApiServer:
             str(self.data_dir),
             "serve",
             "--port",
-            str(self.port),
+            "0",
             "--workers",
             str(self.workers),
             *self.extra_args,
         ]
-        log = (self.data_dir / "serve.log").open("ab")
+        log_path = self.data_dir / "serve.log"
+        # A restarted server appends to the same log: read only what this run writes.
+        self._log_start = log_path.stat().st_size if log_path.exists() else 0
+        self.base_url = ""
+        log = log_path.open("ab")
         self.process = subprocess.Popen(args, env=self.env, stdout=log, stderr=log)
-        wait_for(self._answers, 60, f"the API on {self.base_url}")
+        wait_for(self._answers, 60, "the API")
         return self
 
     def _answers(self) -> bool:
@@ -57,6 +61,12 @@ class ApiServer:
         if self.process.poll() is not None:
             log = (self.data_dir / "serve.log").read_text()
             raise AssertionError(f"serve exited with {self.process.returncode}:\n{log[-3000:]}")
+        if not self.base_url:
+            with (self.data_dir / "serve.log").open("rb") as log:
+                log.seek(self._log_start)
+                self.base_url = served_url(log.read().decode(errors="replace")) or ""
+            if not self.base_url:
+                return False
         try:
             return httpx.get(self.base_url + "/openapi.json", timeout=1).status_code == 200
         except httpx.HTTPError:

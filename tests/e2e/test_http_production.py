@@ -18,7 +18,7 @@ from tests.conftest import require_server
 from tests.e2e.http_server import fresh_window, wait_finished
 from tests.integration.production_stack import ProductionStack, postgres_error, rabbitmq_error
 from tests.mongo_server import fresh_database
-from tests.waiting import free_port, wait_for
+from tests.waiting import served_url, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -37,18 +37,17 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Prod
 
 
 def _api(stack: ProductionStack, mongo: dict[str, str]) -> str:
-    port = free_port()
-    stack.start("api", "serve", "--port", str(port), **mongo)
-    base = f"http://127.0.0.1:{port}"
+    stack.start("api", "serve", "--port", "0", **mongo)
 
-    def answers() -> bool:
+    def answers() -> str | None:
+        assert stack.processes["api"].poll() is None, stack.log_text("api")
+        base = served_url(stack.log_text("api"))
         try:
-            return httpx.get(base + "/openapi.json", timeout=1).status_code == 200
+            return base if base and httpx.get(base + "/openapi.json", timeout=1).status_code == 200 else None
         except httpx.HTTPError:
-            assert stack.processes["api"].poll() is None, stack.log_text("api")
-            return False
+            return None
 
-    wait_for(answers, 60, "the API")
+    base: str = wait_for(answers, 60, "the API")
     return base
 
 
