@@ -182,11 +182,16 @@ def _projector_step(container: Container) -> Callable[[], int]:
 
 
 _DATA_DIR = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BULK_DATA_DIR", default=None,
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="BULK_DATA_DIR",
+    default=None,
     help="Embedded state (SQLite entity/read-model files when BULK_DOCUMENT_STORE=sqlite).",
 )
 _ALIVE_FILE = click.option(
-    "--alive-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--alive-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="Touched while the main loop turns (for container health checks).",
 )
 
@@ -199,8 +204,13 @@ def _data_dir(ctx: click.Context, data_dir: Path | None) -> Path:
 
 
 @click.command()
-@click.option("--consumers", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="Chunk consumers in this process (each with its own connection).")
+@click.option(
+    "--consumers",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Chunk consumers in this process (each with its own connection).",
+)
 @_DATA_DIR
 @_ALIVE_FILE
 @click.pass_context
@@ -212,29 +222,55 @@ def worker(ctx: click.Context, consumers: int, data_dir: Path | None, alive_file
 
 @click.command()
 @click.option("--poll", "poll_seconds", type=float, default=0.05, show_default=True)
-@click.option("--standby-poll", type=float, default=1.0, show_default=True,
-              help="Seconds between attempts to take over from the active relay.")
+@click.option(
+    "--standby-poll",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds between attempts to take over from the active relay.",
+)
 @_DATA_DIR
 @_ALIVE_FILE
 @click.pass_context
-def relay(ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None,
-          alive_file: Path | None) -> None:
+def relay(
+    ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None, alive_file: Path | None
+) -> None:
     """Publish queued chunks from the PostgreSQL event log to RabbitMQ (single-active)."""
     settings = _settings(_data_dir(ctx, data_dir), needs_postgres=True, needs_broker=True)
-    run_single_active(settings, RELAY_LOCK, _relay_step, stop_on_signals(),
-                      poll_seconds=poll_seconds, standby_poll=standby_poll, alive_file=alive_file)
+    run_single_active(
+        settings,
+        RELAY_LOCK,
+        _relay_step,
+        stop_on_signals(),
+        poll_seconds=poll_seconds,
+        standby_poll=standby_poll,
+        alive_file=alive_file,
+    )
 
 
 @click.command()
 @click.option("--poll", "poll_seconds", type=float, default=0.05, show_default=True)
-@click.option("--standby-poll", type=float, default=1.0, show_default=True,
-              help="Seconds between attempts to take over from the active projector.")
+@click.option(
+    "--standby-poll",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds between attempts to take over from the active projector.",
+)
 @_DATA_DIR
 @_ALIVE_FILE
 @click.pass_context
-def projector(ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None,
-              alive_file: Path | None) -> None:
+def projector(
+    ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None, alive_file: Path | None
+) -> None:
     """Keep the read models current from the PostgreSQL event log (single-active)."""
     settings = _settings(_data_dir(ctx, data_dir), needs_postgres=True, needs_broker=False)
-    run_single_active(settings, PROJECTOR_LOCK, _projector_step, stop_on_signals(),
-                      poll_seconds=poll_seconds, standby_poll=standby_poll, alive_file=alive_file)
+    run_single_active(
+        settings,
+        PROJECTOR_LOCK,
+        _projector_step,
+        stop_on_signals(),
+        poll_seconds=poll_seconds,
+        standby_poll=standby_poll,
+        alive_file=alive_file,
+    )

@@ -125,8 +125,14 @@ class Submission:
         self.quota.reserve(command.account_id, str(action_id), scan.total, limits or self.limits, self.clock.now())
         source_info = {**source.describe(), "sha256": scan.sha256, "size": scan.size}
         action = BulkAction.submit(
-            action_id, command.account_id, command.entity_type, command.action_type,
-            command.match_by, source_info, command.chunk_size, scan.total,
+            action_id,
+            command.account_id,
+            command.entity_type,
+            command.action_type,
+            command.match_by,
+            source_info,
+            command.chunk_size,
+            scan.total,
         )
         if not self.events.create_action(action):
             return action_id, False

@@ -61,13 +61,19 @@ class Sampler:
         try:
             queued, processed = stack.query(
                 "SELECT count(*) FILTER (WHERE topic = %s), count(*) FILTER (WHERE topic LIKE %s)"
-                " FROM bulkactions_events", CHUNK_QUEUED, OUTCOME)[0]
+                " FROM bulkactions_events",
+                CHUNK_QUEUED,
+                OUTCOME,
+            )[0]
             relay_position = stack.query("SELECT coalesce(max(position), 0) FROM bulk_positions")[0][0]
             published = stack.query(
                 "SELECT count(*) FROM bulkactions_events WHERE topic = %s AND notification_id <= %s",
-                CHUNK_QUEUED, relay_position)[0][0]
+                CHUNK_QUEUED,
+                relay_position,
+            )[0][0]
             waiting = stack.query(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'bulkactions_events'::regclass")[0][0]
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'bulkactions_events'::regclass"
+            )[0][0]
         except Exception:  # tables not created yet
             queued = processed = published = waiting = 0
         return {
@@ -146,7 +152,10 @@ def run_once(csv: Path, rows: int, workers: int, work_dir: Path) -> dict[str, An
         thread.start()
         importing = psutil.Popen(
             [*BULKACTIONS, "import", str(csv), "--entity", "contact", "--action", "insert", "--json"],
-            cwd=REPO, env=stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=REPO,
+            env=stack.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         import_cpu = 0.0
         while importing.poll() is None:

@@ -75,8 +75,15 @@ class Container:
         return Projector(self.events, self.read_models, completer)
 
     def close(self) -> None:
-        for part in (self.transport, self.entities, self.read_models, self.positions, self.quota, self.accounts,
-                     self.rate_limiter):
+        for part in (
+            self.transport,
+            self.entities,
+            self.read_models,
+            self.positions,
+            self.quota,
+            self.accounts,
+            self.rate_limiter,
+        ):
             close = getattr(part, "close", None)
             if close is not None:
                 close()

@@ -68,9 +68,7 @@ class EntityType:
             name: (Optional[info.rebuild_annotation()], None)  # noqa: UP045
             for name, info in cls.model.model_fields.items()
         }
-        cls._partial_model = create_model(
-            f"Partial{cls.model.__name__}", __base__=cls.model, **fields
-        )
+        cls._partial_model = create_model(f"Partial{cls.model.__name__}", __base__=cls.model, **fields)
 
     @classmethod
     def field_names(cls) -> frozenset[str]:

@@ -42,9 +42,7 @@ class BulkPostgresApplicationRecorder(PostgresApplicationRecorder):
             "COPY {0} (originator_id, originator_version, topic, state) FROM STDIN"
         ).format(table)
         qualified_name = f"{self.datastore.schema}.{self.events_table_name}"
-        self.last_notification_id_statement = SQL(
-            "SELECT currval(pg_get_serial_sequence(%s, 'notification_id'))"
-        )
+        self.last_notification_id_statement = SQL("SELECT currval(pg_get_serial_sequence(%s, 'notification_id'))")
         self.qualified_name = qualified_name
 
     def create_table(self) -> None:
@@ -67,12 +65,14 @@ class BulkPostgresApplicationRecorder(PostgresApplicationRecorder):
             with curs.copy(self.copy_events_statement) as copy:
                 for event in stored_events:
                     originator_id = event.originator_id
-                    copy.write_row((
-                        originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
-                        event.originator_version,
-                        event.topic,
-                        event.state,
-                    ))
+                    copy.write_row(
+                        (
+                            originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+                            event.originator_version,
+                            event.topic,
+                            event.state,
+                        )
+                    )
             curs.execute(self.last_notification_id_statement, (self.qualified_name,))
             row = curs.fetchone()
         assert row is not None

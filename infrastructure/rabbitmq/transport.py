@@ -303,7 +303,6 @@ class RabbitMQTransport:
         self._local = threading.local()
 
 
-
 def _settle(delivery: _Delivery, ok: bool) -> None:
     """Runs on the consuming thread (via ``add_callback_threadsafe``)."""
     if not delivery.channel.is_open:

@@ -12,9 +12,7 @@ from pathlib import Path
 
 
 class SQLiteDatabase:
-    def __init__(
-        self, path: Path | str, *, schema: str = "", busy_timeout_s: float = 30.0, cache_mib: int = 8
-    ) -> None:
+    def __init__(self, path: Path | str, *, schema: str = "", busy_timeout_s: float = 30.0, cache_mib: int = 8) -> None:
         self.path = str(path)
         self.busy_timeout_s = busy_timeout_s
         self.cache_mib = cache_mib

@@ -51,9 +51,7 @@ class SQLiteKeyIndex:
                 unique[key] = row
         values = ",".join("(?,?)" for _ in unique)
         params = [part for pair in unique.items() for part in pair]
-        cur = self.conn.execute(
-            f"INSERT INTO first_rows VALUES {values} ON CONFLICT DO NOTHING RETURNING key", params
-        )
+        cur = self.conn.execute(f"INSERT INTO first_rows VALUES {values} ON CONFLICT DO NOTHING RETURNING key", params)
         inserted = {key for (key,) in cur.fetchall()}
         repeated += [(key, row) for key, row in unique.items() if key not in inserted]
         return repeated

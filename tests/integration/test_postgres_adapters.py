@@ -39,8 +39,12 @@ def dsn() -> Iterator[str]:
 def test_the_dsn_gives_the_event_store_its_database_and_schema() -> None:
     parsed = parse_dsn("postgresql://bulk:s%40cret@db.example:6543/events?options=-csearch_path%3Dtenant_a")
     assert parsed == {
-        "dbname": "events", "host": "db.example", "port": "6543", "user": "bulk",
-        "password": "s@cret", "schema": "tenant_a",
+        "dbname": "events",
+        "host": "db.example",
+        "port": "6543",
+        "user": "bulk",
+        "password": "s@cret",
+        "schema": "tenant_a",
     }
     env = event_store_env(Settings(event_store="postgres", postgres_dsn="postgresql://u@h/d", postgres_pool_size=7))
     assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
@@ -74,8 +78,12 @@ def test_events_go_to_the_bulkactions_events_table_and_a_chunk_of_outcomes_is_on
             (e.originator_id, e.originator_version) for e in more
         ]
         with psycopg.connect(dsn) as conn:
-            tables = {row[0] for row in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+            tables = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                )
+            }
         assert "bulkactions_events" in tables
     finally:
         app.close()
