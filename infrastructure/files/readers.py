@@ -213,18 +213,27 @@ class FileSource:
         decoder = json.JSONDecoder()
         buffer = ""
         pos = 0
-        lines_before = 1  # line number at buffer[0]
+        # Line numbers are counted forward from the last place counted: counting from
+        # the start of the buffer for every record made reading quadratic in the block.
+        counted_to = 0  # buffer index up to which newlines are counted
+        line_at_counted = 1
         eof = False
 
+        def line_at(index: int) -> int:
+            nonlocal counted_to, line_at_counted
+            line_at_counted += buffer.count("\n", counted_to, index)
+            counted_to = index
+            return line_at_counted
+
         def fill() -> bool:
-            nonlocal buffer, pos, lines_before, eof
+            nonlocal buffer, pos, counted_to, eof
             block = text.read(_BLOCK)
             if not block:
                 eof = True
                 return False
-            lines_before += buffer.count("\n", 0, pos)
+            line_at(pos)
             buffer = buffer[pos:] + block
-            pos = 0
+            pos = counted_to = 0
             return True
 
         def skip_ws() -> str | None:
@@ -238,7 +247,7 @@ class FileSource:
                     return None
 
         def where() -> str:
-            return f"line {lines_before + buffer.count(chr(10), 0, pos)}"
+            return f"line {line_at(pos)}"
 
         if skip_ws() != "[":
             raise InputError(f"{self.name}: a JSON file must hold one array of records ([{{...}}, ...])")
@@ -249,7 +258,7 @@ class FileSource:
         while True:
             if skip_ws() is None:
                 raise InputError(f"{self.name}: the JSON array is not closed")
-            start_line = lines_before + buffer.count("\n", 0, pos)
+            start_line = line_at(pos)
             while True:
                 try:
                     value, end = decoder.raw_decode(buffer, pos)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,14 @@ def test_a_json_array_is_streamed_element_by_element(tmp_path: Path) -> None:
     records = list(source.records())
     assert records[4999].data == {"email": "u4999@x.com", "n": 4999}
     assert (records[0].line, records[4999].line) == (2, 5001)
+
+
+def test_line_numbers_of_pretty_printed_records_hold_across_read_blocks(tmp_path: Path) -> None:
+    # indent=2 puts "[" on line 1 and each 2-field record on 4 lines: "{", 2 fields, "}"
+    records = [{"email": f"u{i}@x.com", "n": i} for i in range(6000)]  # about 270 KB: five blocks
+    source = FileSource(_write(tmp_path, "p.json", json.dumps(records, indent=2).encode()))
+    lines = [record.line for record in source.records()]
+    assert lines == [2 + 4 * i for i in range(6000)]
 
 
 def test_a_number_split_across_read_blocks_is_read_whole(tmp_path: Path) -> None:
