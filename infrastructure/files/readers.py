@@ -14,7 +14,6 @@ import codecs
 import csv
 import hashlib
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +21,7 @@ from typing import IO, Any
 import orjson
 
 from application.ports import InputError, InputRecord, InputScan
+from infrastructure.files.json_stream import JsonTextStream
 
 FORMATS = ("csv", "jsonl", "json")
 _BLOCK = 1 << 16
@@ -210,81 +210,15 @@ class FileSource:
     # ------------------------------------------------------------------ JSON array
 
     def _json_array(self, text: io.TextIOWrapper) -> Iterator[InputRecord]:
-        decoder = json.JSONDecoder()
-        buffer = ""
-        pos = 0
-        # Line numbers are counted forward from the last place counted: counting from
-        # the start of the buffer for every record made reading quadratic in the block.
-        counted_to = 0  # buffer index up to which newlines are counted
-        line_at_counted = 1
-        eof = False
-
-        def line_at(index: int) -> int:
-            nonlocal counted_to, line_at_counted
-            line_at_counted += buffer.count("\n", counted_to, index)
-            counted_to = index
-            return line_at_counted
-
-        def fill() -> bool:
-            nonlocal buffer, pos, counted_to, eof
-            block = text.read(_BLOCK)
-            if not block:
-                eof = True
-                return False
-            line_at(pos)
-            buffer = buffer[pos:] + block
-            pos = counted_to = 0
-            return True
-
-        def skip_ws() -> str | None:
-            nonlocal pos
-            while True:
-                while pos < len(buffer) and buffer[pos] in " \t\r\n":
-                    pos += 1
-                if pos < len(buffer):
-                    return buffer[pos]
-                if not fill():
-                    return None
-
-        def where() -> str:
-            return f"line {line_at(pos)}"
-
-        if skip_ws() != "[":
+        stream = JsonTextStream(text, self.name)
+        if stream.peek() != "[":
             raise InputError(f"{self.name}: a JSON file must hold one array of records ([{{...}}, ...])")
-        pos += 1
-        row = 0
-        if skip_ws() == "]":
-            return
-        while True:
-            if skip_ws() is None:
-                raise InputError(f"{self.name}: the JSON array is not closed")
-            start_line = line_at(pos)
-            while True:
-                try:
-                    value, end = decoder.raw_decode(buffer, pos)
-                except json.JSONDecodeError as exc:
-                    if not eof and fill():
-                        continue
-                    raise InputError(f"{self.name}: invalid JSON at {where()}: {exc.msg}") from None
-                if end == len(buffer) and not eof and fill():
-                    continue  # a number may go on in the next block
-                break
-            pos = end
-            row += 1
+        for row, (line, value) in enumerate(stream.array_items("the records"), start=1):
             if isinstance(value, dict):
-                yield InputRecord(row, start_line, value)
+                yield InputRecord(row, line, value)
             else:
-                yield InputRecord(row, start_line, None, f"expected a JSON object, got {type(value).__name__}")
-            sep = skip_ws()
-            if sep == ",":
-                pos += 1
-                continue
-            if sep == "]":
-                pos += 1
-                if skip_ws() is not None:
-                    raise InputError(f"{self.name}: unexpected data after the JSON array at {where()}")
-                return
-            raise InputError(f"{self.name}: expected ',' or ']' at {where()}")
+                yield InputRecord(row, line, None, f"expected a JSON object, got {type(value).__name__}")
+        stream.end("the JSON array")
 
 
 class RecordsSource:

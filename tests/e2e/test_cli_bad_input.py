@@ -31,6 +31,8 @@ GOOD = b"email,first_name\na@x.com,Ann\n"
         ("good.csv", GOOD, ["--match-by", "phone"], "matches by 'email' only"),
         ("good.txt", GOOD, [], "--format csv|jsonl|json"),
         ("broken.json", b'[{"email": "a@x.com"},', [], "not closed"),
+        ("nan.json", b'[{"email": "a@x.com"}, {"email": "b@x.com", "score": NaN}]', [], "NaN is not valid JSON"),
+        ("huge.json", b'[{"email": "a@x.com", "score": 1e400}]', [], "out of range for a double"),
     ],
 )
 def test_bad_input_is_refused_with_one_line_and_creates_nothing(

@@ -165,3 +165,18 @@ def test_the_same_idempotency_key_returns_the_same_action_and_changes_nothing(tm
     assert [again.json_last()[k] for k in counts] == [first.json_last()[k] for k in counts]
     assert _entity_count(data, "contact") == first.json_last()["succeeded"]
     assert len(json.loads(bulkactions(data, "status", "--json").stdout)) == 1
+
+
+def test_a_json_array_with_an_integer_past_64_bits_is_imported_not_crashed(tmp_path: Path) -> None:
+    # Such an integer once reached the event store's encoder (orjson, 64-bit) and the
+    # import died with a traceback after Created; it is now read as a float, as in JSON lines.
+    companies = tmp_path / "companies.json"
+    companies.write_text(
+        '[{"domain": "big.com", "employee_count": 123456789012345678901234567890}, {"domain": "ok.com"}]'
+    )
+    run = bulkactions(tmp_path / "data", *import_args(companies, entity="company"))
+    assert run.code == 0, run.stderr
+    summary = run.json_last()
+    assert (summary["status"], summary["succeeded"], summary["failed"]) == ("COMPLETED", 1, 1)
+    failed = json.loads(bulkactions(tmp_path / "data", "logs", summary["action_id"], "--outcome", "failed").lines[0])
+    assert failed["row"] == 1 and failed["errors"][0]["field"] == "employee_count"

@@ -1,0 +1,192 @@
+"""JSON read one value at a time from a text stream, with line numbers.
+
+The stdlib decoder (``json.JSONDecoder.raw_decode``, its C scanner) parses each value;
+this module only walks the structure around the values, block by block, so a JSON
+array of a million records, or an object with such an array as one member, is never
+held whole in memory: only the value being decoded is.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from application.ports import InputError
+
+BLOCK_CHARS = 1 << 16
+MAX_VALUE_CHARS = 64 << 20
+# A decode error this close to the end of the buffer may only mean the value goes on in
+# the next block ("tru" of true, a "\u12" escape cut short); further back it is real.
+_CUT_MARGIN = 8
+_WHITE_SPACE = re.compile(r"[ \t\r\n]*")
+
+
+class _NotStorableError(ValueError):
+    """A number the event store's JSON (orjson) cannot hold: rejected where it is read."""
+
+
+def _integer(text: str) -> int | float:
+    # orjson, which encodes events, holds 64-bit integers; a larger one becomes a float,
+    # as orjson.loads (the JSON-lines reader) reads it.
+    value = int(text)
+    return value if -(1 << 63) <= value < (1 << 64) else float(value)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotStorableError(f"{text} is out of range for a double")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise _NotStorableError(f"{text} is not valid JSON")
+
+
+class JsonTextStream:
+    def __init__(self, text: io.TextIOBase, name: str, *, max_value_chars: int = MAX_VALUE_CHARS) -> None:
+        self.text = text
+        self.name = name
+        self.max_value_chars = max_value_chars
+        self.decoder = json.JSONDecoder(parse_int=_integer, parse_float=_finite, parse_constant=_no_constant)
+        self.buffer = ""
+        self.pos = 0
+        # Line numbers are counted forward from the last place counted: counting from
+        # the start of the buffer for every value made reading quadratic in the block.
+        self._counted_to = 0
+        self._line_at_counted = 1
+        self.eof = False
+
+    def line(self) -> int:
+        """The line of the next character."""
+        self._line_at_counted += self.buffer.count("\n", self._counted_to, self.pos)
+        self._counted_to = self.pos
+        return self._line_at_counted
+
+    def where(self) -> str:
+        return f"line {self.line()}"
+
+    def _fill(self, chars: int = BLOCK_CHARS) -> bool:
+        block = self.text.read(chars)
+        if not block:
+            self.eof = True
+            return False
+        self.line()
+        self.buffer = self.buffer[self.pos :] + block
+        self.pos = self._counted_to = 0
+        return True
+
+    def peek(self) -> str | None:
+        """The next character that is not white space (not consumed), None at the end."""
+        while True:
+            buffer = self.buffer
+            pos = self.pos = _WHITE_SPACE.match(buffer, self.pos).end()  # type: ignore[union-attr]
+            if pos < len(buffer):
+                return buffer[pos]
+            if not self._fill():
+                return None
+
+    def take(self, char: str) -> bool:
+        """Consume ``char`` if it comes next."""
+        if self.peek() == char:
+            self.pos += 1
+            return True
+        return False
+
+    def value(self) -> Any:
+        """Decode the next value, reading more blocks while it is incomplete."""
+        self.peek()
+        return self._decode()
+
+    def _decode(self) -> Any:
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buffer, self.pos)
+            except _NotStorableError as exc:
+                raise InputError(f"{self.name}: invalid JSON in the value at {self.where()}: {exc}") from None
+            except json.JSONDecodeError as exc:
+                cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buffer) - _CUT_MARGIN
+                if cut and self._more():
+                    continue
+                self.pos = exc.pos
+                raise InputError(f"{self.name}: invalid JSON at {self.where()}: {exc.msg}") from None
+            if end == len(self.buffer) and self._more():
+                continue  # a number may go on in the next block
+            self.pos = end
+            return value
+
+    def _more(self) -> bool:
+        """Read more of the value being decoded: as much again as is buffered, so that
+        decoding a long value costs linear, not quadratic, time."""
+        if self.eof:
+            return False
+        pending = len(self.buffer) - self.pos
+        if pending > self.max_value_chars:
+            raise InputError(
+                f"{self.name}: the value at {self.where()} is longer than {self.max_value_chars:,} characters"
+            )
+        return self._fill(max(BLOCK_CHARS, pending))
+
+    def array_items(self, what: str, *, lines: bool = True) -> Iterator[tuple[int, Any]]:
+        """The items of the array that comes next, each with the line it starts on (0
+        without ``lines``, which costs a count of every newline)."""
+        if not self.take("["):
+            raise InputError(f"{self.name}: expected {what} to be an array at {self.where()}")
+        if self.take("]"):
+            return
+        while True:
+            if self.peek() is None:
+                raise InputError(f"{self.name}: the JSON array is not closed")
+            yield (self.line() if lines else 0), self._decode()
+            buffer, pos = self.buffer, self.pos
+            if pos < len(buffer) and buffer[pos] == ",":  # the usual case, without a peek
+                self.pos = pos + 1
+                continue
+            if self.take(","):
+                continue
+            if self.take("]"):
+                return
+            raise InputError(f"{self.name}: expected ',' or ']' at {self.where()}")
+
+    def end(self, after: str) -> None:
+        if self.peek() is not None:
+            raise InputError(f"{self.name}: unexpected data after {after} at {self.where()}")
+
+
+def read_object_streaming(
+    stream: JsonTextStream, streamed_member: str, on_item: Callable[[Any], None]
+) -> tuple[dict[str, Any], bool]:
+    """Read one JSON object whose ``streamed_member``, if it is an array, is handed item
+    by item to ``on_item`` instead of being kept. Returns the other members, and whether
+    the streamed member was there as an array (a non-array value is returned among the
+    members, for the caller's validation to refuse)."""
+    if not stream.take("{"):
+        raise InputError(f"{stream.name}: expected one JSON object ({{...}})")
+    members: dict[str, Any] = {}
+    streamed = False
+    if not stream.take("}"):
+        while True:
+            if stream.peek() != '"':
+                raise InputError(f"{stream.name}: expected a member name at {stream.where()}")
+            key = stream.value()
+            if key in members or (key == streamed_member and streamed):
+                raise InputError(f"{stream.name}: member {key!r} is given twice")
+            if not stream.take(":"):
+                raise InputError(f"{stream.name}: expected ':' at {stream.where()}")
+            if key == streamed_member and stream.peek() == "[":
+                for _, item in stream.array_items(key, lines=False):
+                    on_item(item)
+                streamed = True
+            else:
+                members[key] = stream.value()
+            if stream.take(","):
+                continue
+            if stream.take("}"):
+                break
+            raise InputError(f"{stream.name}: expected ',' or '}}' at {stream.where()}")
+    stream.end("the JSON object")
+    return members, streamed
