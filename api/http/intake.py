@@ -10,11 +10,13 @@ input is safely in the event store.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 from uuid import UUID, uuid4
@@ -24,10 +26,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from api.http.problems import ProblemError
 from api.jobs import _redispatch_unfinished, file_source
-from application.ports import ActionFilter
+from application.ports import ActionFilter, InputError, InputScan
 from application.submission import SubmitCommand
 from domain.bulk_action import ActionStatus
 from infrastructure.bootstrap import Container
+from infrastructure.files.json_stream import JsonTextStream, read_object_streaming
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +57,78 @@ def spool_path(data_dir: Path, suffix: str) -> Path:
     return folder / f"{uuid4().hex}.{suffix}"
 
 
-async def read_capped(chunks: AsyncIterator[bytes], cap: int) -> bytes:
-    """A JSON body, refused with 413 as soon as it passes the cap."""
-    parts, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > cap:
-            raise too_large(cap)
-        parts.append(chunk)
-    return b"".join(parts)
+async def spool_capped(chunks: AsyncIterator[bytes], path: Path, cap: int) -> None:
+    """A request body written to ``path`` as it arrives, refused with 413 (and the file
+    removed) as soon as it passes the cap."""
+    size = 0
+    try:
+        with path.open("wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > cap:
+                    raise too_large(cap)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
-def spool_records(data_dir: Path, records: list[dict[str, Any]]) -> Path:
-    """The records of a JSON body as a JSON-lines spool file (one record per line)."""
-    path = spool_path(data_dir, "jsonl")
-    with path.open("wb") as out:
-        for record in records:
-            out.write(orjson.dumps(record) + b"\n")
-    return path
+@dataclass
+class JsonBody:
+    """A JSON body split in two: its small members, and its ``records`` written one per
+    line to a JSON-lines spool file (``records_path``), the shape an uploaded JSON-lines
+    file takes, so both are queued the same way."""
+
+    members: dict[str, Any]
+    records_path: Path
+    records: int
+    has_records_array: bool
+    scan: InputScan  # of the JSON-lines file, counted and hashed as it was written
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+_MAX_RECORD_ERRORS = 20
+
+
+def split_json_body(raw_path: Path, data_dir: Path) -> JsonBody:
+    """Stream the spooled body: the record array never in memory, one record at a time.
+    A record that is not an object is an error of the request (records are objects by
+    the schema); up to 20 are named. Malformed JSON is an ``InputError``."""
+    records_path = spool_path(data_dir, "jsonl")
+    count = written = size = 0
+    sha = hashlib.sha256()
+    errors: list[dict[str, str]] = []
+
+    try:
+        with records_path.open("wb") as out, raw_path.open(encoding="utf-8-sig", errors="strict", newline="") as text:
+
+            def keep(record: Any) -> None:
+                nonlocal count, written, size
+                if isinstance(record, dict):
+                    line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+                    out.write(line)
+                    sha.update(line)
+                    size += len(line)
+                    written += 1
+                elif len(errors) < _MAX_RECORD_ERRORS:
+                    errors.append(
+                        {
+                            "location": f"records.{count}",
+                            "message": "Input should be a valid dictionary",
+                            "code": "dict_type",
+                        }
+                    )
+                count += 1
+
+            members, streamed = read_object_streaming(JsonTextStream(text, "the body"), "records", keep)
+    except UnicodeDecodeError as exc:
+        records_path.unlink(missing_ok=True)
+        raise InputError(f"the body is not valid UTF-8 (near byte offset {exc.start})") from None
+    except BaseException:
+        records_path.unlink(missing_ok=True)
+        raise
+    scan = InputScan(total=written, sha256=sha.hexdigest(), size=size)
+    return JsonBody(members, records_path, count, streamed, scan, errors)
 
 
 class UploadSpooler:

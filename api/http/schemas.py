@@ -17,6 +17,16 @@ class SubmitOptions(BaseModel):
     chunk_size: int = Field(1000, ge=1, le=10_000, description="records per chunk")
 
 
+class BulkActionFields(BaseModel):
+    """The members of a JSON submission other than its records (which are streamed to
+    disk one at a time, never validated as one list in memory)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    entity: str = Field(description=f"entity type: {_ENTITIES}", max_length=64)
+    action: str = Field(description="insert, update or upsert", max_length=16)
+    options: SubmitOptions = Field(default_factory=SubmitOptions)
+
+
 class BulkActionCreate(BaseModel):
     """A bulk action with its records inline (for files, send multipart/form-data)."""
 

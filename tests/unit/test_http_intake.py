@@ -1,16 +1,21 @@
-"""The multipart spooler: fields kept, the file streamed to disk, the cap enforced
-while streaming, and formats told from the field, the name or the part's type."""
+"""The intake of request bodies: the multipart spooler (fields kept, the file streamed
+to disk, the cap enforced while streaming, formats told from the field, the name or the
+part's type) and the JSON body (spooled, then split into its members and a JSON-lines
+file of its records)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from api.http.intake import UploadSpooler, read_capped
+from api.http.intake import UploadSpooler, split_json_body, spool_capped
 from api.http.problems import ProblemError
+from application.ports import InputError
+from infrastructure.files.readers import FileSource
 
 pytestmark = pytest.mark.unit
 BOUNDARY = "b0undary"
@@ -118,11 +123,82 @@ def test_a_non_multipart_content_type_is_a_415(tmp_path: Path) -> None:
     assert refused.value.status == 415
 
 
-def test_a_json_body_over_the_cap_is_refused_as_soon_as_it_passes_it() -> None:
+def test_a_json_body_over_the_cap_is_refused_as_soon_as_it_passes_it(tmp_path: Path) -> None:
+    sent = 0
+
     async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
         while True:
+            sent += 100
             yield b"x" * 100
 
+    path = tmp_path / "body.json"
     with pytest.raises(ProblemError) as refused:
-        asyncio.run(read_capped(endless(), 1000))
+        asyncio.run(spool_capped(endless(), path, 1000))
     assert refused.value.status == 413
+    assert sent == 1100  # stopped at the first chunk past the cap
+    assert not path.exists()
+
+
+def _split(tmp_path: Path, body: bytes) -> tuple[dict[str, object], list[dict[str, object]], list[dict[str, str]]]:
+    raw = tmp_path / "body.json"
+    raw.write_bytes(body)
+    spool = tmp_path / "data"
+    split = split_json_body(raw, spool)
+    lines = split.records_path.read_text().splitlines()
+    assert split.records == len(lines) + len(split.errors)
+    return split.members, [json.loads(line) for line in lines], split.errors
+
+
+def test_the_records_of_a_json_body_become_json_lines_wherever_they_come(tmp_path: Path) -> None:
+    records = [{"email": f"u{i}@x.com", "tags": [i, {"n": i}]} for i in range(3000)]
+    for body in (
+        {"entity": "contact", "records": records, "action": "insert", "options": {"chunk_size": 10}},
+        {"records": records, "options": {"chunk_size": 10}, "entity": "contact", "action": "insert"},
+    ):
+        members, lines, errors = _split(tmp_path, json.dumps(body, indent=1).encode())
+        assert members == {"entity": "contact", "action": "insert", "options": {"chunk_size": 10}}
+        assert lines == records
+        assert errors == []
+
+
+def test_records_that_are_not_objects_are_named_in_the_errors(tmp_path: Path) -> None:
+    _, lines, errors = _split(tmp_path, b'{"records": [{"a": 1}, 2, [3], {"b": 4}]}')
+    assert lines == [{"a": 1}, {"b": 4}]
+    assert [e["location"] for e in errors] == ["records.1", "records.2"]
+
+
+def test_a_records_member_that_is_not_an_array_is_left_among_the_members(tmp_path: Path) -> None:
+    members, lines, _ = _split(tmp_path, b'{"entity": "contact", "records": "x"}')
+    assert members == {"entity": "contact", "records": "x"}
+    assert lines == []
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"{not json", "member name"),
+        (b'[{"email": "a@x.com"}]', "one JSON object"),
+        (b'{"records": [{"a": 1}], "records": [{"b": 2}]}', "given twice"),
+        (b'{"entity": "a", "entity": "b"}', "given twice"),
+        (b'{"records": [{"a": NaN}]}', "NaN"),
+        (b'{"records": [{"a": 1}]} trailing', "unexpected data"),
+        (b'{"records": [{"a": 1}, ]}', "invalid JSON"),
+        (b'{"records": [{"a": 1}}', "expected ','"),
+        ('{"records": [{"a": "é"}]}'.encode("latin-1"), "UTF-8"),
+    ],
+)
+def test_malformed_json_bodies_are_input_errors_and_leave_no_spool_file(tmp_path: Path, body: bytes, says: str) -> None:
+    raw = tmp_path / "body.json"
+    raw.write_bytes(body)
+    with pytest.raises(InputError, match=says):
+        split_json_body(raw, tmp_path / "data")
+    assert not any((tmp_path / "data" / "spool").iterdir())
+
+
+def test_the_scan_made_while_splitting_is_the_scan_of_the_records_file(tmp_path: Path) -> None:
+    raw = tmp_path / "body.json"
+    raw.write_text(json.dumps({"entity": "contact", "records": [{"email": f"u{i}@x.com"} for i in range(2500)]}))
+    split = split_json_body(raw, tmp_path / "data")
+    assert split.scan == FileSource(split.records_path, "jsonl").scan()
+    assert split.scan.total == 2500

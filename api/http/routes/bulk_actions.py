@@ -17,20 +17,20 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.http.deps import AccountDep, EventsDep, ReadModelsDep, ServicesDep
-from api.http.intake import UploadSpooler, read_capped, spool_records, unsupported
+from api.http.intake import UploadSpooler, split_json_body, spool_capped, spool_path, unsupported
 from api.http.problems import PROBLEM_RESPONSES, ProblemError
 from api.http.ratelimit_headers import quota_refused
 from api.http.schemas import (
     ActionAccepted,
     ActionPage,
     ActionPublic,
-    BulkActionCreate,
+    BulkActionFields,
     SubmitOptions,
 )
 from api.http.views import links, owned_header, owned_view, public
 from api.jobs import file_source
 from application.accounts import Account
-from application.ports import ActionFilter, QuotaExceededError
+from application.ports import ActionFilter, InputError, InputScan, QuotaExceededError
 from application.submission import SubmitCommand, checked_command
 from domain.bulk_action import ActionStatus, action_id_for_key
 
@@ -91,9 +91,17 @@ async def create_bulk_action(
     cap = svc.container.settings.max_upload_bytes
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
-        body = _parsed_body(await read_capped(request.stream(), cap))
-        command = _command(account, body.entity, body.action, body.options, idempotency_key)
-        path = await run_in_threadpool(spool_records, data_dir, body.records)
+        raw = spool_path(data_dir, "json")
+        await spool_capped(request.stream(), raw, cap)
+        try:
+            fields, path, scan = await run_in_threadpool(_split_body, raw, data_dir)
+        finally:
+            raw.unlink(missing_ok=True)
+        try:
+            command = _command(account, fields.entity, fields.action, fields.options, idempotency_key)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
         fmt, name = "jsonl", "request body"
     elif media == "multipart/form-data":
         spooler = UploadSpooler(data_dir, request.headers["content-type"], cap)
@@ -105,10 +113,11 @@ async def create_bulk_action(
             raise
         assert spooler.path is not None
         path, name = spooler.path, spooler.filename or "upload"
+        scan = None
     else:
         raise unsupported("send application/json (records inline) or multipart/form-data (a file)")
     action_id, created, status = await run_in_threadpool(
-        functools.partial(_create, svc, account, command, path, fmt=fmt, name=name)
+        functools.partial(_create, svc, account, command, path, fmt=fmt, name=name, scan=scan)
     )
     accepted = ActionAccepted(
         id=str(action_id),
@@ -119,30 +128,39 @@ async def create_bulk_action(
     return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": accepted.links.self})
 
 
-def _parsed_body(raw: bytes) -> BulkActionCreate:
+def _split_body(raw: Path, data_dir: Path) -> tuple[BulkActionFields, Path, InputScan]:
+    """The spooled JSON body checked as ``BulkActionCreate`` would check it, with its
+    records streamed to a JSON-lines spool file. 400 for malformed JSON, 422 (naming
+    every problem) for a body that does not fit the schema."""
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        body = split_json_body(raw, data_dir)
+    except InputError as exc:
         raise ProblemError(400, "malformed-body", "Bad Request", f"malformed JSON: {exc}") from None
+    errors = list(body.errors)
+    if "records" in body.members:
+        errors.insert(0, _problem("records", "Input should be a valid list", "list_type"))
+    elif not body.has_records_array:
+        errors.insert(0, _problem("records", "Field required", "missing"))
+    elif body.records == 0:
+        errors.insert(0, _problem("records", "List should have at least 1 item after validation, not 0", "too_short"))
+    fields: BulkActionFields | None = None
     try:
-        return BulkActionCreate.model_validate(value)
+        fields = BulkActionFields.model_validate({k: v for k, v in body.members.items() if k != "records"})
     except ValidationError as exc:
-        errors = [
-            {
-                "location": ".".join(map(str, e["loc"])) or "body",
-                "message": e["msg"],
-                "code": e["type"],
-            }
-            for e in exc.errors(include_url=False)
+        errors[:0] = [
+            _problem(".".join(map(str, e["loc"])) or "body", e["msg"], e["type"]) for e in exc.errors(include_url=False)
         ]
+    if errors or fields is None:
+        body.records_path.unlink(missing_ok=True)
         first = errors[0]
         raise ProblemError(
-            422,
-            "invalid-request",
-            "Invalid Request",
-            f"{first['location']}: {first['message']}",
-            errors=errors,
-        ) from None
+            422, "invalid-request", "Invalid Request", f"{first['location']}: {first['message']}", errors=errors
+        )
+    return fields, body.records_path, body.scan
+
+
+def _problem(location: str, message: str, code: str) -> dict[str, str]:
+    return {"location": location, "message": message, "code": code}
 
 
 def _command(account: Account, entity: str, action: str, options: SubmitOptions, key: str | None) -> SubmitCommand:
@@ -181,15 +199,23 @@ def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -
 
 
 def _create(
-    svc: ServicesDep, account: Account, command: SubmitCommand, path: Path, *, fmt: str, name: str
+    svc: ServicesDep,
+    account: Account,
+    command: SubmitCommand,
+    path: Path,
+    *,
+    fmt: str,
+    name: str,
+    scan: InputScan | None = None,
 ) -> tuple[UUID, bool, str]:
-    """Scan the spooled input, spend quota, record Created; then queue it in the background.
-    Nothing is created (and the spool is removed) if any of that refuses."""
+    """Scan the spooled input (unless it was scanned as it was written), spend quota,
+    record Created; then queue it in the background. Nothing is created (and the spool
+    is removed) if any of that refuses."""
     container = svc.container
     try:
         source = file_source(str(path), fmt, command)
         source.name = name  # what the user sent, not the spool file's name
-        scan = source.scan()
+        scan = scan or source.scan()
         action_id, created = container.submission().create(command, source, scan, account.limits.quota)
     except QuotaExceededError as exc:
         path.unlink(missing_ok=True)
