@@ -1,0 +1,42 @@
+"""FastMapper: parsed UUIDs and datetimes are reused across events, and the store of
+them stays bounded."""
+
+from __future__ import annotations
+
+import typing
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import JSONTranscoder
+
+from domain.bulk_action import BulkChunk
+from infrastructure.events import mapper as mapper_module
+from infrastructure.events.mapper import FastMapper
+
+pytestmark = pytest.mark.unit
+
+
+def _queued(action_id: UUID, at: datetime) -> BulkChunk.ChunkQueued:
+    event = BulkChunk.queue(action_id, 0, 1, [{"row": 1}]).collect_events()[0]
+    object.__setattr__(event, "timestamp", at)
+    return typing.cast(BulkChunk.ChunkQueued, event)
+
+
+def test_decoded_events_equal_the_stored_ones_and_share_repeated_values() -> None:
+    mapper = FastMapper(JSONTranscoder())
+    action_id, at = uuid4(), datetime(2026, 11, 29, 3, 40, tzinfo=UTC)
+    first, second = (mapper.to_domain_event(mapper.to_stored_event(_queued(action_id, at))) for _ in range(2))
+    assert (first.action_id, first.timestamp) == (action_id, at)
+    assert first.action_id is second.action_id and first.timestamp is second.timestamp
+
+
+def test_the_parsed_values_kept_stay_bounded() -> None:
+    mapper = FastMapper(JSONTranscoder())
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(mapper_module._PARSED_MAX + 500):
+        at = start + timedelta(seconds=n)
+        decoded = mapper.to_domain_event(mapper.to_stored_event(_queued(uuid4(), at)))
+        assert decoded.timestamp == at
+    assert len(mapper_module._parsed_uuids) <= mapper_module._PARSED_MAX
+    assert len(mapper_module._parsed_datetimes) <= mapper_module._PARSED_MAX
