@@ -399,6 +399,40 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), EXIT_FAILURE)
     except BrokenPipeError:
         sys.exit(EXIT_FAILURE)
+    except Exception as exc:
+        missing = _missing_extra(exc)
+        if missing is None:
+            raise
+        _fail(f"{missing[0]} is not installed; this needs: pip install -e '.[{missing[1]}]'", EXIT_FAILURE)
+
+
+def _missing_extra(exc: BaseException | None) -> tuple[str, str] | None:
+    """The module of an optional extra whose absence caused ``exc`` (the event store
+    library wraps it in its own errors), with the extra that installs it."""
+    while exc is not None:
+        if isinstance(exc, ModuleNotFoundError):
+            name = exc.name or ""
+            extra = _EXTRAS.get(name.split(".")[0])
+            return (name, extra) if extra else None
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+# Optional dependencies by the extra that installs them: the base install (README's
+# first command) runs the embedded CLI; `serve` needs [api], the production adapters
+# [production].
+_EXTRAS = {
+    "fastapi": "api",
+    "uvicorn": "api",
+    "uvloop": "api",
+    "httptools": "api",
+    "python_multipart": "api",
+    "prometheus_client": "api",
+    "psycopg": "production",
+    "psycopg_pool": "production",
+    "pika": "production",
+    "pymongo": "production",
+}
 
 
 if __name__ == "__main__":

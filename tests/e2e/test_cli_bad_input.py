@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,33 @@ def test_an_import_over_the_daily_records_quota_is_refused_and_creates_nothing(t
     assert second.stderr.startswith("bulkactions: error: quota records_per_day exceeded")
     assert "retry in" in second.stderr and len(second.stderr.splitlines()) == 1
     assert len(json.loads(bulkactions(tmp_path / "data", "status", "--json").stdout)) == 1
+
+
+@pytest.mark.parametrize(
+    ("blocked", "args", "env", "extra"),
+    [
+        ("uvicorn", ["serve", "--port", "0"], {}, "api"),
+        (
+            "psycopg",
+            ["status"],
+            {"BULK_EVENT_STORE": "postgres", "BULK_POSTGRES_DSN": "postgresql://postgres@127.0.0.1/test"},
+            "production",
+        ),
+    ],
+)
+def test_a_missing_optional_extra_is_one_line_naming_the_install(
+    tmp_path: Path, blocked: str, args: list[str], env: dict[str, str], extra: str
+) -> None:
+    # README's first command installs the base package only; `serve` and the production
+    # adapters need extras. The module is made unimportable as if it were not installed.
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None; from api.cli import main; "
+        f"main(['--data-dir', {str(tmp_path / 'data')!r}, *{args!r}])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=60
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"bulkactions: error: {blocked} is not installed; this needs: pip install -e '.[{extra}]'"
+    ]
