@@ -84,7 +84,8 @@ class JsonTextStream:
         """The next character that is not white space (not consumed), None at the end."""
         while True:
             buffer = self.buffer
-            pos = self.pos = _WHITE_SPACE.match(buffer, self.pos).end()  # type: ignore[union-attr]
+            white = _WHITE_SPACE.match(buffer, self.pos)  # always matches, maybe empty
+            pos = self.pos = white.end() if white else self.pos
             if pos < len(buffer):
                 return buffer[pos]
             if not self._fill():
