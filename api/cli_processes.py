@@ -220,57 +220,52 @@ def worker(ctx: click.Context, consumers: int, data_dir: Path | None, alive_file
     run_worker(settings, consumers, stop_on_signals(), alive_file)
 
 
-@click.command()
-@click.option("--poll", "poll_seconds", type=float, default=0.05, show_default=True)
-@click.option(
-    "--standby-poll",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Seconds between attempts to take over from the active relay.",
-)
-@_DATA_DIR
-@_ALIVE_FILE
-@click.pass_context
-def relay(
-    ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None, alive_file: Path | None
-) -> None:
-    """Publish queued chunks from the PostgreSQL event log to RabbitMQ (single-active)."""
-    settings = _settings(_data_dir(ctx, data_dir), needs_postgres=True, needs_broker=True)
-    run_single_active(
-        settings,
-        RELAY_LOCK,
-        _relay_step,
-        stop_on_signals(),
-        poll_seconds=poll_seconds,
-        standby_poll=standby_poll,
-        alive_file=alive_file,
+def _single_active_command(
+    name: str, lock: str, step: Callable[[Container], Callable[[], int]], *, needs_broker: bool, summary: str
+) -> click.Command:
+    """``relay`` and ``projector``: one loop over a step, active in one process at a
+    time (the PostgreSQL lock ``lock``), standbys polling to take over."""
+
+    @click.command(name=name, help=summary)
+    @click.option("--poll", "poll_seconds", type=float, default=0.05, show_default=True)
+    @click.option(
+        "--standby-poll",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help=f"Seconds between attempts to take over from the active {name}.",
     )
+    @_DATA_DIR
+    @_ALIVE_FILE
+    @click.pass_context
+    def command(
+        ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None, alive_file: Path | None
+    ) -> None:
+        settings = _settings(_data_dir(ctx, data_dir), needs_postgres=True, needs_broker=needs_broker)
+        run_single_active(
+            settings,
+            lock,
+            step,
+            stop_on_signals(),
+            poll_seconds=poll_seconds,
+            standby_poll=standby_poll,
+            alive_file=alive_file,
+        )
+
+    return command
 
 
-@click.command()
-@click.option("--poll", "poll_seconds", type=float, default=0.05, show_default=True)
-@click.option(
-    "--standby-poll",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Seconds between attempts to take over from the active projector.",
+relay = _single_active_command(
+    "relay",
+    RELAY_LOCK,
+    _relay_step,
+    needs_broker=True,
+    summary="Publish queued chunks from the PostgreSQL event log to RabbitMQ (single-active).",
 )
-@_DATA_DIR
-@_ALIVE_FILE
-@click.pass_context
-def projector(
-    ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None, alive_file: Path | None
-) -> None:
-    """Keep the read models current from the PostgreSQL event log (single-active)."""
-    settings = _settings(_data_dir(ctx, data_dir), needs_postgres=True, needs_broker=False)
-    run_single_active(
-        settings,
-        PROJECTOR_LOCK,
-        _projector_step,
-        stop_on_signals(),
-        poll_seconds=poll_seconds,
-        standby_poll=standby_poll,
-        alive_file=alive_file,
-    )
+projector = _single_active_command(
+    "projector",
+    PROJECTOR_LOCK,
+    _projector_step,
+    needs_broker=False,
+    summary="Keep the read models current from the PostgreSQL event log (single-active).",
+)
