@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.http.problems import ProblemError
+from api.http.problems import ProblemError, quota_problem
 from application.accounts import RateDecision
 from application.ports import QuotaExceededError, QuotaLimits
 
@@ -49,14 +49,9 @@ def quota_refused(exc: QuotaExceededError, limits: QuotaLimits) -> ProblemError:
         headers = _headers("records", limits.records_per_day, 86400, 0, exc.retry_after_seconds)
     else:
         headers = _headers("active", limits.max_active_actions, None, 0, exc.retry_after_seconds)
-    return ProblemError(
-        429,
-        "quota-exceeded",
-        "Too Many Requests",
-        exc.detail,
-        limit=exc.limit,
-        headers={**headers, "Retry-After": str(exc.retry_after_seconds)},
-    )
+    problem = quota_problem(exc)  # the app's own answer to a quota error, plus the policy headers
+    problem.headers = {**headers, **problem.headers}
+    return problem
 
 
 class RateLimitHeaders:
