@@ -13,14 +13,8 @@ import pytest
 from application.ports import EntityChange, EntityStore, NewEntity
 from infrastructure.mongo.entities import MongoEntityStore
 from infrastructure.sqlite.entities import SQLiteEntityStore
-from tests.mongo_server import fresh_database
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def database(request: pytest.FixtureRequest) -> tuple[str, str]:
-    return fresh_database(request)
 
 
 @pytest.fixture

@@ -20,15 +20,9 @@ from infrastructure.mongo.quota import MongoQuotaGate
 from infrastructure.mongo.rate_limits import MongoRateLimiter
 from infrastructure.sqlite.accounts import SQLiteAccountStore
 from infrastructure.sqlite.rate_limits import SQLiteRateLimiter
-from tests.mongo_server import fresh_database
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def database(request: pytest.FixtureRequest) -> tuple[str, str]:
-    return fresh_database(request)
 
 
 @pytest.fixture

@@ -30,15 +30,9 @@ from infrastructure.mongo.read_models import (
     promote_read_models,
 )
 from infrastructure.sqlite.read_models import SQLiteReadModelStore
-from tests.mongo_server import fresh_database
 
 pytestmark = pytest.mark.integration
 PROJECTION = "actions"
-
-
-@pytest.fixture
-def database(request: pytest.FixtureRequest) -> tuple[str, str]:
-    return fresh_database(request)
 
 
 @pytest.fixture
