@@ -25,10 +25,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from infrastructure.files.sample import write_contacts_csv
-
-
-def _cli(data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), *args]
+from tests.e2e.cli import command, import_args
 
 
 def _run_sampled(args: list[str]) -> tuple[subprocess.CompletedProcess[str], float, float, float]:
@@ -63,20 +60,7 @@ def bench(rows: int, workers: int, keep: bool) -> dict[str, object]:
         source = work / "contacts.csv"
         expected = write_contacts_csv(source, rows)
         data = work / "data"
-        run, wall, tree_mb, one_mb = _run_sampled(
-            _cli(
-                data,
-                "import",
-                str(source),
-                "--entity",
-                "contact",
-                "--action",
-                "insert",
-                "--workers",
-                str(workers),
-                "--json",
-            )
-        )
+        run, wall, tree_mb, one_mb = _run_sampled(command(data, *import_args(source, "--workers", str(workers))))
         if run.returncode != 0:
             raise SystemExit(f"import failed: {run.stderr}")
         summary = json.loads(run.stdout.splitlines()[-1])
@@ -85,8 +69,8 @@ def bench(rows: int, workers: int, keep: bool) -> dict[str, object]:
             expected.invalid,
             expected.duplicates,
         )
-        replay, replay_s, replay_tree_mb, _ = _run_sampled(_cli(data, "replay"))
-        verify = subprocess.run(_cli(data, "verify"), capture_output=True, text=True)
+        replay, replay_s, replay_tree_mb, _ = _run_sampled(command(data, "replay"))
+        verify = subprocess.run(command(data, "verify"), capture_output=True, text=True)
         return {
             "rows": rows,
             "workers": workers,

@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from infrastructure.files.sample import write_contacts_csv  # noqa: E402
 from infrastructure.rabbitmq.transport import RabbitMQTransport  # noqa: E402
+from tests.e2e.cli import import_args  # noqa: E402
 from tests.integration.production_stack import BULKACTIONS, ProductionStack  # noqa: E402
 
 CHUNK_QUEUED = "domain.bulk_action:BulkChunk.ChunkQueued"
@@ -151,7 +152,7 @@ def run_once(csv: Path, rows: int, workers: int, work_dir: Path) -> dict[str, An
         sampler.started = started
         thread.start()
         importing = psutil.Popen(
-            [*BULKACTIONS, "import", str(csv), "--entity", "contact", "--action", "insert", "--json"],
+            [*BULKACTIONS, *import_args(csv)],
             cwd=REPO,
             env=stack.env(),
             stdout=subprocess.PIPE,

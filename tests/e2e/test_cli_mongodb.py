@@ -13,7 +13,7 @@ import pytest
 from pymongo import MongoClient
 
 from infrastructure.files.sample import write_contacts_csv
-from tests.e2e.cli import bulkactions
+from tests.e2e.cli import bulkactions, import_args
 from tests.mongo_server import fresh_database
 
 pytestmark = pytest.mark.e2e
@@ -45,21 +45,7 @@ def test_an_import_on_mongodb_is_exact_and_verifies_before_and_after_a_replay(
 ) -> None:
     data, source = tmp_path / "data", tmp_path / "contacts.csv"
     expected = write_contacts_csv(source, 2500)
-    run = bulkactions(
-        data,
-        "import",
-        str(source),
-        "--entity",
-        "contact",
-        "--action",
-        "insert",
-        "--batch-size",
-        "100",
-        "--workers",
-        "3",
-        "--json",
-        env=mongo_env,
-    )
+    run = bulkactions(data, *import_args(source, "--batch-size", "100", "--workers", "3"), env=mongo_env)
     assert run.code == 0, run.stderr
     summary = run.json_last()
     assert summary["status"] == "COMPLETED"
@@ -97,7 +83,7 @@ def test_importing_the_same_file_again_skips_every_valid_row_as_a_duplicate(
 ) -> None:
     data, source = tmp_path / "data", tmp_path / "contacts.csv"
     expected = write_contacts_csv(source, 600)
-    args = ("import", str(source), "--entity", "contact", "--action", "insert", "--batch-size", "50", "--json")
+    args = import_args(source, "--batch-size", "50")
     first = bulkactions(data, *args, env=mongo_env)
     assert first.code == 0, first.stderr
     second = bulkactions(data, *args, env=mongo_env)
@@ -131,21 +117,7 @@ def _insert_upsert_update(tmp_path: Path, env: dict[str, str]) -> list[Any]:
     )
     seen = []
     for source, action in ((first, "insert"), (second, "upsert"), (third, "update")):
-        run = bulkactions(
-            data,
-            "import",
-            str(source),
-            "--entity",
-            "contact",
-            "--action",
-            action,
-            "--batch-size",
-            "64",
-            "--workers",
-            "3",
-            "--json",
-            env=env,
-        )
+        run = bulkactions(data, *import_args(source, "--batch-size", "64", "--workers", "3", action=action), env=env)
         assert run.code == 0, run.stderr
         summary = run.json_last()
         counts = {k: summary[k] for k in ("status", "total", "succeeded", "failed", "skipped")}

@@ -22,6 +22,7 @@ from infrastructure.files.sample import SampleCounts, write_contacts_csv
 from infrastructure.rabbitmq.transport import RabbitMQTransport
 from infrastructure.sqlite.entities import SQLiteEntityStore
 from tests.conftest import require_server
+from tests.e2e.cli import import_args
 from tests.integration.production_stack import (
     BULKACTIONS,
     REPO,
@@ -52,7 +53,7 @@ def _sample(stack: ProductionStack, rows: int) -> tuple[Path, SampleCounts]:
 
 
 def _start_import(stack: ProductionStack, path: Path) -> subprocess.Popen[bytes]:
-    command = [*BULKACTIONS, "import", str(path), "--entity", "contact", "--action", "insert", "--json"]
+    command = [*BULKACTIONS, *import_args(path)]
     stderr = (stack.logs / "import.log").open("ab")
     return subprocess.Popen(command, cwd=REPO, env=stack.env(), stdout=subprocess.PIPE, stderr=stderr)
 
