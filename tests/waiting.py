@@ -1,12 +1,14 @@
-"""Test helpers shared by every suite: wait on a condition with a deadline, pick a free
-port, find where a ``bulkactions serve`` started with ``--port 0`` listens."""
+"""Test helpers shared by every suite: wait on a condition with a deadline, run one
+function in many threads at once, pick a free port, find where a ``bulkactions
+serve`` started with ``--port 0`` listens."""
 
 from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -20,6 +22,17 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def run_in_threads(target: Callable[..., object], arguments: Iterable[tuple[Any, ...]], timeout: float = 120) -> None:
+    """Call ``target`` once per argument tuple, each in its own thread, all started
+    before any is waited for; fail if one is still running after ``timeout``."""
+    threads = [threading.Thread(target=target, args=args) for args in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+        assert not thread.is_alive(), f"a thread of {target.__name__} still runs after {timeout}s"
 
 
 def free_port() -> int:

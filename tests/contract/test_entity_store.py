@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from application.ports import EntityChange, NewEntity
+from tests.waiting import run_in_threads
 
 
 def _new(key: str, row: int, action: str = "a1", **values: Any) -> NewEntity:
@@ -138,10 +139,6 @@ def test_concurrent_inserts_of_the_same_keys_never_store_a_key_twice(entity_stor
         with lock:
             inserted.append(sum(r.inserted for r in results))
 
-    threads = [threading.Thread(target=run, args=(s, n)) for n, s in enumerate(stores)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(run, ((s, n) for n, s in enumerate(stores)))
     assert sum(inserted) == len(keys)
     assert stores[0].count("contact") == len(keys)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from application.ports import QuotaExceededError, QuotaLimits
+from tests.waiting import run_in_threads
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -79,9 +80,5 @@ def test_concurrent_callers_never_both_spend_the_last_unit(quota_gate_factory: A
             with lock:
                 granted.append(action)
 
-    threads = [threading.Thread(target=spend, args=(g,)) for g in gates]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(spend, ((g,) for g in gates))
     assert len(granted) == 10

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.contract import adapters
+from tests.waiting import run_in_threads
 
 START = datetime(2026, 11, 1, 12, 0, 10, tzinfo=UTC)  # 10 s into a minute
 
@@ -60,10 +61,6 @@ def test_limiters_sharing_a_store_never_both_take_the_last_request(limiter_facto
             with lock:
                 allowed.append(decision.allowed)
 
-    threads = [threading.Thread(target=hammer, args=(lim,)) for lim in limiters]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    run_in_threads(hammer, ((lim,) for lim in limiters))
     assert len(allowed) == len(limiters) * per_thread
     assert allowed.count(True) == limit

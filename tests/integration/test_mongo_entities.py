@@ -13,6 +13,7 @@ import pytest
 from application.ports import EntityChange, EntityStore, NewEntity
 from infrastructure.mongo.entities import MongoEntityStore
 from infrastructure.sqlite.entities import SQLiteEntityStore
+from tests.waiting import run_in_threads
 
 pytestmark = pytest.mark.integration
 
@@ -121,11 +122,7 @@ def test_concurrent_updates_of_one_entity_lose_no_field(database: tuple[str, str
             )
             assert result.status == "updated"
 
-    threads = [threading.Thread(target=write, args=(n, s)) for n, s in enumerate(stores)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(write, enumerate(stores))
     for store in stores:
         store.close()
     stored = mongo.get("contact", "e1")
@@ -150,11 +147,7 @@ def test_concurrent_moves_to_one_key_give_it_to_exactly_one_entity(
         with lock:
             statuses.append(result.status)
 
-    threads = [threading.Thread(target=move, args=(n, s)) for n, s in enumerate(stores)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(move, enumerate(stores))
     for store in stores:
         store.close()
     assert sorted(statuses) == ["duplicate"] * 7 + ["updated"]

@@ -20,6 +20,7 @@ from infrastructure.mongo.quota import MongoQuotaGate
 from infrastructure.mongo.rate_limits import MongoRateLimiter
 from infrastructure.sqlite.accounts import SQLiteAccountStore
 from infrastructure.sqlite.rate_limits import SQLiteRateLimiter
+from tests.waiting import run_in_threads
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -123,11 +124,7 @@ def test_threads_never_take_more_requests_than_the_window_allows(database: tuple
                 with lock:
                     allowed.append(decision.remaining)
 
-    threads = [threading.Thread(target=hit, args=(lim,)) for lim in limiters]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(hit, ((lim,) for lim in limiters))
     for lim in limiters:
         lim.close()
     assert sorted(allowed) == list(range(25))
