@@ -302,7 +302,7 @@ class InputScan:
 
 
 class InputSource(Protocol):
-    """A re-readable input (a file on disk, or records held in memory)."""
+    """A re-readable input (a file on disk: an upload, a spooled JSON body, a CLI import)."""
 
     name: str
     format: str

@@ -219,29 +219,3 @@ class FileSource:
             else:
                 yield InputRecord(row, line, None, f"expected a JSON object, got {type(value).__name__}")
         stream.end("the JSON array")
-
-
-class RecordsSource:
-    """Records already in memory (a JSON request body)."""
-
-    format = "records"
-
-    def __init__(self, records: list[dict[str, Any]], name: str = "request") -> None:
-        self._records = records
-        self.name = name
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "inline", "name": self.name, "format": self.format}
-
-    def scan(self) -> InputScan:
-        if not self._records:
-            raise InputError("no records given")
-        digest = hashlib.sha256(orjson.dumps(self._records, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return InputScan(total=len(self._records), sha256=digest, size=0)
-
-    def records(self) -> Iterator[InputRecord]:
-        for row, value in enumerate(self._records, start=1):
-            if isinstance(value, dict):
-                yield InputRecord(row, None, value)
-            else:
-                yield InputRecord(row, None, None, f"expected a JSON object, got {type(value).__name__}")

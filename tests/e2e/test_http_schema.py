@@ -3,6 +3,7 @@ no 5xx and no response that breaks the schema, for generated valid and invalid i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from api.jobs import create_action, run_to_completion
 from application.accounts import Account, AccountLimits, Accounts
 from application.submission import SubmitCommand
 from infrastructure.bootstrap import Container, bootstrap
-from infrastructure.files.readers import RecordsSource
+from infrastructure.files.readers import FileSource
 from infrastructure.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +40,9 @@ _APP, _KEY, _CONTAINER, _ACCOUNT = _app_and_key(Path(__import__("tempfile").mkdt
 def finished_action() -> str:
     """A completed action of the test's account, with every outcome (ok, failed, skipped)."""
     records = [{"email": "a@example.com"}, {"email": "nope"}, {"email": "A@example.com"}, {"email": "=1+2"}]
-    source = RecordsSource(records)
+    path = _CONTAINER.settings.data_dir / "finished-action.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    source = FileSource(path)
     command = SubmitCommand(_ACCOUNT.account_id, "contact", "insert", chunk_size=2)
     action_id, _ = create_action(_CONTAINER, command, source)
     view = run_to_completion(_CONTAINER, action_id, source, workers=1, on_progress=lambda _: None)
