@@ -95,7 +95,7 @@ def split_json_body(raw_path: Path, data_dir: Path) -> JsonBody:
     A record that is not an object is an error of the request (records are objects by
     the schema); up to 20 are named. Malformed JSON is an ``InputError``."""
     records_path = spool_path(data_dir, "jsonl")
-    count = written = size = 0
+    count = written = 0
     sha = hashlib.sha256()
     errors: list[dict[str, str]] = []
 
@@ -103,12 +103,11 @@ def split_json_body(raw_path: Path, data_dir: Path) -> JsonBody:
         with records_path.open("wb") as out, raw_path.open(encoding="utf-8-sig", errors="strict", newline="") as text:
 
             def keep(record: Any) -> None:
-                nonlocal count, written, size
+                nonlocal count, written
                 if isinstance(record, dict):
                     line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
                     out.write(line)
                     sha.update(line)
-                    size += len(line)
                     written += 1
                 elif len(errors) < _MAX_RECORD_ERRORS:
                     errors.append(
@@ -121,9 +120,11 @@ def split_json_body(raw_path: Path, data_dir: Path) -> JsonBody:
                 count += 1
 
             members, streamed = read_object_streaming(JsonTextStream(text, "the body"), "records", keep)
+            size = out.tell()
     except UnicodeDecodeError as exc:
         records_path.unlink(missing_ok=True)
-        raise InputError(f"the body is not valid UTF-8 (near byte offset {exc.start})") from None
+        # exc.start counts from the decoder's current block, not the body: no offset
+        raise InputError(f"the body is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})") from None
     except BaseException:
         records_path.unlink(missing_ok=True)
         raise
