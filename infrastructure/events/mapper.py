@@ -11,9 +11,10 @@ auditors and other consumers read it without our code.
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -36,25 +37,17 @@ def _resolved(topic: str) -> type:
 # Parsing them each time was a third of the projector's decoding (UUID() alone costs
 # several microseconds), so parsed values are kept, a bounded number of them.
 _PARSED_MAX = 4096
+_Value = TypeVar("_Value")
 _parsed_uuids: dict[str, UUID] = {}
 _parsed_datetimes: dict[str, datetime] = {}
 
 
-def _uuid(text: str) -> UUID:
-    found = _parsed_uuids.get(text)
+def _parsed(kept: dict[str, _Value], parse: Callable[[str], _Value], text: str) -> _Value:
+    found = kept.get(text)
     if found is None:
-        if len(_parsed_uuids) >= _PARSED_MAX:
-            _parsed_uuids.clear()
-        found = _parsed_uuids[text] = UUID(text)
-    return found
-
-
-def _datetime(text: str) -> datetime:
-    found = _parsed_datetimes.get(text)
-    if found is None:
-        if len(_parsed_datetimes) >= _PARSED_MAX:
-            _parsed_datetimes.clear()
-        found = _parsed_datetimes[text] = datetime.fromisoformat(text)
+        if len(kept) >= _PARSED_MAX:
+            kept.clear()
+        found = kept[text] = parse(text)
     return found
 
 
@@ -110,12 +103,14 @@ class FastMapper(Mapper[UUID]):
         uuids, datetimes = _typed_fields(cls)
         for name in uuids:
             if state.get(name) is not None:
-                state[name] = _uuid(state[name])
+                state[name] = _parsed(_parsed_uuids, UUID, state[name])
         for name in datetimes:
             if state.get(name) is not None:
-                state[name] = _datetime(state[name])
+                state[name] = _parsed(_parsed_datetimes, datetime.fromisoformat, state[name])
         originator_id = stored_event.originator_id
-        state["originator_id"] = originator_id if isinstance(originator_id, UUID) else _uuid(originator_id)
+        if not isinstance(originator_id, UUID):
+            originator_id = _parsed(_parsed_uuids, UUID, originator_id)
+        state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
         class_version = getattr(cls, "class_version", 1)
         from_version = state.pop("class_version", 1)
