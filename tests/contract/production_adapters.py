@@ -14,33 +14,24 @@ import pytest
 
 from tests.conftest import require_server
 from tests.integration.production_stack import (
-    POSTGRES_SERVER,
-    RABBITMQ_SERVER,
+    delete_vhost,
+    drop_schema,
+    new_schema,
+    new_vhost,
     postgres_error,
     rabbitmq_error,
-    rabbitmqctl,
+    vhost_url,
 )
 
 
 def _fresh_schema(request: pytest.FixtureRequest) -> tuple[str, str]:
     """(schema, DSN selecting it) for this test; the schema is dropped afterwards."""
-    import uuid
-
-    import psycopg
-
     problem = postgres_error()
     if problem:
         require_server("PostgreSQL", problem)
-    schema = "bulk_c" + uuid.uuid4().hex[:10]
-    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-
-    def drop() -> None:
-        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-    request.addfinalizer(drop)
-    return schema, f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}"
+    schema, dsn = new_schema("bulk_c")
+    request.addfinalizer(lambda: drop_schema(schema))
+    return schema, dsn
 
 
 def postgres_event_store_env(request: pytest.FixtureRequest, tmp: Path) -> dict[str, str]:
@@ -59,16 +50,11 @@ def postgres_positions(request: pytest.FixtureRequest, tmp: Path) -> Any:
 
 
 def rabbitmq_transport(request: pytest.FixtureRequest, tmp: Path) -> Any:
-    import uuid
-    from urllib.parse import quote
-
     from infrastructure.rabbitmq.transport import RabbitMQTransport
 
     problem = rabbitmq_error()
     if problem:
         require_server("RabbitMQ", problem)
-    vhost = "bulk_c" + uuid.uuid4().hex[:10]
-    rabbitmqctl("add_vhost", vhost)
-    request.addfinalizer(lambda: rabbitmqctl("delete_vhost", vhost))
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    return RabbitMQTransport(f"{RABBITMQ_SERVER}/{quote(vhost, safe='')}", delivery_limit=3, prefetch=4)
+    vhost = new_vhost("bulk_c")
+    request.addfinalizer(lambda: delete_vhost(vhost))
+    return RabbitMQTransport(vhost_url(vhost), delivery_limit=3, prefetch=4)

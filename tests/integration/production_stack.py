@@ -50,13 +50,39 @@ def rabbitmqctl(*args: str) -> str:
     return done.stdout
 
 
+def vhost_url(vhost: str, query: str = "") -> str:
+    return f"{RABBITMQ_SERVER}/{quote(vhost, safe='')}{query}"
+
+
+def new_schema(prefix: str) -> tuple[str, str]:
+    """A new, empty PostgreSQL schema: its name, and a DSN whose search_path selects it."""
+    name = prefix + uuid.uuid4().hex[:10]
+    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    return name, f"{POSTGRES_SERVER}?options=-csearch_path%3D{name}"
+
+
+def drop_schema(name: str) -> None:
+    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def new_vhost(prefix: str) -> str:
+    """A new RabbitMQ virtual host that the guest user may use."""
+    name = prefix + uuid.uuid4().hex[:10]
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    return name
+
+
+def delete_vhost(name: str) -> None:
+    rabbitmqctl("delete_vhost", name)
+
+
 class ProductionStack:
     def __init__(self, data_dir: Path, *, delivery_limit: int = 5, prefetch: int = 2) -> None:
         self.data_dir = data_dir
-        self.name = "bulk_t" + uuid.uuid4().hex[:10]
-        self.dsn = f"{POSTGRES_SERVER}?options=-csearch_path%3D{self.name}"
-        self.vhost = self.name
-        self.amqp_url = f"{RABBITMQ_SERVER}/{quote(self.vhost, safe='')}"
+        self.schema = self.dsn = self.vhost = self.amqp_url = ""  # made on __enter__
         self.delivery_limit = delivery_limit
         self.prefetch = prefetch
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -84,18 +110,16 @@ class ProductionStack:
 
     def __enter__(self) -> ProductionStack:
         self.logs.mkdir(parents=True, exist_ok=True)
-        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{self.name}"')
-        rabbitmqctl("add_vhost", self.vhost)
-        rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+        self.schema, self.dsn = new_schema("bulk_t")
+        self.vhost = new_vhost("bulk_t")
+        self.amqp_url = vhost_url(self.vhost)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for name in list(self.processes):
             self.kill(name)
-        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
-        rabbitmqctl("delete_vhost", self.vhost)
+        drop_schema(self.schema)
+        delete_vhost(self.vhost)
 
     def start(self, name: str, *args: str, module: list[str] | None = None, **env: str) -> subprocess.Popen[bytes]:
         """Start ``bulkactions <args>`` (or another module's CLI) as process ``name``."""

@@ -18,7 +18,7 @@ from infrastructure.postgres.event_store import parse_dsn
 from infrastructure.postgres.positions import SingleActiveLock
 from infrastructure.settings import Settings
 from tests.conftest import require_server
-from tests.integration.production_stack import POSTGRES_SERVER, postgres_error
+from tests.integration.production_stack import POSTGRES_SERVER, drop_schema, new_schema, postgres_error
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +28,9 @@ def dsn() -> Iterator[str]:
     problem = postgres_error()
     if problem:
         require_server("PostgreSQL", problem)
-    schema = "bulk_p" + uuid.uuid4().hex[:10]
-    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    schema, dsn = new_schema("bulk_p")
+    yield dsn
+    drop_schema(schema)
 
 
 def test_the_dsn_gives_the_event_store_its_database_and_schema() -> None:

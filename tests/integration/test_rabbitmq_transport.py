@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from infrastructure.rabbitmq.transport import RabbitMQTransport
 from tests.conftest import require_server
-from tests.integration.production_stack import RABBITMQ_SERVER, rabbitmq_error, rabbitmqctl
+from tests.integration.production_stack import delete_vhost, new_vhost, rabbitmq_error, rabbitmqctl, vhost_url
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -24,15 +22,9 @@ def vhost() -> Iterator[str]:
     problem = rabbitmq_error()
     if problem:
         require_server("RabbitMQ", problem)
-    name = "bulk_r" + uuid.uuid4().hex[:10]
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    name = new_vhost("bulk_r")
     yield name
-    rabbitmqctl("delete_vhost", name)
-
-
-def _url(vhost: str, query: str = "") -> str:
-    return f"{RABBITMQ_SERVER}/{quote(vhost, safe='')}{query}"
+    delete_vhost(name)
 
 
 def _consume(
@@ -45,7 +37,7 @@ def _consume(
 
 
 def test_queues_are_durable_quorum_queues_with_a_delivery_limit_and_a_dead_letter_queue(vhost: str) -> None:
-    transport = RabbitMQTransport(_url(vhost), delivery_limit=4, prefetch=2)
+    transport = RabbitMQTransport(vhost_url(vhost), delivery_limit=4, prefetch=2)
     transport.publish("work", [b"x"])
     listing = rabbitmqctl("list_queues", "-p", vhost, "name", "type", "durable", "arguments")
     rows = {line.split("\t")[0]: line for line in listing.splitlines() if line.strip()}
@@ -58,8 +50,8 @@ def test_queues_are_durable_quorum_queues_with_a_delivery_limit_and_a_dead_lette
 def test_a_handler_longer_than_the_heartbeat_keeps_its_connection_and_is_acked_once(vhost: str) -> None:
     # Heartbeat of 2 s: a blocking handler of 7 s would have the broker drop the
     # connection (and redeliver) if the handler ran on the connection's thread.
-    transport = RabbitMQTransport(_url(vhost, "?heartbeat=2"), delivery_limit=5, prefetch=1)
-    publisher = RabbitMQTransport(_url(vhost), delivery_limit=5, prefetch=1)
+    transport = RabbitMQTransport(vhost_url(vhost, "?heartbeat=2"), delivery_limit=5, prefetch=1)
+    publisher = RabbitMQTransport(vhost_url(vhost), delivery_limit=5, prefetch=1)
     publisher.publish("slow", [b"long chunk"])
     attempts: list[int] = []
     done = threading.Event()
@@ -100,7 +92,7 @@ def _queue_totals(vhost: str, queue: str) -> tuple[int, int]:
 
 
 def test_a_consumer_reconnects_after_the_broker_drops_its_connection(vhost: str) -> None:
-    transport = RabbitMQTransport(_url(vhost), delivery_limit=5, prefetch=4)
+    transport = RabbitMQTransport(vhost_url(vhost), delivery_limit=5, prefetch=4)
     received: list[bytes] = []
     transport.publish("drop", [b"before"])
     stop, thread = _consume(transport, "drop", lambda body, attempt: received.append(body))
@@ -115,7 +107,7 @@ def test_a_consumer_reconnects_after_the_broker_drops_its_connection(vhost: str)
 
 
 def test_stop_lets_the_message_in_hand_finish_and_be_acked(vhost: str) -> None:
-    transport = RabbitMQTransport(_url(vhost), delivery_limit=5, prefetch=1)
+    transport = RabbitMQTransport(vhost_url(vhost), delivery_limit=5, prefetch=1)
     transport.publish("graceful", [b"one"])
     started, finished = threading.Event(), threading.Event()
 
