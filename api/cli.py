@@ -23,6 +23,7 @@ from eventsourcing.application import AggregateNotFoundError
 from api import presenters
 from api.jobs import RuntimeFailedError, create_action, file_source, run_to_completion
 from api.progress import ProgressDisplay
+from application.migration import UnknownOwnerError, migrate_entity_owners
 from application.ports import InputError, QuotaExceededError
 from application.submission import InputChangedError, SubmitCommand
 from domain.bulk_action import ActionType
@@ -321,6 +322,32 @@ def verify(ctx: click.Context, action_id: str | None) -> None:
             click.echo(line)
         raise CliError(f"verify: {len(found)} difference(s) between read models and events", EXIT_FAILURE)
     click.echo("verify: read models match the events")
+
+
+@cli.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring stores written by an earlier release up to date (run once, with nothing else running)."""
+    container = bootstrap(Settings(data_dir=ctx.ensure_object(dict)["data_dir"]), migrating=True)
+    ctx.call_on_close(container.close)
+    try:
+        result = migrate_entity_owners(container.events, container.entities)
+    except UnknownOwnerError as exc:
+        raise CliError(f"nothing migrated: {exc}", EXIT_FAILURE) from None
+    if result is None:
+        click.echo("nothing to migrate: the stores are current")
+        return
+    click.echo(f"migrated {_entities(result.entities)}: each now belongs to the account whose action inserted it")
+    if result.changed_by_other_accounts:
+        shown = ", ".join(result.changed_by_other_accounts[:10])
+        click.echo(
+            f"review {_entities(len(result.changed_by_other_accounts))} last changed by another account's action"
+            f" (possible before this release): {shown}"
+        )
+
+
+def _entities(count: int) -> str:
+    return f"{count} entity" if count == 1 else f"{count} entities"
 
 
 @cli.command()

@@ -43,12 +43,14 @@ class ChunkDecider:
     def __init__(
         self,
         entities: EntityStore,
+        account_id: str,
         action_id: UUID,
         entity_type: str,
         action_type: str,
         match_by: str | None,
     ) -> None:
         self.entities = entities
+        self.account_id = account_id
         self.action_id = action_id
         self.action_key = str(action_id)
         self.etype: type[EntityType] = entity_type_named(entity_type)
@@ -134,7 +136,7 @@ class ChunkDecider:
     ) -> None:
         if not inserts:
             return
-        outcomes = self.entities.insert_many(self.etype.name, [item for _, item in inserts])
+        outcomes = self.entities.insert_many(self.account_id, self.etype.name, [item for _, item in inserts])
         for (index, item), outcome in zip(inserts, outcomes, strict=True):
             line = records[index].get("line")
             if outcome.inserted or (outcome.existing and outcome.existing.entity_id == item.entity_id):
@@ -151,7 +153,7 @@ class ChunkDecider:
     ) -> None:
         if not changes:
             return
-        outcomes = self.entities.update_many(self.etype.name, [item for _, item in changes])
+        outcomes = self.entities.update_many(self.account_id, self.etype.name, [item for _, item in changes])
         for (index, item), outcome in zip(changes, outcomes, strict=True):
             results[index] = self._update_result(item, records[index].get("line"), outcome)
 
@@ -178,7 +180,7 @@ class ChunkDecider:
         earlier row of this chunk or another worker) is updated on a second pass."""
         if not changes:
             return
-        first = self.entities.update_many(self.etype.name, [item for _, item in changes])
+        first = self.entities.update_many(self.account_id, self.etype.name, [item for _, item in changes])
         missing = []
         for (index, item), outcome in zip(changes, first, strict=True):
             if outcome.status == "not_found":
@@ -191,7 +193,7 @@ class ChunkDecider:
             NewEntity(str(entity_id_for(self.action_id, c.row)), c.match_value, c.values, c.action_id, c.row)
             for _, c in missing
         ]
-        inserted = self.entities.insert_many(self.etype.name, new)
+        inserted = self.entities.insert_many(self.account_id, self.etype.name, new)
         retry = []
         for (index, item), entity, insert in zip(missing, new, inserted, strict=True):
             if insert.inserted or (insert.existing and insert.existing.entity_id == entity.entity_id):
@@ -241,7 +243,9 @@ class ChunkProcessor:
         queued = self.events.chunk_queued(action_id, chunk_no)
         if queued is None:
             return "missing"
-        decider = ChunkDecider(self.entities, action_id, action.entity_type, action.action_type, action.match_by)
+        decider = ChunkDecider(
+            self.entities, action.account_id, action_id, action.entity_type, action.action_type, action.match_by
+        )
         results = decider.decide(queued.records)
         events = record_outcomes(action_id, chunk_no, results, self.clock.now())
         return "processed" if self.events.record_outcomes(events) else "duplicate"

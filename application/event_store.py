@@ -14,6 +14,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.utils import get_topic
 
 from domain.bulk_action import BulkAction, BulkChunk, ChunkSummary, chunk_id, outcome_version
 
@@ -84,6 +85,18 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
 
     def notifications(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[Notification]:
         return list(self.recorder.select_notifications(after, limit, topics=topics, inclusive_of_start=False))
+
+    def accounts_of_actions(self) -> dict[UUID, str]:
+        """Every action's account, read from the ``Created`` events of the whole log."""
+        topic = get_topic(BulkAction.Created)
+        accounts: dict[UUID, str] = {}
+        after = 0
+        while page := self.notifications(after, 1000, topics=[topic]):
+            for note in page:
+                created = cast(BulkAction.Created, self.mapper.to_domain_event(note))
+                accounts[created.originator_id] = created.account_id
+            after = page[-1].id
+        return accounts
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0

@@ -63,19 +63,31 @@ class UpdateResult:
 
 
 class EntityStore(Protocol):
-    """Entities with one unique key per type, enforced by the store (not by a read).
+    """Entities of many accounts, one unique key per (account, entity type), enforced by
+    the store (not by a read).
 
-    Batches are applied in order; each item is atomic on its own, so concurrent
-    workers can never both take the same unique key.
+    Every method is scoped to one account: an entity of another account is never
+    found, matched, updated or reported as a duplicate (two accounts may each hold the
+    same unique value). Batches are applied in order; each item is atomic on its own,
+    so concurrent workers can never both take the same unique key.
     """
 
-    def insert_many(self, entity_type: str, items: Sequence[NewEntity]) -> list[InsertResult]: ...
+    def insert_many(self, account_id: str, entity_type: str, items: Sequence[NewEntity]) -> list[InsertResult]: ...
 
-    def update_many(self, entity_type: str, items: Sequence[EntityChange]) -> list[UpdateResult]: ...
+    def update_many(self, account_id: str, entity_type: str, items: Sequence[EntityChange]) -> list[UpdateResult]: ...
 
-    def get(self, entity_type: str, entity_id: str) -> dict[str, Any] | None: ...
+    def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None: ...
 
-    def count(self, entity_type: str) -> int: ...
+    def count(self, account_id: str, entity_type: str) -> int: ...
+
+    def needs_owner_migration(self) -> bool:
+        """True for a store written before entities belonged to accounts."""
+        ...
+
+    def assign_owners(self, owner_of: Callable[[str, str | None], str]) -> int:
+        """Give every entity of such a store the account ``owner_of(entity_id,
+        last_action)`` names (application.migration holds the rule); returns how many."""
+        ...
 
     def close(self) -> None: ...
 

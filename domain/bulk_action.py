@@ -63,9 +63,14 @@ def entity_id_for(action_id: UUID, row: int) -> UUID:
     touching a random page per record (random uuid5 ids made every chunk rewrite
     ~1000 pages of the SQLite entity table).
     """
-    high = (action_id.int >> 64) & ~(0xF << 12) | (0x8 << 12)
     low = (0b10 << 62) | row
-    return UUID(int=(high << 64) | low)
+    return UUID(int=(entity_id_prefix(action_id) << 64) | low)
+
+
+def entity_id_prefix(action_id: UUID) -> int:
+    """The high 64 bits shared by every entity id an action's rows make: an entity id
+    names the action that inserted it (``entity_id.int >> 64``)."""
+    return (action_id.int >> 64) & ~(0xF << 12) | (0x8 << 12)
 
 
 def outcome_version(index_in_chunk: int) -> int:

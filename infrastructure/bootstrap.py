@@ -108,10 +108,28 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     return {**common, **postgres_env(settings)}
 
 
-def bootstrap(settings: Settings | None = None) -> Container:
+class OutdatedStoreError(ConfigurationError):
+    """A store written by an earlier release that must be migrated before use."""
+
+
+def bootstrap(settings: Settings | None = None, *, migrating: bool = False) -> Container:
+    """Every adapter, from ``settings``. A store that needs ``bulkactions migrate`` is
+    refused (``OutdatedStoreError``) unless ``migrating``."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     events = BulkActionLog(env=event_store_env(settings))
+    container = _container(settings, events)
+    if not migrating and container.entities.needs_owner_migration():
+        container.close()
+        raise OutdatedStoreError(
+            "the entity store was written before entities belonged to accounts;"
+            " run `bulkactions migrate` once (same --data-dir and settings) to give each entity"
+            " the account that inserted it"
+        )
+    return container
+
+
+def _container(settings: Settings, events: BulkActionLog) -> Container:
     return Container(
         settings=settings,
         events=events,

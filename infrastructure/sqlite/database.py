@@ -11,6 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def statements(schema: str) -> list[str]:
+    """The statements of a schema script, one per ``;``."""
+    return [s.strip() for s in schema.split(";") if s.strip()]
+
+
 class SQLiteDatabase:
     def __init__(self, path: Path | str, *, schema: str = "", busy_timeout_s: float = 30.0, cache_mib: int = 8) -> None:
         self.path = str(path)
@@ -20,9 +25,12 @@ class SQLiteDatabase:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         if schema:
-            with self.write() as conn:
-                for statement in filter(None, (s.strip() for s in schema.split(";"))):
-                    conn.execute(statement)
+            self.apply_schema(schema)
+
+    def apply_schema(self, schema: str) -> None:
+        with self.write() as conn:
+            for statement in statements(schema):
+                conn.execute(statement)
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

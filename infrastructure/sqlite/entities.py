@@ -1,4 +1,6 @@
-"""Entity store on SQLite: one table, unique (entity_type, unique_key) enforced by an index.
+"""Entity store on SQLite: one table, unique (account_id, entity_type, unique_key)
+enforced by an index. Every statement names the account, so one account's entities
+are invisible to another's lookups, duplicate checks and updates.
 
 The primary key is the id alone: with (entity_type, id) SQLite's planner chose a
 prefix scan of the primary key over the unique index for key lookups, which made
@@ -12,7 +14,7 @@ between; within the batch, items are decided in order.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,12 @@ from typing import Any
 import orjson
 
 from application.ports import EntityChange, EntityRef, InsertResult, NewEntity, UpdateResult
-from infrastructure.sqlite.database import SQLiteDatabase
+from infrastructure.sqlite.database import SQLiteDatabase, statements
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
     entity_type TEXT NOT NULL,
     unique_key TEXT NOT NULL,
     data BLOB NOT NULL,
@@ -33,7 +36,7 @@ CREATE TABLE IF NOT EXISTS entities (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS entities_unique_key ON entities (entity_type, unique_key)
+CREATE UNIQUE INDEX IF NOT EXISTS entities_account_unique_key ON entities (account_id, entity_type, unique_key)
 """
 
 _MAX_PARAMS = 900
@@ -42,6 +45,12 @@ _MAX_PARAMS = 900
 def _batches(values: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(values), _MAX_PARAMS):
         yield values[start : start + _MAX_PARAMS]
+
+
+def _has_legacy_schema(conn: sqlite3.Connection) -> bool:
+    """An entities table from before entities belonged to accounts (no account_id)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(entities)")}
+    return bool(columns) and "account_id" not in columns
 
 
 class _Row:
@@ -58,24 +67,30 @@ class _Row:
 class SQLiteEntityStore:
     def __init__(self, path: Path | str) -> None:
         # The unique-key index takes inserts all over its pages: give it a larger cache.
-        self.db = SQLiteDatabase(path, schema=SCHEMA, cache_mib=32)
+        self.db = SQLiteDatabase(path, cache_mib=32)
+        self._legacy = _has_legacy_schema(self.db.connection())
+        if not self._legacy:
+            self.db.apply_schema(SCHEMA)
 
-    def _load(self, conn: sqlite3.Connection, entity_type: str, column: str, values: list[str]) -> list[_Row]:
+    def _load(
+        self, conn: sqlite3.Connection, account_id: str, entity_type: str, column: str, values: list[str]
+    ) -> list[_Row]:
         rows: list[_Row] = []
         for batch in _batches(sorted(set(values))):
             marks = ",".join("?" * len(batch))
             cur = conn.execute(
                 f"SELECT id, unique_key, data, last_action, last_row FROM entities "
-                f"WHERE entity_type=? AND {column} IN ({marks})",
-                [entity_type, *batch],
+                f"WHERE account_id=? AND entity_type=? AND {column} IN ({marks})",
+                [account_id, entity_type, *batch],
             )
             rows += [_Row(*r) for r in cur.fetchall()]
         return rows
 
-    def insert_many(self, entity_type: str, items: Sequence[NewEntity]) -> list[InsertResult]:
+    def insert_many(self, account_id: str, entity_type: str, items: Sequence[NewEntity]) -> list[InsertResult]:
         now = datetime.now(UTC).isoformat()
         with self.db.write() as conn:
-            by_key = {r.key: r for r in self._load(conn, entity_type, "unique_key", [i.unique_key for i in items])}
+            keys = [i.unique_key for i in items]
+            by_key = {r.key: r for r in self._load(conn, account_id, entity_type, "unique_key", keys)}
             results: list[InsertResult] = []
             new_rows = []
             for item in items:
@@ -86,31 +101,35 @@ class SQLiteEntityStore:
                 data = orjson.dumps(item.values)
                 by_key[item.unique_key] = _Row(item.entity_id, item.unique_key, data, item.action_id, item.row)
                 new_rows.append(
-                    (item.entity_id, entity_type, item.unique_key, data, item.action_id, item.row, now, now)
+                    (item.entity_id, account_id, entity_type, item.unique_key, data, item.action_id, item.row, now, now)
                 )
                 results.append(InsertResult(True))
             conn.executemany(
-                "INSERT INTO entities (id, entity_type, unique_key, data, last_action, last_row, created_at,"
-                " updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO entities (id, account_id, entity_type, unique_key, data, last_action, last_row,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
                 new_rows,
             )
         return results
 
-    def update_many(self, entity_type: str, items: Sequence[EntityChange]) -> list[UpdateResult]:
+    def update_many(self, account_id: str, entity_type: str, items: Sequence[EntityChange]) -> list[UpdateResult]:
         now = datetime.now(UTC).isoformat()
         with self.db.write() as conn:
             ids = [i.match_value for i in items if i.match == "id"]
             keys = [i.match_value for i in items if i.match == "unique"]
             keys += [i.new_unique_key for i in items if i.new_unique_key]
-            loaded = self._load(conn, entity_type, "id", ids) + self._load(conn, entity_type, "unique_key", keys)
+            loaded = self._load(conn, account_id, entity_type, "id", ids)
+            loaded += self._load(conn, account_id, entity_type, "unique_key", keys)
             by_id = {r.id: r for r in loaded}
             by_key = {r.key: r for r in loaded}
             changed: dict[str, _Row] = {}
             results = [self._apply(item, by_id, by_key, changed) for item in items]
             conn.executemany(
                 "UPDATE entities SET unique_key=?, data=?, last_action=?, last_row=?, updated_at=? "
-                "WHERE entity_type=? AND id=?",
-                [(r.key, r.data, r.last_action, r.last_row, now, entity_type, r.id) for r in changed.values()],
+                "WHERE account_id=? AND entity_type=? AND id=?",
+                [
+                    (r.key, r.data, r.last_action, r.last_row, now, account_id, entity_type, r.id)
+                    for r in changed.values()
+                ],
             )
         return results
 
@@ -139,19 +158,55 @@ class SQLiteEntityStore:
         changed[target.id] = target
         return UpdateResult("updated", target.id)
 
-    def get(self, entity_type: str, entity_id: str) -> dict[str, Any] | None:
+    def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
         row = (
             self.db.connection()
-            .execute("SELECT data FROM entities WHERE entity_type=? AND id=?", (entity_type, entity_id))
+            .execute(
+                "SELECT data FROM entities WHERE account_id=? AND entity_type=? AND id=?",
+                (account_id, entity_type, entity_id),
+            )
             .fetchone()
         )
         return None if row is None else dict(orjson.loads(row[0]))
 
-    def count(self, entity_type: str) -> int:
+    def count(self, account_id: str, entity_type: str) -> int:
         row = (
-            self.db.connection().execute("SELECT COUNT(*) FROM entities WHERE entity_type=?", (entity_type,)).fetchone()
+            self.db.connection()
+            .execute("SELECT COUNT(*) FROM entities WHERE account_id=? AND entity_type=?", (account_id, entity_type))
+            .fetchone()
         )
         return int(row[0])
+
+    # ------------------------------------------------------------------ migration
+
+    def needs_owner_migration(self) -> bool:
+        return self._legacy
+
+    def assign_owners(self, owner_of: Callable[[str, str | None], str]) -> int:
+        """Rewrite a store written before entities had accounts: every entity gets the
+        account ``owner_of(entity_id, last_action)`` names, in one transaction."""
+        if not self._legacy:
+            return 0
+        with self.db.write() as conn:
+            conn.execute("ALTER TABLE entities RENAME TO entities_before_accounts")
+            conn.execute("DROP INDEX IF EXISTS entities_unique_key")
+            for statement in statements(SCHEMA):
+                conn.execute(statement)
+            moved = 0
+            cursor = conn.execute(
+                "SELECT id, entity_type, unique_key, data, last_action, last_row, created_at, updated_at"
+                " FROM entities_before_accounts"
+            )
+            while page := cursor.fetchmany(5000):
+                conn.executemany(
+                    "INSERT INTO entities (id, account_id, entity_type, unique_key, data, last_action, last_row,"
+                    " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(r[0], owner_of(r[0], r[4]), *r[1:]) for r in page],
+                )
+                moved += len(page)
+            conn.execute("DROP TABLE entities_before_accounts")
+        self._legacy = False
+        return moved
 
     def close(self) -> None:
         self.db.close()

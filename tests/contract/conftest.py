@@ -22,6 +22,13 @@ def entity_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any
 
 
 @pytest.fixture(params=sorted(adapters.ENTITY_STORES))
+def entity_store_name(request: pytest.FixtureRequest) -> str:
+    """The name of an entity store adapter, for tests that build it themselves."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(params=sorted(adapters.ENTITY_STORES))
 def entity_store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """Builds several stores on the same storage (as separate workers would)."""
     yield from adapters.several(adapters.ENTITY_STORES, request, tmp_path)

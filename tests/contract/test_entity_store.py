@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from application.ports import EntityChange, NewEntity
+from domain.bulk_action import entity_id_for
+from tests.contract.adapters import ENTITY_STORES
+from tests.contract.legacy_entities import LEGACY_WRITERS
 from tests.waiting import run_in_threads
+
+ACCOUNT = "acme"
 
 
 def _new(key: str, row: int, action: str = "a1", **values: Any) -> NewEntity:
@@ -16,58 +24,63 @@ def _new(key: str, row: int, action: str = "a1", **values: Any) -> NewEntity:
 
 def test_insert_stores_entities_and_reports_each_as_inserted(entity_store: Any) -> None:
     items = [_new("a@x.com", 1), _new("b@x.com", 2)]
-    results = entity_store.insert_many("contact", items)
+    results = entity_store.insert_many(ACCOUNT, "contact", items)
     assert [r.inserted for r in results] == [True, True]
-    assert entity_store.get("contact", items[0].entity_id) == {"email": "a@x.com"}
-    assert entity_store.count("contact") == 2
+    assert entity_store.get(ACCOUNT, "contact", items[0].entity_id) == {"email": "a@x.com"}
+    assert entity_store.count(ACCOUNT, "contact") == 2
 
 
 def test_second_insert_of_a_taken_unique_key_is_refused_with_the_holder(entity_store: Any) -> None:
     first = _new("a@x.com", 1, action="act-1")
-    entity_store.insert_many("contact", [first])
-    [result] = entity_store.insert_many("contact", [_new("a@x.com", 9, action="act-2")])
+    entity_store.insert_many(ACCOUNT, "contact", [first])
+    [result] = entity_store.insert_many(ACCOUNT, "contact", [_new("a@x.com", 9, action="act-2")])
     assert not result.inserted
     assert result.existing.entity_id == first.entity_id
     assert (result.existing.action_id, result.existing.row) == ("act-1", 1)
-    assert entity_store.count("contact") == 1
+    assert entity_store.count(ACCOUNT, "contact") == 1
 
 
 def test_duplicate_keys_within_one_batch_keep_the_first_row(entity_store: Any) -> None:
     first, second = _new("dup@x.com", 1), _new("dup@x.com", 2)
-    results = entity_store.insert_many("contact", [first, second])
+    results = entity_store.insert_many(ACCOUNT, "contact", [first, second])
     assert [r.inserted for r in results] == [True, False]
     assert results[1].existing.entity_id == first.entity_id
     assert results[1].existing.row == 1
 
 
 def test_unique_keys_are_per_entity_type(entity_store: Any) -> None:
-    entity_store.insert_many("contact", [_new("same", 1)])
-    [result] = entity_store.insert_many("company", [_new("same", 1)])
+    entity_store.insert_many(ACCOUNT, "contact", [_new("same", 1)])
+    [result] = entity_store.insert_many(ACCOUNT, "company", [_new("same", 1)])
     assert result.inserted
 
 
 def test_update_by_id_merges_fields_and_records_the_writer(entity_store: Any) -> None:
     item = _new("a@x.com", 1, first_name="Ann")
-    entity_store.insert_many("contact", [item])
+    entity_store.insert_many(ACCOUNT, "contact", [item])
     [result] = entity_store.update_many(
-        "contact", [EntityChange("id", item.entity_id, {"last_name": "Lee"}, None, "act-2", 5)]
+        ACCOUNT, "contact", [EntityChange("id", item.entity_id, {"last_name": "Lee"}, None, "act-2", 5)]
     )
     assert (result.status, result.entity_id) == ("updated", item.entity_id)
-    assert entity_store.get("contact", item.entity_id) == {"email": "a@x.com", "first_name": "Ann", "last_name": "Lee"}
+    assert entity_store.get(ACCOUNT, "contact", item.entity_id) == {
+        "email": "a@x.com",
+        "first_name": "Ann",
+        "last_name": "Lee",
+    }
 
 
 def test_update_by_unique_key_finds_the_entity(entity_store: Any) -> None:
     item = _new("a@x.com", 1)
-    entity_store.insert_many("contact", [item])
+    entity_store.insert_many(ACCOUNT, "contact", [item])
     [result] = entity_store.update_many(
-        "contact", [EntityChange("unique", "a@x.com", {"phone": "1"}, None, "act-2", 1)]
+        ACCOUNT, "contact", [EntityChange("unique", "a@x.com", {"phone": "1"}, None, "act-2", 1)]
     )
     assert result.status == "updated"
-    assert entity_store.get("contact", item.entity_id)["phone"] == "1"
+    assert entity_store.get(ACCOUNT, "contact", item.entity_id)["phone"] == "1"
 
 
 def test_update_of_a_missing_entity_is_not_found(entity_store: Any) -> None:
     results = entity_store.update_many(
+        ACCOUNT,
         "contact",
         [
             EntityChange("id", str(uuid.uuid4()), {}, None, "a", 1),
@@ -79,32 +92,35 @@ def test_update_of_a_missing_entity_is_not_found(entity_store: Any) -> None:
 
 def test_changing_the_unique_key_to_one_taken_is_a_duplicate_and_changes_nothing(entity_store: Any) -> None:
     a, b = _new("a@x.com", 1), _new("b@x.com", 2)
-    entity_store.insert_many("contact", [a, b])
+    entity_store.insert_many(ACCOUNT, "contact", [a, b])
     [result] = entity_store.update_many(
-        "contact", [EntityChange("id", a.entity_id, {"email": "b@x.com"}, "b@x.com", "act-2", 1)]
+        ACCOUNT, "contact", [EntityChange("id", a.entity_id, {"email": "b@x.com"}, "b@x.com", "act-2", 1)]
     )
     assert result.status == "duplicate"
     assert result.existing.entity_id == b.entity_id
-    assert entity_store.get("contact", a.entity_id) == {"email": "a@x.com"}
+    assert entity_store.get(ACCOUNT, "contact", a.entity_id) == {"email": "a@x.com"}
 
 
 def test_changing_the_unique_key_to_a_free_one_moves_the_key(entity_store: Any) -> None:
     a = _new("a@x.com", 1)
-    entity_store.insert_many("contact", [a])
+    entity_store.insert_many(ACCOUNT, "contact", [a])
     entity_store.update_many(
-        "contact", [EntityChange("id", a.entity_id, {"email": "new@x.com"}, "new@x.com", "act-2", 1)]
+        ACCOUNT, "contact", [EntityChange("id", a.entity_id, {"email": "new@x.com"}, "new@x.com", "act-2", 1)]
     )
-    [reinsert] = entity_store.insert_many("contact", [_new("a@x.com", 3, action="act-3")])
-    [taken] = entity_store.insert_many("contact", [_new("new@x.com", 4, action="act-3")])
+    [reinsert] = entity_store.insert_many(ACCOUNT, "contact", [_new("a@x.com", 3, action="act-3")])
+    [taken] = entity_store.insert_many(ACCOUNT, "contact", [_new("new@x.com", 4, action="act-3")])
     assert reinsert.inserted
     assert not taken.inserted and taken.existing.entity_id == a.entity_id
 
 
 def test_a_change_already_written_by_the_same_or_a_later_row_of_the_action_is_not_reapplied(entity_store: Any) -> None:
     a = _new("a@x.com", 1)
-    entity_store.insert_many("contact", [a])
-    entity_store.update_many("contact", [EntityChange("id", a.entity_id, {"first_name": "Late"}, None, "act-2", 7)])
+    entity_store.insert_many(ACCOUNT, "contact", [a])
+    entity_store.update_many(
+        ACCOUNT, "contact", [EntityChange("id", a.entity_id, {"first_name": "Late"}, None, "act-2", 7)]
+    )
     results = entity_store.update_many(
+        ACCOUNT,
         "contact",
         [
             EntityChange("id", a.entity_id, {"first_name": "Early"}, None, "act-2", 3),
@@ -112,20 +128,21 @@ def test_a_change_already_written_by_the_same_or_a_later_row_of_the_action_is_no
         ],
     )
     assert [r.status for r in results] == ["already_applied", "already_applied"]
-    assert entity_store.get("contact", a.entity_id)["first_name"] == "Late"
+    assert entity_store.get(ACCOUNT, "contact", a.entity_id)["first_name"] == "Late"
 
 
 def test_updates_in_one_batch_apply_in_order(entity_store: Any) -> None:
     a = _new("a@x.com", 1)
-    entity_store.insert_many("contact", [a])
+    entity_store.insert_many(ACCOUNT, "contact", [a])
     entity_store.update_many(
+        ACCOUNT,
         "contact",
         [
             EntityChange("unique", "a@x.com", {"first_name": "One"}, None, "act-2", 1),
             EntityChange("unique", "a@x.com", {"first_name": "Two"}, None, "act-2", 2),
         ],
     )
-    assert entity_store.get("contact", a.entity_id)["first_name"] == "Two"
+    assert entity_store.get(ACCOUNT, "contact", a.entity_id)["first_name"] == "Two"
 
 
 def test_concurrent_inserts_of_the_same_keys_never_store_a_key_twice(entity_store_factory: Any) -> None:
@@ -135,10 +152,95 @@ def test_concurrent_inserts_of_the_same_keys_never_store_a_key_twice(entity_stor
     lock = threading.Lock()
 
     def run(store: Any, n: int) -> None:
-        results = store.insert_many("contact", [_new(k, i, action=f"w{n}") for i, k in enumerate(keys)])
+        results = store.insert_many(ACCOUNT, "contact", [_new(k, i, action=f"w{n}") for i, k in enumerate(keys)])
         with lock:
             inserted.append(sum(r.inserted for r in results))
 
     run_in_threads(run, ((s, n) for n, s in enumerate(stores)))
     assert sum(inserted) == len(keys)
-    assert stores[0].count("contact") == len(keys)
+    assert stores[0].count(ACCOUNT, "contact") == len(keys)
+
+
+# --------------------------------------------------------------------------- tenancy
+
+OTHER = "other-account"
+
+
+def test_two_accounts_may_each_hold_the_same_unique_value(entity_store: Any) -> None:
+    mine, theirs = _new("a@x.org", 1), _new("a@x.org", 1, action="act-other")
+    assert entity_store.insert_many(ACCOUNT, "contact", [mine])[0].inserted
+    assert entity_store.insert_many(OTHER, "contact", [theirs])[0].inserted
+    assert entity_store.count(ACCOUNT, "contact") == entity_store.count(OTHER, "contact") == 1
+
+
+def test_another_accounts_entity_is_never_read_matched_or_changed(entity_store: Any) -> None:
+    mine = _new("a@x.org", 1, first_name="Ann")
+    entity_store.insert_many(ACCOUNT, "contact", [mine])
+
+    assert entity_store.get(OTHER, "contact", mine.entity_id) is None
+    results = entity_store.update_many(
+        OTHER,
+        "contact",
+        [
+            EntityChange("id", mine.entity_id, {"first_name": "Mallory"}, None, "act-other", 1),
+            EntityChange("unique", "a@x.org", {"first_name": "Eve"}, None, "act-other", 2),
+        ],
+    )
+
+    assert [r.status for r in results] == ["not_found", "not_found"]
+    assert entity_store.get(ACCOUNT, "contact", mine.entity_id) == {"email": "a@x.org", "first_name": "Ann"}
+    assert entity_store.count(OTHER, "contact") == 0
+
+
+def test_a_key_change_may_take_a_value_only_another_account_holds(entity_store: Any) -> None:
+    mine, theirs = _new("a@x.org", 1), _new("b@x.org", 1, action="act-other")
+    entity_store.insert_many(ACCOUNT, "contact", [mine])
+    entity_store.insert_many(OTHER, "contact", [theirs])
+    [result] = entity_store.update_many(
+        ACCOUNT, "contact", [EntityChange("id", mine.entity_id, {"email": "b@x.org"}, "b@x.org", "act-2", 1)]
+    )
+    assert result.status == "updated"
+    assert entity_store.get(OTHER, "contact", theirs.entity_id) == {"email": "b@x.org"}
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def test_a_store_from_before_accounts_is_migrated_to_the_owners_the_rule_names(
+    request: pytest.FixtureRequest, tmp_path: Path, entity_store_name: str
+) -> None:
+    acme_action, other_action = uuid.uuid4(), uuid.uuid4()
+    acme_entity, other_entity = str(entity_id_for(acme_action, 1)), str(entity_id_for(other_action, 1))
+    LEGACY_WRITERS[entity_store_name](
+        request,
+        tmp_path,
+        [
+            (acme_entity, "contact", "a@x.org", '{"email": "a@x.org"}', str(acme_action), 1),
+            (other_entity, "contact", "b@x.org", '{"email": "b@x.org"}', str(acme_action), 9),
+        ],
+    )
+    owners = {acme_entity: ACCOUNT, other_entity: OTHER}
+    store = ENTITY_STORES[entity_store_name](request, tmp_path)
+    try:
+        assert store.needs_owner_migration()
+        seen: list[tuple[str, str | None]] = []
+        moved = store.assign_owners(lambda entity_id, last: seen.append((entity_id, last)) or owners[entity_id])
+        assert moved == 2
+        assert sorted(seen) == sorted([(acme_entity, str(acme_action)), (other_entity, str(acme_action))])
+        assert not store.needs_owner_migration()
+        assert store.get(ACCOUNT, "contact", acme_entity) == {"email": "a@x.org"}
+        assert store.get(OTHER, "contact", acme_entity) is None
+        assert store.insert_many(ACCOUNT, "contact", [_new("b@x.org", 2)])[0].inserted
+    finally:
+        store.close()
+    reopened = ENTITY_STORES[entity_store_name](request, tmp_path)
+    try:
+        assert not reopened.needs_owner_migration()
+        assert reopened.get(OTHER, "contact", other_entity) == {"email": "b@x.org"}
+    finally:
+        reopened.close()
+
+
+def test_a_current_store_needs_no_migration(entity_store: Any) -> None:
+    assert not entity_store.needs_owner_migration()
+    assert entity_store.assign_owners(lambda entity_id, last: "nobody") == 0

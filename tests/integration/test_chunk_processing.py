@@ -17,6 +17,8 @@ from infrastructure.sqlite.entities import SQLiteEntityStore
 
 pytestmark = pytest.mark.integration
 
+ACCOUNT = "acc"
+
 
 @pytest.fixture
 def entities(tmp_path: Path) -> Any:
@@ -43,7 +45,7 @@ def _decide(
     match_by: str | None = None,
     action_id: uuid.UUID | None = None,
 ) -> list[Any]:
-    return ChunkDecider(entities, action_id or uuid.uuid4(), "contact", action, match_by).decide(records)
+    return ChunkDecider(entities, ACCOUNT, action_id or uuid.uuid4(), "contact", action, match_by).decide(records)
 
 
 def test_insert_outcomes_cover_success_failure_and_both_kinds_of_duplicate(entities: Any) -> None:
@@ -71,7 +73,7 @@ def test_insert_outcomes_cover_success_failure_and_both_kinds_of_duplicate(entit
     assert results[2].entity_id == results[0].entity_id
     assert results[3].duplicate_of_row is None and "taken@x.com" in results[3].reason
     assert results[4].errors == [{"field": "record", "code": "unparseable", "message": "row has 1 fields"}]
-    assert entities.count("contact") == 2
+    assert entities.count(ACCOUNT, "contact") == 2
 
 
 def test_update_by_unique_field_changes_only_the_given_fields(entities: Any) -> None:
@@ -82,7 +84,11 @@ def test_update_by_unique_field_changes_only_the_given_fields(entities: Any) -> 
     assert [r.outcome for r in results] == [Outcome.SUCCEEDED, Outcome.FAILED]
     assert results[0].op == "updated"
     assert results[1].errors[0]["code"] == "not_found"
-    assert entities.get("contact", created.entity_id) == {"email": "a@x.com", "first_name": "Anne", "last_name": "Lee"}
+    assert entities.get(ACCOUNT, "contact", created.entity_id) == {
+        "email": "a@x.com",
+        "first_name": "Anne",
+        "last_name": "Lee",
+    }
 
 
 def test_update_by_id_can_change_the_unique_field_unless_it_is_taken(entities: Any) -> None:
@@ -99,7 +105,7 @@ def test_update_by_id_can_change_the_unique_field_unless_it_is_taken(entities: A
     )
     assert [r.outcome for r in results] == [Outcome.SUCCEEDED, Outcome.SKIPPED, Outcome.FAILED]
     assert results[2].errors[0] == {"field": "id", "code": "missing", "message": "UPDATE needs 'id' to find the record"}
-    assert entities.get("contact", first.entity_id)["email"] == "c@x.com"
+    assert entities.get(ACCOUNT, "contact", first.entity_id)["email"] == "c@x.com"
 
 
 def test_upsert_inserts_new_keys_and_updates_existing_ones_in_input_order(entities: Any) -> None:
@@ -119,8 +125,8 @@ def test_upsert_inserts_new_keys_and_updates_existing_ones_in_input_order(entiti
         (Outcome.SUCCEEDED, "updated"),
     ]
     assert results[1].entity_id == results[2].entity_id
-    assert entities.get("contact", existing.entity_id)["first_name"] == "Updated"
-    assert entities.get("contact", results[1].entity_id)["first_name"] == "Two"
+    assert entities.get(ACCOUNT, "contact", existing.entity_id)["first_name"] == "Updated"
+    assert entities.get(ACCOUNT, "contact", results[1].entity_id)["first_name"] == "Two"
 
 
 @pytest.mark.parametrize("action", ["insert", "upsert"])
@@ -133,7 +139,7 @@ def test_deciding_a_chunk_again_after_a_crash_gives_the_same_outcomes_and_no_new
     again = _decide(entities, action, records, action_id=action_id)
     summary = [(r.outcome, r.entity_id, r.op) for r in first]
     assert [(r.outcome, r.entity_id, r.op) for r in again] == summary
-    assert entities.count("contact") == 2
+    assert entities.count(ACCOUNT, "contact") == 2
     assert first[0].entity_id == str(entity_id_for(action_id, 1))
 
 
@@ -142,10 +148,10 @@ def test_a_store_failure_on_one_record_fails_that_record_and_the_rest_go_on(
 ) -> None:
     real_insert = entities.insert_many
 
-    def insert_refusing_one(entity_type: str, items: list[Any]) -> list[Any]:
+    def insert_refusing_one(account_id: str, entity_type: str, items: list[Any]) -> list[Any]:
         if any(i.unique_key == "boom@x.com" for i in items):
             raise RuntimeError("disk on fire")
-        return real_insert(entity_type, items)
+        return real_insert(account_id, entity_type, items)
 
     monkeypatch.setattr(entities, "insert_many", insert_refusing_one)
     results = _decide(entities, "insert", _records({"email": "a@x.com"}, {"email": "boom@x.com"}, {"email": "c@x.com"}))

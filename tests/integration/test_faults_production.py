@@ -34,6 +34,8 @@ from tests.integration.production_stack import (
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+# The account `bulkactions import` uses when none is named.
+ACCOUNT = "default"
 
 FAULTY = [sys.executable, "-m", "tests.integration.faulty_processes"]
 
@@ -83,7 +85,7 @@ def _assert_consistent(stack: ProductionStack, summary: dict[str, Any], rows: in
     # One entity per success, none twice.
     entities = SQLiteEntityStore(stack.data_dir / "entities.db")
     try:
-        assert entities.count("contact") == summary["succeeded"]
+        assert entities.count(ACCOUNT, "contact") == summary["succeeded"]
     finally:
         entities.close()
     logs = stack.run("logs", summary["action_id"])

@@ -17,6 +17,8 @@ from tests.waiting import run_in_threads
 
 pytestmark = pytest.mark.integration
 
+ACCOUNT = "acme"
+
 
 @pytest.fixture
 def mongo(database: tuple[str, str]) -> Iterator[MongoEntityStore]:
@@ -71,9 +73,13 @@ def _operations(seed: int) -> list[tuple[str, list[Any]]]:
 def _run(store: EntityStore, operations: list[tuple[str, list[Any]]]) -> tuple[list[Any], dict[str, Any], int]:
     results: list[Any] = []
     for kind, items in operations:
-        results.append(store.insert_many("contact", items) if kind == "insert" else store.update_many("contact", items))
+        results.append(
+            store.insert_many(ACCOUNT, "contact", items)
+            if kind == "insert"
+            else store.update_many(ACCOUNT, "contact", items)
+        )
     ids = {i.entity_id for kind, items in operations if kind == "insert" for i in items}
-    return results, {i: store.get("contact", i) for i in sorted(ids)}, store.count("contact")
+    return results, {i: store.get(ACCOUNT, "contact", i) for i in sorted(ids)}, store.count(ACCOUNT, "contact")
 
 
 @pytest.mark.parametrize("seed", range(15))
@@ -89,28 +95,28 @@ def test_random_batches_give_the_same_results_and_entities_as_sqlite(
 def test_keys_that_look_like_the_same_date_are_different_keys(mongo: MongoEntityStore) -> None:
     spellings = ["2026-01-01", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00Z", "2026-01-01 00:00:00"]
     items = [NewEntity(f"p{n}", key, {"sku": key}, "act", n) for n, key in enumerate(spellings)]
-    assert [r.inserted for r in mongo.insert_many("product", items)] == [True] * 4
+    assert [r.inserted for r in mongo.insert_many(ACCOUNT, "product", items)] == [True] * 4
     [found] = mongo.update_many(
-        "product", [EntityChange("unique", "2026-01-01T00:00:00Z", {"name": "z"}, None, "b", 1)]
+        ACCOUNT, "product", [EntityChange("unique", "2026-01-01T00:00:00Z", {"name": "z"}, None, "b", 1)]
     )
     assert (found.status, found.entity_id) == ("updated", "p2")
-    assert mongo.get("product", "p0") == {"sku": "2026-01-01"}
+    assert mongo.get(ACCOUNT, "product", "p0") == {"sku": "2026-01-01"}
 
 
 def test_a_redelivered_insert_batch_names_each_rows_own_entity_as_the_holder(mongo: MongoEntityStore) -> None:
     items = [NewEntity(f"e{n}", f"k{n}@x.com", {"email": f"k{n}@x.com"}, "act", n) for n in range(1, 4)]
-    mongo.insert_many("contact", items)
-    again = mongo.insert_many("contact", items)
+    mongo.insert_many(ACCOUNT, "contact", items)
+    again = mongo.insert_many(ACCOUNT, "contact", items)
     assert [(r.inserted, r.existing and r.existing.entity_id) for r in again] == [
         (False, "e1"),
         (False, "e2"),
         (False, "e3"),
     ]
-    assert mongo.count("contact") == 3
+    assert mongo.count(ACCOUNT, "contact") == 3
 
 
 def test_concurrent_updates_of_one_entity_lose_no_field(database: tuple[str, str], mongo: MongoEntityStore) -> None:
-    mongo.insert_many("contact", [NewEntity("e1", "a@x.com", {"email": "a@x.com"}, "seed", 1)])
+    mongo.insert_many(ACCOUNT, "contact", [NewEntity("e1", "a@x.com", {"email": "a@x.com"}, "seed", 1)])
     stores = [MongoEntityStore(*database) for _ in range(6)]
     barrier = threading.Barrier(len(stores))
 
@@ -118,14 +124,14 @@ def test_concurrent_updates_of_one_entity_lose_no_field(database: tuple[str, str
         barrier.wait()
         for row in range(1, 11):
             [result] = store.update_many(
-                "contact", [EntityChange("id", "e1", {f"w{n}_{row}": row}, None, f"w{n}", row)]
+                ACCOUNT, "contact", [EntityChange("id", "e1", {f"w{n}_{row}": row}, None, f"w{n}", row)]
             )
             assert result.status == "updated"
 
     run_in_threads(write, enumerate(stores))
     for store in stores:
         store.close()
-    stored = mongo.get("contact", "e1")
+    stored = mongo.get(ACCOUNT, "contact", "e1")
     assert stored is not None
     assert {k for k in stored if k.startswith("w")} == {f"w{n}_{row}" for n in range(6) for row in range(1, 11)}
 
@@ -134,7 +140,7 @@ def test_concurrent_moves_to_one_key_give_it_to_exactly_one_entity(
     database: tuple[str, str], mongo: MongoEntityStore
 ) -> None:
     movers = [NewEntity(f"e{n}", f"old{n}@x.com", {"email": f"old{n}@x.com"}, "seed", n) for n in range(8)]
-    mongo.insert_many("contact", movers)
+    mongo.insert_many(ACCOUNT, "contact", movers)
     stores = [MongoEntityStore(*database) for _ in movers]
     barrier = threading.Barrier(len(stores))
     statuses: list[str] = []
@@ -143,7 +149,7 @@ def test_concurrent_moves_to_one_key_give_it_to_exactly_one_entity(
     def move(n: int, store: MongoEntityStore) -> None:
         barrier.wait()
         change = EntityChange("id", f"e{n}", {"email": "taken@x.com"}, "taken@x.com", "move", n)
-        [result] = store.update_many("contact", [change])
+        [result] = store.update_many(ACCOUNT, "contact", [change])
         with lock:
             statuses.append(result.status)
 
@@ -151,9 +157,9 @@ def test_concurrent_moves_to_one_key_give_it_to_exactly_one_entity(
     for store in stores:
         store.close()
     assert sorted(statuses) == ["duplicate"] * 7 + ["updated"]
-    holders = [n for n in range(8) if mongo.get("contact", f"e{n}") == {"email": "taken@x.com"}]
+    holders = [n for n in range(8) if mongo.get(ACCOUNT, "contact", f"e{n}") == {"email": "taken@x.com"}]
     assert len(holders) == 1
-    [taken] = mongo.insert_many("contact", [NewEntity("late", "taken@x.com", {}, "late", 1)])
+    [taken] = mongo.insert_many(ACCOUNT, "contact", [NewEntity("late", "taken@x.com", {}, "late", 1)])
     assert taken.existing is not None and taken.existing.entity_id == f"e{holders[0]}"
 
 
@@ -163,9 +169,9 @@ def test_an_insert_whose_id_moved_to_another_key_fails_as_in_sqlite(
     item = NewEntity("e1", "a@x.com", {"email": "a@x.com"}, "act", 1)
     moved = EntityChange("id", "e1", {"email": "b@x.com"}, "b@x.com", "other", 1)
     for store in (mongo, sqlite):
-        store.insert_many("contact", [item])
-        store.update_many("contact", [moved])
+        store.insert_many(ACCOUNT, "contact", [item])
+        store.update_many(ACCOUNT, "contact", [moved])
         with pytest.raises(Exception) as failed:
-            store.insert_many("contact", [item])
+            store.insert_many(ACCOUNT, "contact", [item])
         assert type(failed.value).__name__ in ("EntityIdConflictError", "IntegrityError")
-        assert store.get("contact", "e1") == {"email": "b@x.com"}
+        assert store.get(ACCOUNT, "contact", "e1") == {"email": "b@x.com"}
