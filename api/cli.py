@@ -21,11 +21,11 @@ import orjson
 from eventsourcing.application import AggregateNotFoundError
 
 from api import presenters
-from api.jobs import RuntimeFailedError, create_action, file_source, run_to_completion
+from api.jobs import RuntimeFailedError, checked_file, create_action, file_source, run_to_completion
 from api.progress import ProgressDisplay
 from application.migration import UnknownOwnerError, migrate_entity_owners
 from application.ports import InputError, QuotaExceededError
-from application.submission import InputChangedError, SubmitCommand
+from application.submission import IdempotencyKeyError, InputChangedError, SubmitCommand
 from domain.bulk_action import ActionType
 from domain.entities.registry import ENTITY_TYPES
 from domain.errors import DomainError
@@ -131,14 +131,12 @@ def import_(
     as_json: bool,
 ) -> None:
     """Import FILE (CSV with header, JSON lines, or a JSON array) and wait for the result."""
-    from domain.bulk_action import action_id_for_key
-
     started = time.monotonic()
-    action_id = action_id_for_key(account, idempotency_key) if idempotency_key else None
-    command = SubmitCommand(account, entity, action_type, match_by, batch_size, action_id)
-    source = file_source(str(file), fmt, command)
+    command, source, scan = checked_file(
+        SubmitCommand(account, entity, action_type, match_by, batch_size, idempotency_key), str(file), fmt
+    )
     container = _container(ctx)
-    action_id, created = create_action(container, command, source)
+    action_id, created = create_action(container, command, source, scan)
     if as_json:
         _emit_json({"action_id": str(action_id), "created": created})
     else:
@@ -416,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message().replace("\n", " "), EXIT_BAD_INPUT)
     except CliError as exc:
         _fail(str(exc), exc.code)
-    except (InputError, DomainError, InputChangedError, ConfigurationError) as exc:
+    except (InputError, DomainError, InputChangedError, IdempotencyKeyError, ConfigurationError) as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
     except AggregateNotFoundError as exc:
         _fail(f"no action {exc}", EXIT_BAD_INPUT)

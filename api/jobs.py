@@ -15,7 +15,7 @@ from uuid import UUID
 
 from api.presenters import FINAL_STATUSES
 from api.runtime import EmbeddedRuntime
-from application.ports import ActionView, InputSource
+from application.ports import ActionView, InputScan, InputSource
 from application.relay import CHUNKS_QUEUE, chunk_message
 from application.submission import SubmitCommand, allowed_fields, checked_command
 from infrastructure.bootstrap import Container
@@ -39,11 +39,20 @@ def file_source(path: str, fmt: str | None, command: SubmitCommand) -> FileSourc
     )
 
 
-def create_action(container: Container, command: SubmitCommand, source: InputSource) -> tuple[UUID, bool]:
+def checked_file(command: SubmitCommand, path: str, fmt: str | None) -> tuple[SubmitCommand, FileSource, InputScan]:
+    """The command and the file, checked (the file read once): raises on bad input
+    before any store is opened, so bad input creates nothing, not even a data dir."""
+    command = checked_command(command)
+    source = file_source(path, fmt, command)
+    return command, source, source.scan()
+
+
+def create_action(
+    container: Container, command: SubmitCommand, source: InputSource, scan: InputScan | None = None
+) -> tuple[UUID, bool]:
     """Check everything, then record Created. Raises before creating anything on bad input."""
     command = checked_command(command)
-    scan = source.scan()
-    return container.submission().create(command, source, scan)
+    return container.submission().create(command, source, scan or source.scan())
 
 
 def run_to_completion(

@@ -24,7 +24,7 @@ from application.ports import (
     QuotaGate,
     QuotaLimits,
 )
-from domain.bulk_action import ActionType, BulkAction, BulkChunk
+from domain.bulk_action import ActionType, BulkAction, BulkChunk, action_id_for_key
 from domain.entities.base import EntityType
 from domain.entities.registry import entity_type as entity_type_named
 from domain.errors import InvalidMatchFieldError, UnknownActionTypeError
@@ -34,6 +34,9 @@ CHUNKS_PER_SAVE = 4
 MAX_CHUNK_SIZE = 10_000
 
 
+MAX_IDEMPOTENCY_KEY = 200
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitCommand:
     account_id: str
@@ -41,11 +44,24 @@ class SubmitCommand:
     action_type: str
     match_by: str | None = None
     chunk_size: int = 1000
-    action_id: UUID | None = None
+    # A retry with the same key (same account) names the same action; see Submission.create.
+    idempotency_key: str | None = None
+
+    @property
+    def action_id(self) -> UUID | None:
+        return action_id_for_key(self.account_id, self.idempotency_key) if self.idempotency_key else None
 
 
 class InputChangedError(Exception):
     """A resumed action's input file is gone or differs from the one first read."""
+
+
+class IdempotencyKeyError(ValueError):
+    """An idempotency key that is blank or too long."""
+
+
+class IdempotencyKeyReusedError(IdempotencyKeyError):
+    """An idempotency key already names an action made by a different request."""
 
 
 def checked_command(command: SubmitCommand) -> SubmitCommand:
@@ -66,7 +82,10 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
         raise InvalidMatchFieldError(f"{action.value.upper()} of {etype.name} matches by {etype.unique_field!r} only")
     if not 1 <= command.chunk_size <= MAX_CHUNK_SIZE:
         raise ValueError(f"chunk size must be between 1 and {MAX_CHUNK_SIZE}")
-    return SubmitCommand(command.account_id, etype.name, action.value, match_by, command.chunk_size, command.action_id)
+    key = command.idempotency_key
+    if key is not None and not (key.strip() and len(key) <= MAX_IDEMPOTENCY_KEY):
+        raise IdempotencyKeyError(f"an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters, not blank")
+    return SubmitCommand(command.account_id, etype.name, action.value, match_by, command.chunk_size, key)
 
 
 def allowed_fields(entity_type: str, action_type: str, match_by: str | None) -> frozenset[str]:
@@ -121,6 +140,7 @@ class Submission:
         action_id = command.action_id or uuid4()
         existing = self._existing(action_id)
         if existing is not None:
+            _same_request_or_refuse(existing, command, source.format, scan.sha256)
             return existing.id, False
         self.quota.reserve(command.account_id, str(action_id), scan.total, limits or self.limits, self.clock.now())
         source_info = {**source.describe(), "sha256": scan.sha256, "size": scan.size}
@@ -135,6 +155,8 @@ class Submission:
             scan.total,
         )
         if not self.events.create_action(action):
+            # The same key was submitted concurrently: only the same request may share it.
+            _same_request_or_refuse(self.events.get_action(action_id), command, source.format, scan.sha256)
             return action_id, False
         return action_id, True
 
@@ -204,6 +226,17 @@ class Submission:
         while self.events.chunk_queued(action_id, count) is not None:
             count += 1
         return count
+
+
+def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str, sha256: str) -> None:
+    """An idempotency key names one request: the same command over the same input."""
+    then = (action.entity_type, action.action_type, action.match_by, action.chunk_size)
+    now = (command.entity_type, command.action_type, command.match_by, command.chunk_size)
+    if then != now or (action.source.get("format"), action.source.get("sha256")) != (fmt, sha256):
+        raise IdempotencyKeyReusedError(
+            f"the idempotency key {command.idempotency_key!r} was used for a different request"
+            f" (action {action.id}); use a new key"
+        )
 
 
 def _stored(record: InputRecord, duplicate_of_row: int | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from application.ports import InputError, QuotaExceededError
+from application.submission import IdempotencyKeyError, IdempotencyKeyReusedError
 from domain.errors import ActionAlreadyFinishedError, DomainError
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,14 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, ActionAlreadyFinishedError):
             return problem_response(request, ProblemError(409, "action-finished", "Conflict", str(exc)))
         return problem_response(request, ProblemError(422, "invalid-command", "Invalid Command", str(exc)))
+
+    @app.exception_handler(IdempotencyKeyError)
+    async def on_idempotency_key(request: Request, exc: IdempotencyKeyError) -> JSONResponse:
+        if isinstance(exc, IdempotencyKeyReusedError):
+            return problem_response(
+                request, ProblemError(422, "idempotency-key-reused", "Idempotency Key Reused", str(exc))
+            )
+        return problem_response(request, ProblemError(422, "invalid-request", "Invalid Request", str(exc)))
 
     @app.exception_handler(QuotaExceededError)
     async def on_quota(request: Request, exc: QuotaExceededError) -> JSONResponse:

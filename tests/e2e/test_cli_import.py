@@ -180,3 +180,29 @@ def test_a_json_array_with_an_integer_past_64_bits_is_imported_not_crashed(tmp_p
     assert (summary["status"], summary["succeeded"], summary["failed"]) == ("COMPLETED", 1, 1)
     failed = json.loads(bulkactions(tmp_path / "data", "logs", summary["action_id"], "--outcome", "failed").lines[0])
     assert failed["row"] == 1 and failed["errors"][0]["field"] == "employee_count"
+
+
+def test_an_idempotency_key_reused_for_a_different_file_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_contacts_csv(tmp_path / "first.csv", 50)
+    write_contacts_csv(tmp_path / "second.csv", 60)
+    first = bulkactions(data, *import_args(tmp_path / "first.csv"), "--idempotency-key", "nightly")
+    assert first.code == 0, first.stderr
+
+    reused = bulkactions(data, *import_args(tmp_path / "second.csv"), "--idempotency-key", "nightly")
+    other_action = bulkactions(
+        data, *import_args(tmp_path / "first.csv", action="upsert"), "--idempotency-key", "nightly"
+    )
+
+    for run in (reused, other_action):
+        assert run.code == 2, run.stdout + run.stderr
+        assert run.stdout == "" and run.stderr.count("\n") == 1
+        assert "idempotency key" in run.stderr and "different request" in run.stderr
+    assert len(json.loads(bulkactions(data, "status", "--json").stdout)) == 1
+
+
+def test_an_empty_idempotency_key_is_refused(tmp_path: Path) -> None:
+    write_contacts_csv(tmp_path / "c.csv", 5)
+    run = bulkactions(tmp_path / "data", *import_args(tmp_path / "c.csv"), "--idempotency-key", "")
+    assert run.code == 2 and run.stderr.count("\n") == 1 and "idempotency" in run.stderr.lower()
+    assert not (tmp_path / "data" / "events.db").exists()

@@ -32,7 +32,7 @@ from api.jobs import file_source
 from application.accounts import Account
 from application.ports import ActionFilter, InputError, InputScan, QuotaExceededError
 from application.submission import SubmitCommand, checked_command
-from domain.bulk_action import ActionStatus, action_id_for_key
+from domain.bulk_action import ActionStatus
 
 router = APIRouter(prefix="/v1/bulk-actions", tags=["bulk-actions"], responses=PROBLEM_RESPONSES)
 
@@ -164,10 +164,7 @@ def _problem(location: str, message: str, code: str) -> dict[str, str]:
 
 
 def _command(account: Account, entity: str, action: str, options: SubmitOptions, key: str | None) -> SubmitCommand:
-    action_id = action_id_for_key(account.account_id, key) if key else None
-    return checked_command(
-        SubmitCommand(account.account_id, entity, action, options.match_by, options.chunk_size, action_id)
-    )
+    return checked_command(SubmitCommand(account.account_id, entity, action, options.match_by, options.chunk_size, key))
 
 
 def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -> tuple[SubmitCommand, str]:
@@ -225,50 +222,9 @@ def _create(
         raise
     if not created:
         path.unlink(missing_ok=True)
-        status = _same_request_or_refuse(
-            svc, account, action_id=action_id, command=command, fmt=fmt, sha256=scan.sha256
-        )
-        return action_id, False, status
+        return action_id, False, owned_header(container.events, account, str(action_id)).status.value
     svc.queuer.queue(action_id, command, path, fmt)
     return action_id, True, ActionStatus.QUEUEING.value
-
-
-def _same_request_or_refuse(
-    svc: ServicesDep,
-    account: Account,
-    *,
-    action_id: UUID,
-    command: SubmitCommand,
-    fmt: str,
-    sha256: str,
-) -> str:
-    """The Idempotency-Key was used before: only the very same request may reuse it.
-    Returns the status of the action it made."""
-    before = owned_header(svc.container.events, account, str(action_id))
-    then = (
-        before.entity_type,
-        before.action_type,
-        before.match_by,
-        before.chunk_size,
-        before.source.get("format"),
-        before.source.get("sha256"),
-    )
-    now = (
-        command.entity_type,
-        command.action_type,
-        command.match_by,
-        command.chunk_size,
-        fmt,
-        sha256,
-    )
-    if then != now:
-        raise ProblemError(
-            422,
-            "idempotency-key-reused",
-            "Idempotency Key Reused",
-            "this Idempotency-Key was used for a different request; use a new key",
-        )
-    return before.status.value
 
 
 def Instant(description: str) -> Any:  # noqa: N802 (a parameter declaration, like Query)
