@@ -18,11 +18,11 @@ from uuid import UUID
 
 import click
 import orjson
-from eventsourcing.application import AggregateNotFoundError
 
 from api import presenters
 from api.jobs import RuntimeFailedError, checked_file, create_action, file_source, run_to_completion
 from api.progress import ProgressDisplay
+from application.event_store import ActionNotFoundError
 from application.migration import UnknownOwnerError, migrate_entity_owners
 from application.ports import InputError, QuotaExceededError
 from application.submission import IdempotencyKeyError, InputChangedError, SubmitCommand
@@ -52,10 +52,11 @@ class CliError(Exception):
         self.code = code
 
 
-def _container(ctx: click.Context) -> Container:
+def _container(ctx: click.Context, *, create: bool = False) -> Container:
+    """The stores; only commands that make actions (``create``) may make a data dir."""
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "container" not in obj:
-        obj["container"] = bootstrap(Settings(data_dir=obj["data_dir"]))
+        obj["container"] = bootstrap(Settings(data_dir=obj["data_dir"]), create=create)
         ctx.call_on_close(obj["container"].close)
     return obj["container"]  # type: ignore[no-any-return]
 
@@ -135,7 +136,7 @@ def import_(
     command, source, scan = checked_file(
         SubmitCommand(account, entity, action_type, match_by, batch_size, idempotency_key), str(file), fmt
     )
-    container = _container(ctx)
+    container = _container(ctx, create=True)
     action_id, created = create_action(container, command, source, scan)
     if as_json:
         _emit_json({"action_id": str(action_id), "created": created})
@@ -326,7 +327,7 @@ def verify(ctx: click.Context, action_id: str | None) -> None:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Bring stores written by an earlier release up to date (run once, with nothing else running)."""
-    container = bootstrap(Settings(data_dir=ctx.ensure_object(dict)["data_dir"]), migrating=True)
+    container = bootstrap(Settings(data_dir=ctx.ensure_object(dict)["data_dir"]), create=False, migrating=True)
     ctx.call_on_close(container.close)
     try:
         result = migrate_entity_owners(container.events, container.entities)
@@ -416,8 +417,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), exc.code)
     except (InputError, DomainError, InputChangedError, IdempotencyKeyError, ConfigurationError) as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
-    except AggregateNotFoundError as exc:
-        _fail(f"no action {exc}", EXIT_BAD_INPUT)
+    except ActionNotFoundError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
     except QuotaExceededError as exc:
         _fail(f"quota {exc.limit} exceeded: {exc.detail}; retry in {exc.retry_after_seconds}s", EXIT_QUOTA)
     except RuntimeFailedError as exc:
@@ -426,9 +427,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_FAILURE)
     except Exception as exc:
         missing = _missing_extra(exc)
-        if missing is None:
-            raise
-        _fail(f"{missing[0]} is not installed; this needs: pip install -e '.[{missing[1]}]'", EXIT_FAILURE)
+        if missing is not None:
+            _fail(f"{missing[0]} is not installed; this needs: pip install -e '.[{missing[1]}]'", EXIT_FAILURE)
+        # An internal failure is one line too; the traceback is for whoever asks for it.
+        logging.getLogger("bulkactions").debug("internal error", exc_info=True)
+        _fail(f"internal error: {type(exc).__name__}: {exc} (BULK_LOG_LEVEL=DEBUG shows where)", EXIT_FAILURE)
 
 
 def _missing_extra(exc: BaseException | None) -> tuple[str, str] | None:

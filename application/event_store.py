@@ -11,12 +11,20 @@ from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError, Notification
 from eventsourcing.utils import get_topic
 
 from domain.bulk_action import BulkAction, BulkChunk, ChunkSummary, chunk_id, outcome_version
+
+
+class ActionNotFoundError(LookupError):
+    """No action with this id in the event store."""
+
+    def __init__(self, action_id: UUID) -> None:
+        super().__init__(f"no action {action_id}")
+        self.action_id = action_id
 
 
 class BulkActionLog(Application):  # type: ignore[type-arg]
@@ -31,7 +39,11 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         return True
 
     def get_action(self, action_id: UUID) -> BulkAction:
-        return cast(BulkAction, self.repository.get(action_id))
+        """The action's header; ``ActionNotFoundError`` if there is none."""
+        try:
+            return cast(BulkAction, self.repository.get(action_id))
+        except AggregateNotFoundError:
+            raise ActionNotFoundError(action_id) from None
 
     def save_action(self, action: BulkAction) -> None:
         self.save(action)

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
-
-from application.event_store import BulkActionLog
+from application.event_store import ActionNotFoundError, BulkActionLog
 from application.ports import (
     Clock,
     InputRecord,
@@ -163,7 +161,7 @@ class Submission:
     def _existing(self, action_id: UUID) -> BulkAction | None:
         try:
             return self.events.get_action(action_id)
-        except AggregateNotFoundError:
+        except ActionNotFoundError:
             return None
 
     def queue_input(self, action_id: UUID, source: InputSource) -> int:

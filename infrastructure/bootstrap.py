@@ -112,11 +112,17 @@ class OutdatedStoreError(ConfigurationError):
     """A store written by an earlier release that must be migrated before use."""
 
 
-def bootstrap(settings: Settings | None = None, *, migrating: bool = False) -> Container:
-    """Every adapter, from ``settings``. A store that needs ``bulkactions migrate`` is
-    refused (``OutdatedStoreError``) unless ``migrating``."""
+class DataDirError(ConfigurationError):
+    """The data dir is missing (for a command that only reads), or cannot be written."""
+
+
+def bootstrap(settings: Settings | None = None, *, create: bool = True, migrating: bool = False) -> Container:
+    """Every adapter, from ``settings``. Without ``create`` a data dir that holds no
+    event store is refused (a mistyped ``--data-dir`` must not become a new, empty one).
+    A store that needs ``bulkactions migrate`` is refused (``OutdatedStoreError``)
+    unless ``migrating``."""
     settings = settings or Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _checked_data_dir(settings, create=create)
     events = BulkActionLog(env=event_store_env(settings))
     container = _container(settings, events)
     if not migrating and container.entities.needs_owner_migration():
@@ -127,6 +133,19 @@ def bootstrap(settings: Settings | None = None, *, migrating: bool = False) -> C
             " the account that inserted it"
         )
     return container
+
+
+def _checked_data_dir(settings: Settings, *, create: bool) -> None:
+    data_dir = settings.data_dir
+    if not create and settings.event_store == "sqlite" and not (data_dir / "events.db").is_file():
+        raise DataDirError(f"no bulk actions data in {data_dir}: check --data-dir (or BULK_DATA_DIR)")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirError(f"cannot create the data dir {data_dir}: {exc.strerror}") from None
+    if not os.access(data_dir, os.W_OK):
+        # SQLite needs to write even to read (WAL index, locks): refuse in one line.
+        raise DataDirError(f"the data dir {data_dir} is read-only: bulkactions needs to write there")
 
 
 def _container(settings: Settings, events: BulkActionLog) -> Container:

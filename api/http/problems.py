@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from application.event_store import ActionNotFoundError
 from application.ports import InputError, QuotaExceededError
 from application.submission import IdempotencyKeyError, IdempotencyKeyReusedError
 from domain.errors import ActionAlreadyFinishedError, DomainError
@@ -123,8 +123,8 @@ def install(app: FastAPI) -> None:
     async def on_quota(request: Request, exc: QuotaExceededError) -> JSONResponse:
         return problem_response(request, quota_problem(exc))
 
-    @app.exception_handler(AggregateNotFoundError)
-    async def on_missing(request: Request, exc: AggregateNotFoundError) -> JSONResponse:
+    @app.exception_handler(ActionNotFoundError)
+    async def on_missing(request: Request, exc: ActionNotFoundError) -> JSONResponse:
         return problem_response(request, not_found("such action"))
 
     @app.exception_handler(Exception)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
 from api import presenters
 from api.http.problems import not_found
 from api.http.schemas import ActionPublic, Counts, Links, Progress, Timings
 from application.accounts import Account
-from application.event_store import BulkActionLog
+from application.event_store import ActionNotFoundError, BulkActionLog
 from application.ports import ActionView, ReadModelStore
 from domain.bulk_action import BulkAction
 
@@ -32,7 +30,7 @@ def owned_header(events: BulkActionLog, account: Account, action_id: str) -> Bul
     """The action's header stream (a handful of events), if the account owns it."""
     try:
         action = events.get_action(action_uuid(action_id))
-    except AggregateNotFoundError:
+    except ActionNotFoundError:
         raise not_found(f"action {action_id}") from None
     if action.account_id != account.account_id:
         raise not_found(f"action {action_id}")

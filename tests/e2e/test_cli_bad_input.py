@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,8 @@ def test_bad_input_is_refused_with_one_line_and_creates_nothing(
     assert run.stderr.startswith("bulkactions: error: ")
     assert message in run.stderr
     assert "Traceback" not in run.stderr
-    status = bulkactions(tmp_path / "data", "status", "--json")
-    assert json.loads(status.stdout) == []
+    # Checked before any store is opened: not even the data dir is made.
+    assert not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize(
@@ -69,6 +70,8 @@ def test_bad_input_is_refused_with_one_line_and_creates_nothing(
     ],
 )
 def test_unknown_ids_and_bad_commands_get_one_line_and_exit_two(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "c.csv").write_bytes(GOOD)
+    assert bulkactions(tmp_path / "data", *import_args(tmp_path / "c.csv")).code == 0
     run = bulkactions(tmp_path / "data", *args)
     assert run.code == 2
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
@@ -123,3 +126,53 @@ def test_a_missing_optional_extra_is_one_line_naming_the_install(
     assert done.stderr.strip().splitlines() == [
         f"bulkactions: error: {blocked} is not installed; this needs: pip install -e '.[{extra}]'"
     ]
+
+
+UNKNOWN = "00000000-0000-0000-0000-000000000001"
+
+
+@pytest.mark.parametrize("args", [["resume", UNKNOWN], ["cancel", UNKNOWN], ["history", UNKNOWN, "--row", "1"]])
+def test_an_unknown_action_id_is_named_in_one_line_without_the_librarys_words(tmp_path: Path, args: list[str]) -> None:
+    data = tmp_path / "data"
+    (tmp_path / "c.csv").write_bytes(GOOD)
+    assert bulkactions(data, *import_args(tmp_path / "c.csv")).code == 0
+    run = bulkactions(data, *args)
+    assert run.code == 2
+    assert run.stderr == f"bulkactions: error: no action {UNKNOWN}\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["status", UNKNOWN], ["logs", UNKNOWN], ["history", UNKNOWN, "--row", "1"], ["verify"], ["replay"]],
+)
+def test_a_data_dir_that_holds_no_store_is_refused_and_not_created(tmp_path: Path, args: list[str]) -> None:
+    mistyped = tmp_path / "dta"
+    run = bulkactions(mistyped, *args)
+    assert run.code == 2, run.stdout + run.stderr
+    assert run.stderr.count("\n") == 1 and "no bulk actions data" in run.stderr and str(mistyped) in run.stderr
+    assert not mistyped.exists()
+
+
+@pytest.fixture
+def read_only_data_dir(tmp_path: Path) -> Iterator[Path]:
+    """A data dir with an import in it, then mounted read-only (root ignores file modes)."""
+    data = tmp_path / "data"
+    (tmp_path / "c.csv").write_bytes(GOOD)
+    assert bulkactions(data, *import_args(tmp_path / "c.csv")).code == 0
+    subprocess.run(["mount", "--bind", str(data), str(data)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(data)], check=True)
+        yield data
+    finally:
+        subprocess.run(["umount", str(data)], check=True)
+
+
+@pytest.mark.parametrize("args", [["status"], ["import", "c.csv", "--entity", "contact", "--action", "insert"]])
+def test_a_read_only_data_dir_is_one_line_not_a_traceback(
+    read_only_data_dir: Path, tmp_path: Path, args: list[str]
+) -> None:
+    args = [str(tmp_path / a) if a == "c.csv" else a for a in args]
+    run = bulkactions(read_only_data_dir, *args)
+    assert run.code == 2, run.stdout + run.stderr
+    assert run.stderr.count("\n") == 1 and "read-only" in run.stderr
+    assert "Traceback" not in run.stderr
