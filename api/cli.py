@@ -10,21 +10,23 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import click
 import orjson
 
 from api import presenters
 from api.jobs import RuntimeFailedError, checked_file, create_action, file_source, run_to_completion
+from api.presenters import FINAL_STATUSES
 from api.progress import ProgressDisplay
 from application.event_store import ActionNotFoundError
 from application.migration import UnknownOwnerError, migrate_entity_owners
-from application.ports import InputError, QuotaExceededError
+from application.ports import ActionView, InputError, InputScan, InputSource, QuotaExceededError
 from application.submission import IdempotencyKeyError, InputChangedError, SubmitCommand
 from domain.bulk_action import ActionType
 from domain.entities.registry import ENTITY_TYPES
@@ -39,6 +41,7 @@ from infrastructure.bootstrap import (
 )
 from infrastructure.files.readers import FORMATS
 from infrastructure.files.sample import write_contacts_csv
+from infrastructure.files.streams import STDIN, is_stream, sniffed_format, spool_stream
 from infrastructure.settings import Settings
 from projections.actions import PROJECTION_NAME
 from projections.rebuild import differences, rebuild
@@ -105,7 +108,7 @@ def _finish(container: Container, view: Any, started: float, as_json: bool) -> N
 
 
 @cli.command("import")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @click.option("--entity", required=True, type=click.Choice(sorted(ENTITY_TYPES)), help="Entity type.")
 @click.option("--action", "action_type", required=True, type=click.Choice([a.value for a in ActionType]))
 @click.option("--match-by", default=None, help="UPDATE: 'id' or the unique field (default).")
@@ -131,12 +134,55 @@ def import_(
     idempotency_key: str | None,
     as_json: bool,
 ) -> None:
-    """Import FILE (CSV with header, JSON lines, or a JSON array) and wait for the result."""
+    """Import FILE (CSV with header, JSON lines, or a JSON array; - for standard input)
+    and wait for the result."""
     started = time.monotonic()
-    command, source, scan = checked_file(
-        SubmitCommand(account, entity, action_type, match_by, batch_size, idempotency_key), str(file), fmt
-    )
+    command = SubmitCommand(account, entity, action_type, match_by, batch_size, idempotency_key)
+    if is_stream(str(file)):
+        _import_stream(ctx, command, str(file), fmt, workers, started, as_json)
+        return
+    command, source, scan = checked_file(command, str(file), fmt)
     container = _container(ctx, create=True)
+    _import_checked(container, command, source, scan, workers, started, as_json)
+
+
+def _import_stream(
+    ctx: click.Context, command: SubmitCommand, path: str, fmt: str | None, workers: int, started: float, as_json: bool
+) -> None:
+    """Standard input or a pipe: copied once to a spool file in the data dir (so that
+    `resume` can read it again), removed once the action has finished."""
+    spooled = spool_stream(path)
+    try:
+        fmt = fmt or sniffed_format(spooled)
+        command, source, scan = checked_file(command, str(spooled), fmt)
+        container = _container(ctx, create=True)
+        kept = container.settings.data_dir / "spool" / f"{uuid4().hex}.{fmt}"
+        kept.parent.mkdir(exist_ok=True)
+        shutil.move(spooled, kept)
+    finally:
+        spooled.unlink(missing_ok=True)
+    source = file_source(str(kept), fmt, command)
+    source.name = "stdin" if path == STDIN else Path(path).name
+    view = _import_checked(container, command, source, scan, workers, started, as_json)
+    _remove_spooled_input(container, source.describe(), view)
+
+
+def _remove_spooled_input(container: Container, source_info: dict[str, Any], view: ActionView) -> None:
+    """A copy of a stream (in the data dir's spool) is needed until the action ends."""
+    path = Path(source_info.get("path", ""))
+    if view.status in FINAL_STATUSES and path.parent == (container.settings.data_dir / "spool").resolve():
+        path.unlink(missing_ok=True)
+
+
+def _import_checked(
+    container: Container,
+    command: SubmitCommand,
+    source: InputSource,
+    scan: InputScan,
+    workers: int,
+    started: float,
+    as_json: bool,
+) -> ActionView:
     action_id, created = create_action(container, command, source, scan)
     if as_json:
         _emit_json({"action_id": str(action_id), "created": created})
@@ -150,6 +196,7 @@ def import_(
             container, action_id, source, workers=workers, on_progress=display.update, resuming=not created
         )
     _finish(container, view, started, as_json)
+    return view
 
 
 @cli.command()
@@ -182,6 +229,7 @@ def resume(ctx: click.Context, action_id: str, workers: int, as_json: bool) -> N
             container, action.id, source, workers=workers, on_progress=display.update, resuming=True
         )
     _finish(container, view, started, as_json)
+    _remove_spooled_input(container, action.source, view)
 
 
 @cli.command()

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from infrastructure.files.sample import write_contacts_csv
-from tests.e2e.cli import bulkactions, import_args
+from tests.e2e.cli import bulkactions, command, import_args
 
 pytestmark = pytest.mark.e2e
+
+CONTACTS_CSV = b"email,first_name\na@x.com,Ann\nnot-an-email,Bob\nc@x.com,Cy\n"
+CONTACTS_JSONL = b'{"email": "a@x.com"}\n{"email": "bad"}\n{"email": "c@x.com"}\n'
 
 
 def _entity_count(data_dir: Path, entity_type: str) -> int:
@@ -206,3 +212,44 @@ def test_an_empty_idempotency_key_is_refused(tmp_path: Path) -> None:
     run = bulkactions(tmp_path / "data", *import_args(tmp_path / "c.csv"), "--idempotency-key", "")
     assert run.code == 2 and run.stderr.count("\n") == 1 and "idempotency" in run.stderr.lower()
     assert not (tmp_path / "data" / "events.db").exists()
+
+
+def _stdin_import(data: Path, content: bytes, *options: str) -> subprocess.CompletedProcess[bytes]:
+    args = ["import", "-", "--entity", "contact", "--action", "insert", "--json", *options]
+    return subprocess.run(command(data, *args), input=content, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize(("content", "fmt"), [(CONTACTS_CSV, None), (CONTACTS_JSONL, None), (CONTACTS_CSV, "csv")])
+@pytest.mark.timeout(60)
+def test_standard_input_is_imported_once_and_its_spool_removed(tmp_path: Path, content: bytes, fmt: str | None) -> None:
+    data = tmp_path / "data"
+    done = _stdin_import(data, content, *(["--format", fmt] if fmt else []))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert (summary["status"], summary["succeeded"], summary["failed"], summary["source"]) == (
+        "COMPLETED",
+        2,
+        1,
+        "stdin",
+    )
+    assert list((data / "spool").glob("*")) == []
+
+
+@pytest.mark.timeout(60)
+def test_a_pipe_given_as_the_file_is_read_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "contacts-pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(CONTACTS_CSV,))
+    writer.start()
+    run = bulkactions(tmp_path / "data", *import_args(fifo))
+    writer.join(timeout=30)
+    assert run.code == 0, run.stderr
+    assert (run.json_last()["succeeded"], run.json_last()["failed"]) == (2, 1)
+
+
+def test_bad_standard_input_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = _stdin_import(data, b"email,shoe_size\na@x.com,9\n")
+    assert done.returncode == 2
+    assert b"unknown column(s) shoe_size" in done.stderr and done.stderr.count(b"\n") == 1
+    assert not data.exists()
