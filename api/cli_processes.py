@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from application.faults import FaultPolicy
 from infrastructure.bootstrap import ConfigurationError, Container, bootstrap, single_active_lock
 from infrastructure.settings import Settings
 
@@ -136,7 +137,7 @@ def run_single_active(
                 stop.wait(standby_poll)
                 continue
             log.warning("%s: active (holding the %r lock)", lock_name, lock_name)
-            _run_while_held(lock, step, stop, poll_seconds, alive_file)
+            _run_while_held(lock, step, container.faults, stop, poll_seconds, alive_file)
     finally:
         lock.release()
         container.close()
@@ -145,6 +146,7 @@ def run_single_active(
 def _run_while_held(
     lock: SingleActiveLock,
     step: Callable[[], int],
+    faults: FaultPolicy,
     stop: threading.Event,
     poll_seconds: float,
     alive_file: Path | None,
@@ -164,8 +166,12 @@ def _run_while_held(
         try:
             done = step()
             backoff = 0.5
-        except Exception:
-            log.exception("%s: step failed; retrying in %.1fs", lock.name, backoff)
+            faults.episodes.recovered(lock.name)
+        except Exception as exc:
+            if faults.is_infrastructure(exc):
+                faults.episodes.failed(lock.name, exc)  # one line per outage, not per try
+            else:
+                log.exception("%s: step failed; retrying in %.1fs", lock.name, backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, 10.0)
             continue

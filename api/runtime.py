@@ -5,6 +5,7 @@ with the workers under the GIL).
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -22,13 +23,14 @@ def projector_process(settings: dict[str, Any], stop: Any, parent_pid: int) -> N
     """Child process body: project until told to stop or until the parent is gone."""
     container = bootstrap(Settings(**settings))
     projector = container.projector()
+    orphaned = threading.Event()  # the parent is gone: stop even while waiting out a fault
     try:
         while not stop.is_set() and os.getppid() == parent_pid:
-            if projector.run_once() == 0:
+            if container.faults.retrying("projector", projector.run_once, orphaned) == 0:
                 stop.wait(0.05)
         if stop.is_set():
             # Asked to stop (not orphaned): project what the workers stored last.
-            projector.catch_up()
+            container.faults.retrying("projector", projector.catch_up, orphaned)
     finally:
         container.close()
 
@@ -37,7 +39,10 @@ def queue_input_process(settings: dict[str, Any], action_id: str, source: Any) -
     """Child process body: store the input as chunks (parse, key index, ChunkQueued)."""
     container = bootstrap(Settings(**settings))
     try:
-        container.submission().queue_input(UUID(action_id), source)
+        # Storing the input is resumable (chunks stored are skipped): through a full
+        # disk or a locked store it simply starts again once the store is back.
+        queue_input = functools.partial(container.submission().queue_input, UUID(action_id), source)
+        container.faults.retrying("storing the input", queue_input, threading.Event())
     finally:
         container.close()
 

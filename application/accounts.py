@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import uuid4
 
+from application.faults import FaultPolicy
 from application.ports import Clock, QuotaLimits
 
 KEY_PREFIX = "bap_"
@@ -77,6 +78,44 @@ class RateLimiter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def fixed_window(now: datetime, window_seconds: int) -> tuple[int, int]:
+    """(start of the window ``now`` falls in, seconds until it ends), in epoch seconds."""
+    epoch = int(now.timestamp())
+    start = epoch - epoch % window_seconds
+    return start, start + window_seconds - epoch
+
+
+def counted(used: int, limit: int, reset_seconds: int) -> RateDecision:
+    """The decision for one more request when ``used`` are already counted in the window."""
+    if used >= limit:
+        return RateDecision(False, limit, 0, reset_seconds)
+    return RateDecision(True, limit, limit - used - 1, reset_seconds)
+
+
+class FallbackRateLimiter:
+    """The shared limiter, or, while its store is unavailable (a full disk, a database
+    down), a process-local one: a request is never refused with a 500 because its
+    count could not be written, and the limit still holds per API process."""
+
+    def __init__(self, shared: RateLimiter, local: RateLimiter, faults: FaultPolicy) -> None:
+        self.shared, self.local, self.faults = shared, local, faults
+
+    def hit(self, account_id: str, limit: int, window_seconds: int, now: datetime) -> RateDecision:
+        try:
+            decision = self.shared.hit(account_id, limit, window_seconds, now)
+        except Exception as exc:
+            if not self.faults.is_infrastructure(exc):
+                raise
+            self.faults.episodes.failed("request counting (counting per process meanwhile)", exc)
+            return self.local.hit(account_id, limit, window_seconds, now)
+        self.faults.episodes.recovered("request counting (counting per process meanwhile)")
+        return decision
+
+    def close(self) -> None:
+        self.shared.close()
+        self.local.close()
 
 
 def hash_key(api_key: str) -> str:

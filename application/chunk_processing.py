@@ -7,6 +7,9 @@ gives the same outcomes and writes nothing twice:
 - updates carry the (action, row) that made them, and the store does not re-apply a
   change over a later row of the same action;
 - the outcome events have deterministic versions, so a second save collides.
+
+An infrastructure fault (a store down, a full disk) is never a record's outcome: it
+is raised for the whole chunk (``StoreUnavailableError``), which the worker retries.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from application.event_store import BulkActionLog
+from application.faults import FaultClassifier, FaultPolicy, StoreUnavailableError
 from application.ports import (
     Clock,
     EntityChange,
@@ -48,8 +52,11 @@ class ChunkDecider:
         entity_type: str,
         action_type: str,
         match_by: str | None,
+        *,
+        is_infrastructure: FaultClassifier,
     ) -> None:
         self.entities = entities
+        self.is_infrastructure = is_infrastructure
         self.account_id = account_id
         self.action_id = action_id
         self.action_key = str(action_id)
@@ -60,18 +67,24 @@ class ChunkDecider:
     def decide(self, records: list[dict[str, Any]]) -> list[RecordResult]:
         try:
             return self._decide(records)
-        except Exception:
+        except Exception as exc:
+            self._raise_if_infrastructure(exc)
             # One bad record must not take its chunk down: isolate it by going one by one.
             log.exception("chunk of action %s failed as a batch; retrying record by record", self.action_id)
-            results = []
-            for record in records:
-                try:
-                    results += self._decide([record])
-                except Exception as exc:
-                    log.exception("record %s of action %s failed", record.get("row"), self.action_id)
-                    error = FieldError("record", SYSTEM_ERROR, f"{type(exc).__name__}: {exc}")
-                    results.append(_failed(record["row"], record.get("line"), [error]))
-            return results
+        results = []
+        for record in records:
+            try:
+                results += self._decide([record])
+            except Exception as exc:
+                self._raise_if_infrastructure(exc)
+                log.exception("record %s of action %s failed", record.get("row"), self.action_id)
+                error = FieldError("record", SYSTEM_ERROR, f"{type(exc).__name__}: {exc}")
+                results.append(_failed(record["row"], record.get("line"), [error]))
+        return results
+
+    def _raise_if_infrastructure(self, exc: Exception) -> None:
+        if self.is_infrastructure(exc):
+            raise StoreUnavailableError(f"{type(exc).__name__}: {exc}") from exc
 
     def _decide(self, records: list[dict[str, Any]]) -> list[RecordResult]:
         results: list[RecordResult | None] = [None] * len(records)
@@ -228,10 +241,11 @@ class ChunkDecider:
 class ChunkProcessor:
     """The use case run by workers for each chunk message."""
 
-    def __init__(self, events: BulkActionLog, entities: EntityStore, clock: Clock) -> None:
+    def __init__(self, events: BulkActionLog, entities: EntityStore, clock: Clock, faults: FaultPolicy) -> None:
         self.events = events
         self.entities = entities
         self.clock = clock
+        self.faults = faults
 
     def process(self, action_id: UUID, chunk_no: int) -> str:
         """Returns what happened: processed, duplicate (already done), cancelled, missing."""
@@ -244,7 +258,13 @@ class ChunkProcessor:
         if queued is None:
             return "missing"
         decider = ChunkDecider(
-            self.entities, action.account_id, action_id, action.entity_type, action.action_type, action.match_by
+            self.entities,
+            action.account_id,
+            action_id,
+            action.entity_type,
+            action.action_type,
+            action.match_by,
+            is_infrastructure=self.faults.is_infrastructure,
         )
         results = decider.decide(queued.records)
         events = record_outcomes(action_id, chunk_no, results, self.clock.now())

@@ -14,6 +14,7 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from application.event_store import BulkActionLog
+from application.faults import FaultPolicy
 from application.ports import MessageTransport, PositionStore
 from domain.bulk_action import BulkChunk
 
@@ -27,11 +28,17 @@ def chunk_message(action_id: str, chunk_no: int) -> bytes:
 
 class Relay:
     def __init__(
-        self, events: BulkActionLog, transport: MessageTransport, positions: PositionStore, name: str = "relay"
+        self,
+        events: BulkActionLog,
+        transport: MessageTransport,
+        positions: PositionStore,
+        faults: FaultPolicy,
+        name: str = "relay",
     ) -> None:
         self.events = events
         self.transport = transport
         self.positions = positions
+        self.faults = faults
         self.name = name
 
     def run_once(self, page: int = 500) -> int:
@@ -54,6 +61,4 @@ class Relay:
         return len(bodies)
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:
-        while not stop.is_set():
-            if self.run_once() == 0:
-                stop.wait(poll_seconds)
+        self.faults.run_steps(self.name, self.run_once, stop, poll_seconds)

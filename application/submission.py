@@ -7,6 +7,7 @@ input never leaves a half-created action behind.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ from domain.bulk_action import ActionType, BulkAction, BulkChunk, action_id_for_
 from domain.entities.base import EntityType
 from domain.entities.registry import entity_type as entity_type_named
 from domain.errors import InvalidMatchFieldError, UnknownActionTypeError
+
+log = logging.getLogger(__name__)
 
 # Chunks stored per transaction while queueing: fewer commits, bounded memory.
 CHUNKS_PER_SAVE = 4
@@ -152,11 +155,25 @@ class Submission:
             command.chunk_size,
             scan.total,
         )
-        if not self.events.create_action(action):
+        try:
+            created = self.events.create_action(action)
+        except BaseException:
+            self._release_quietly(command.account_id, action_id)
+            raise
+        if not created:
             # The same key was submitted concurrently: only the same request may share it.
             _same_request_or_refuse(self.events.get_action(action_id), command, source.format, scan.sha256)
             return action_id, False
         return action_id, True
+
+    def _release_quietly(self, account_id: str, action_id: UUID) -> None:
+        """Give back the quota of an action that could not be recorded. If the quota
+        store fails too (the same full disk) the reservation stays, holding one active
+        slot of the account: said in the log, with the action id."""
+        try:
+            self.quota.release(account_id, str(action_id))
+        except Exception:
+            log.error("could not release the quota reserved for unrecorded action %s of %s", action_id, account_id)
 
     def _existing(self, action_id: UUID) -> BulkAction | None:
         try:

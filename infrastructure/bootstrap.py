@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from application.accounts import AccountStore, RateLimiter
+from application.accounts import AccountStore, FallbackRateLimiter, RateLimiter
 from application.chunk_processing import ChunkProcessor
 from application.completion import ActionCompleter
 from application.event_store import BulkActionLog
+from application.faults import FaultClassifier, FaultPolicy, any_of, is_transient_os_error
 from application.ports import EntityStore, MessageTransport, PositionStore, QuotaGate, QuotaLimits, ReadModelStore
 from application.relay import Relay
 from application.submission import Submission
 from application.worker import ChunkWorker
+from infrastructure.inprocess.rate_limits import InProcessRateLimiter
 from infrastructure.settings import Settings
 from projections.projector import Projector
 
@@ -47,6 +49,7 @@ class Container:
     clock: SystemClock
     accounts: AccountStore
     rate_limiter: RateLimiter
+    faults: FaultPolicy
 
     @property
     def limits(self) -> QuotaLimits:
@@ -62,17 +65,17 @@ class Container:
         return ActionCompleter(self.events, self.quota)
 
     def processor(self) -> ChunkProcessor:
-        return ChunkProcessor(self.events, self.entities, self.clock)
+        return ChunkProcessor(self.events, self.entities, self.clock, self.faults)
 
     def worker(self) -> ChunkWorker:
         return ChunkWorker(self.processor(), self.transport)
 
     def relay(self) -> Relay:
-        return Relay(self.events, self.transport, self.positions)
+        return Relay(self.events, self.transport, self.positions, self.faults)
 
     def projector(self, *, completing: bool = True) -> Projector:
         completer = self.completer().complete_if_done if completing else None
-        return Projector(self.events, self.read_models, completer)
+        return Projector(self.events, self.read_models, completer, faults=self.faults)
 
     def close(self) -> None:
         for part in (
@@ -88,6 +91,28 @@ class Container:
             if close is not None:
                 close()
         self.events.close()
+
+
+def fault_policy(settings: Settings) -> FaultPolicy:
+    """What counts as an infrastructure fault for the adapters ``settings`` pick."""
+    from infrastructure.events import faults as event_faults
+    from infrastructure.sqlite import faults as sqlite_faults
+
+    # SQLite is always in use: the embedded stores, or scratch files (key index).
+    classifiers: list[FaultClassifier] = [is_transient_os_error, sqlite_faults.is_transient, event_faults.is_transient]
+    if settings.event_store == "postgres":
+        from infrastructure.postgres import faults as postgres_faults
+
+        classifiers.append(postgres_faults.is_transient)
+    if settings.document_store == "mongodb":
+        from infrastructure.mongo import faults as mongo_faults
+
+        classifiers.append(mongo_faults.is_transient)
+    if settings.transport == "rabbitmq":
+        from infrastructure.rabbitmq import faults as rabbitmq_faults
+
+        classifiers.append(rabbitmq_faults.is_transient)
+    return FaultPolicy(any_of(*classifiers))
 
 
 def event_store_env(settings: Settings) -> dict[str, str]:
@@ -149,6 +174,7 @@ def _checked_data_dir(settings: Settings, *, create: bool) -> None:
 
 
 def _container(settings: Settings, events: BulkActionLog) -> Container:
+    faults = fault_policy(settings)
     return Container(
         settings=settings,
         events=events,
@@ -159,7 +185,8 @@ def _container(settings: Settings, events: BulkActionLog) -> Container:
         quota=_quota(settings),
         clock=SystemClock(),
         accounts=_accounts(settings),
-        rate_limiter=_rate_limiter(settings),
+        rate_limiter=FallbackRateLimiter(_rate_limiter(settings), InProcessRateLimiter(), faults),
+        faults=faults,
     )
 
 

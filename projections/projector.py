@@ -12,6 +12,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from application.event_store import BulkActionLog
+from application.faults import FaultPolicy
 from application.ports import ReadModelStore
 from domain.bulk_action import ActionStatus
 from projections.actions import PROJECTION_NAME, project
@@ -26,11 +27,13 @@ class Projector:
         store: ReadModelStore,
         complete_if_done: Callable[[UUID], bool] | None = None,
         name: str = PROJECTION_NAME,
+        faults: FaultPolicy | None = None,
     ) -> None:
         self.events = events
         self.store = store
         self.complete_if_done = complete_if_done
         self.name = name
+        self.faults = faults
 
     def run_once(self, page: int = 1000) -> int:
         position = self.store.position(self.name)
@@ -61,6 +64,7 @@ class Projector:
         return done
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:
-        while not stop.is_set():
-            if self.run_once() == 0:
-                stop.wait(poll_seconds)
+        """Follow the log until stopped, waiting out infrastructure faults (a live
+        projector needs ``faults``; a replay runs ``catch_up`` and stops on any error)."""
+        assert self.faults is not None, "a live projector needs a fault policy"
+        self.faults.run_steps(f"projector {self.name}", self.run_once, stop, poll_seconds)

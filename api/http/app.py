@@ -71,7 +71,7 @@ def create_app(container: Container, runtime: Runtime | None = None, *, resume: 
         lifespan=lifespan,
     )
     app.state.services = services
-    problems.install(app)
+    problems.install(app, container.faults)
     for module in (bulk_actions, results, events):
         app.include_router(module.router, dependencies=[Depends(reject_unknown_query)])
     app.add_middleware(RateLimitHeaders)

@@ -10,6 +10,7 @@ input is safely in the event store.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -304,6 +305,7 @@ class InputQueuer:
         self.pool: ThreadPoolExecutor | None = None
         self._running: dict[UUID, Future[None]] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()  # set by close: give up waiting out a fault
 
     def queue(self, action_id: UUID, command: SubmitCommand, path: Path, fmt: str) -> None:
         with self._lock:
@@ -314,8 +316,11 @@ class InputQueuer:
             self._running[action_id] = self.pool.submit(self._queue, action_id, command, path, fmt)
 
     def _queue(self, action_id: UUID, command: SubmitCommand, path: Path, fmt: str) -> None:
+        source = file_source(str(path), fmt, command)
+        queue_input = functools.partial(self.container.submission().queue_input, action_id, source)
         try:
-            self.container.submission().queue_input(action_id, file_source(str(path), fmt, command))
+            # Resumable, so an infrastructure fault (a full disk) is waited out.
+            self.container.faults.retrying("storing an input", queue_input, self._stop)
         except Exception:
             log.exception("queueing the input of action %s failed; a restart resumes it", action_id)
             return
@@ -331,8 +336,10 @@ class InputQueuer:
         """Wait for the inputs being queued; a later ``queue`` starts a new pool."""
         with self._lock:
             pool, self.pool = self.pool, None
+        self._stop.set()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=False)
+        self._stop = threading.Event()
 
 
 def resume_unfinished(container: Container, queuer: InputQueuer, *, redispatch: bool, created_before: str) -> int:

@@ -6,16 +6,19 @@ Domain and application errors are mapped to statuses here and nowhere else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from application.event_store import ActionNotFoundError
+from application.faults import FaultPolicy
 from application.ports import InputError, QuotaExceededError
 from application.submission import IdempotencyKeyError, IdempotencyKeyReusedError
 from domain.errors import ActionAlreadyFinishedError, DomainError
@@ -78,8 +81,13 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
     return f"{first['location']}: {first['message']}", errors
 
 
-def install(app: FastAPI) -> None:
-    """Map every error to a problem; an unexpected one is a 500 problem, never a 200."""
+# A store that cannot be written now (full disk, database down): when to try again.
+RETRY_AFTER_UNAVAILABLE_SECONDS = 30
+
+
+def install(app: FastAPI, faults: FaultPolicy) -> None:
+    """Map every error to a problem: an infrastructure fault is a 503 (try again
+    later, logged once per episode), anything else unexpected a 500, never a 200."""
 
     @app.exception_handler(ProblemError)
     async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -132,6 +140,43 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         problem = ProblemError(500, "internal-error", "Internal Server Error", "the server failed; nothing was lost")
         return problem_response(request, problem)
+
+
+UNAVAILABLE = "API requests"
+
+
+class FaultTranslatingRoute(APIRoute):
+    """Routes whose infrastructure faults (a full disk, a store down) are answered as a
+    503 problem, logged once per episode. Translated here, inside the route, because
+    Starlette re-raises (and logs with a traceback) whatever reaches its 500 handler."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def translated(request: Request) -> Response:
+            faults: FaultPolicy = request.app.state.services.container.faults
+            try:
+                response = await handle(request)
+            except Exception as exc:
+                if not faults.is_infrastructure(exc):
+                    raise
+                faults.episodes.failed(UNAVAILABLE, exc)
+                raise unavailable() from exc
+            if request.method != "GET":
+                faults.episodes.recovered(UNAVAILABLE)
+            return response
+
+        return translated
+
+
+def unavailable() -> ProblemError:
+    return ProblemError(
+        503,
+        "service-unavailable",
+        "Service Unavailable",
+        "the request could not be stored now (a store is unavailable or full); nothing was created, try again later",
+        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)},
+    )
 
 
 def _allowed_methods(request: Request) -> list[str]:

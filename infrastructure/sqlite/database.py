@@ -74,10 +74,24 @@ class SQLiteDatabase:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._abandon(conn)
             raise
-        conn.execute("COMMIT")
+
+    def _abandon(self, conn: sqlite3.Connection) -> None:
+        """Roll back a failed transaction. SQLite rolls back by itself on some errors (a
+        full disk), and a second ROLLBACK would raise and hide the error that matters;
+        a connection that cannot even roll back is dropped, so the next write starts
+        on a fresh one instead of "cannot start a transaction within a transaction"."""
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._local.conn = None
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

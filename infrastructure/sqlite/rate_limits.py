@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from application.accounts import RateDecision
+from application.accounts import RateDecision, counted, fixed_window
 from infrastructure.sqlite.database import SQLiteDatabase
 
 SCHEMA = """
@@ -26,22 +26,20 @@ class SQLiteRateLimiter:
         self.db = SQLiteDatabase(path, schema=SCHEMA)
 
     def hit(self, account_id: str, limit: int, window_seconds: int, now: datetime) -> RateDecision:
-        epoch = int(now.timestamp())
-        window = epoch - epoch % window_seconds
-        reset = window + window_seconds - epoch
+        window, reset = fixed_window(now, window_seconds)
         with self.db.write() as conn:
             row = conn.execute(
                 "SELECT window_start, count FROM request_counts WHERE account_id=?", (account_id,)
             ).fetchone()
             used = row[1] if row is not None and row[0] == window else 0
-            if used >= limit:
-                return RateDecision(False, limit, 0, reset)
-            conn.execute(
-                "INSERT INTO request_counts VALUES (?, ?, ?) ON CONFLICT (account_id)"
-                " DO UPDATE SET window_start=excluded.window_start, count=excluded.count",
-                (account_id, window, used + 1),
-            )
-        return RateDecision(True, limit, limit - used - 1, reset)
+            decision = counted(used, limit, reset)
+            if decision.allowed:
+                conn.execute(
+                    "INSERT INTO request_counts VALUES (?, ?, ?) ON CONFLICT (account_id)"
+                    " DO UPDATE SET window_start=excluded.window_start, count=excluded.count",
+                    (account_id, window, used + 1),
+                )
+        return decision
 
     def close(self) -> None:
         self.db.close()

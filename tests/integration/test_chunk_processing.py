@@ -10,14 +10,16 @@ import pytest
 
 from application.chunk_processing import ChunkDecider, ChunkProcessor
 from application.event_store import BulkActionLog
+from application.faults import StoreUnavailableError
 from domain.bulk_action import BulkAction, BulkChunk, Outcome, entity_id_for
-from infrastructure.bootstrap import SystemClock, event_store_env
+from infrastructure.bootstrap import SystemClock, event_store_env, fault_policy
 from infrastructure.settings import Settings
 from infrastructure.sqlite.entities import SQLiteEntityStore
 
 pytestmark = pytest.mark.integration
 
 ACCOUNT = "acc"
+FAULTS = fault_policy(Settings())
 
 
 @pytest.fixture
@@ -45,7 +47,15 @@ def _decide(
     match_by: str | None = None,
     action_id: uuid.UUID | None = None,
 ) -> list[Any]:
-    return ChunkDecider(entities, ACCOUNT, action_id or uuid.uuid4(), "contact", action, match_by).decide(records)
+    return ChunkDecider(
+        entities,
+        ACCOUNT,
+        action_id or uuid.uuid4(),
+        "contact",
+        action,
+        match_by,
+        is_infrastructure=FAULTS.is_infrastructure,
+    ).decide(records)
 
 
 def test_insert_outcomes_cover_success_failure_and_both_kinds_of_duplicate(entities: Any) -> None:
@@ -165,7 +175,7 @@ def test_processing_a_chunk_twice_stores_its_outcomes_once(tmp_path: Path, entit
     action = BulkAction.submit(uuid.uuid4(), "acc", "contact", "insert", None, {"kind": "inline"}, 10, 2)
     events.create_action(action)
     events.queue_chunks([BulkChunk.queue(action.id, 0, 1, _records({"email": "a@x.com"}, {"email": "b"}))])
-    processor = ChunkProcessor(events, entities, SystemClock())
+    processor = ChunkProcessor(events, entities, SystemClock(), FAULTS)
     assert processor.process(action.id, 0) == "processed"
     assert processor.process(action.id, 0) == "duplicate"
     assert [type(e).__name__ for e in events.chunk_events(action.id, 0)] == [
@@ -175,3 +185,16 @@ def test_processing_a_chunk_twice_stores_its_outcomes_once(tmp_path: Path, entit
         "ChunkProcessed",
     ]
     events.close()
+
+
+def test_a_full_entity_store_is_an_infrastructure_fault_of_the_chunk_never_a_records_outcome(entities: Any) -> None:
+    # A real SQLITE_FULL ("database or disk is full"): the file may not grow past its pages.
+    conn = entities.db.connection()
+    conn.execute(f"PRAGMA max_page_count={conn.execute('PRAGMA page_count').fetchone()[0]}")
+    many = _records(*({"email": f"u{n}@x.com", "first_name": "x" * 200} for n in range(500)))
+
+    with pytest.raises(StoreUnavailableError, match="database or disk is full"):
+        _decide(entities, "insert", many)
+
+    conn.execute("PRAGMA max_page_count=1073741823")  # space is back: the same chunk succeeds whole
+    assert {r.outcome for r in _decide(entities, "insert", many)} == {Outcome.SUCCEEDED}

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api.http.deps import AccountDep, EventsDep, ReadModelsDep, ServicesDep
 from api.http.intake import UploadSpooler, split_json_body, spool_capped, spool_path, unsupported
-from api.http.problems import PROBLEM_RESPONSES, ProblemError
+from api.http.problems import PROBLEM_RESPONSES, FaultTranslatingRoute, ProblemError
 from api.http.ratelimit_headers import quota_refused
 from api.http.schemas import (
     ActionAccepted,
@@ -34,7 +34,9 @@ from application.ports import ActionFilter, InputError, InputScan, QuotaExceeded
 from application.submission import SubmitCommand, checked_command
 from domain.bulk_action import ActionStatus
 
-router = APIRouter(prefix="/v1/bulk-actions", tags=["bulk-actions"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/bulk-actions", tags=["bulk-actions"], responses=PROBLEM_RESPONSES, route_class=FaultTranslatingRoute
+)
 
 _UPLOAD_SCHEMA = {
     "type": "object",

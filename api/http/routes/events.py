@@ -15,13 +15,15 @@ from fastapi.responses import StreamingResponse
 
 from api import presenters
 from api.http.deps import AccountDep, EventsDep
-from api.http.problems import PROBLEM_RESPONSES, not_found
+from api.http.problems import PROBLEM_RESPONSES, FaultTranslatingRoute, not_found
 from api.http.schemas import RecordHistory
 from api.http.views import owned_header
 from application.event_store import BulkActionLog
 from domain.bulk_action import BulkAction, chunk_id
 
-router = APIRouter(prefix="/v1/bulk-actions", tags=["events"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/bulk-actions", tags=["events"], responses=PROBLEM_RESPONSES, route_class=FaultTranslatingRoute
+)
 
 
 @router.get("/{action_id}/records/{row}/history", response_model=RecordHistory)

@@ -13,13 +13,15 @@ from fastapi.responses import StreamingResponse
 
 from api import presenters
 from api.http.deps import AccountDep, EventsDep, ReadModelsDep
-from api.http.problems import PROBLEM_RESPONSES
+from api.http.problems import PROBLEM_RESPONSES, FaultTranslatingRoute
 from api.http.schemas import LogEntry, LogPage
 from api.http.views import owned_view
 from application.ports import ActionView, ChunkInput, LogLine, ReadModelStore
 from application.submission import allowed_fields
 
-router = APIRouter(prefix="/v1/bulk-actions", tags=["results"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/bulk-actions", tags=["results"], responses=PROBLEM_RESPONSES, route_class=FaultTranslatingRoute
+)
 OutcomeName = Literal["succeeded", "failed", "skipped"]
 _PAGE = 2000
 
