@@ -40,6 +40,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
     import uvicorn
 
     from api.http.app import create_app
+    from api.http.protocol import BoundedHttpToolsProtocol
     from api.runtime_process import RuntimeProcess
 
     container = _container(ctx)
@@ -56,7 +57,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
     shown_host = f"[{host}]" if ":" in host else host
     where = f"serving on http://{shown_host}:{bound_port} (docs: /docs)"
     click.echo(where + (" with embedded relay, workers and projector" if runtime else ""), err=True)
-    config = uvicorn.Config(app, host=host, port=bound_port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, host=host, port=bound_port, log_level="warning", access_log=False, http=BoundedHttpToolsProtocol
+    )
     uvicorn.Server(config).run(sockets=[listening])
 
 

@@ -60,15 +60,21 @@ def not_found(what: str) -> ProblemError:
     return ProblemError(404, "not-found", "Not Found", f"no {what}")
 
 
-def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
-    body = {
+def problem_body(problem: ProblemError, instance: str | None = None) -> dict[str, Any]:
+    """The problem as JSON; ``instance`` is the request's path when it is known."""
+    body: dict[str, Any] = {
         "type": _TYPE_BASE + problem.kind,
         "title": problem.title,
         "status": problem.status,
         "detail": problem.detail,
-        "instance": request.url.path,
-        **problem.extra,
     }
+    if instance is not None:
+        body["instance"] = instance
+    return body | problem.extra
+
+
+def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
+    body = problem_body(problem, request.url.path)
     return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_TYPE)
 
 
