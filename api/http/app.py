@@ -25,6 +25,7 @@ from api.http.intake import InputQueuer, Queuer, resume_unfinished
 from api.http.ratelimit_headers import RateLimitHeaders
 from api.http.routes import bulk_actions, events, results
 from api.http.schemas import BulkActionCreate
+from api.http.spool import SpoolFolder
 from application.accounts import Accounts
 from infrastructure.bootstrap import Container
 
@@ -42,7 +43,8 @@ class Runtime(Queuer, Protocol):
 
 def create_app(container: Container, runtime: Runtime | None = None, *, resume: bool = True) -> FastAPI:
     queuer = runtime if runtime is not None else InputQueuer(container)
-    services = Services(container, Accounts(container.accounts, container.clock), queuer)
+    spool = SpoolFolder(container.settings.data_dir)
+    services = Services(container, Accounts(container.accounts, container.clock), queuer, spool)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +65,7 @@ def create_app(container: Container, runtime: Runtime | None = None, *, resume: 
             services.queuer.close()
             if runtime is not None:
                 runtime.stop()
+            spool.close()
 
     app = FastAPI(
         title="Bulk Action Platform",

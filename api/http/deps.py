@@ -21,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.http.intake import Queuer
 from api.http.problems import ProblemError
 from api.http.ratelimit_headers import record_decision, requests_refused
+from api.http.spool import SpoolFolder
 from application.accounts import Account, Accounts
 from application.event_store import BulkActionLog
 from application.ports import ReadModelStore
@@ -38,6 +39,7 @@ class Services:
     container: Container
     accounts: Accounts
     queuer: Queuer
+    spool: SpoolFolder
     _known_keys: dict[str, tuple[Account, float]] = field(default_factory=dict)
 
     async def store_io(self, call: Callable[..., T], *args: Any) -> T:

@@ -13,65 +13,26 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
-from uuid import UUID, uuid4
+from typing import Any, Protocol
+from uuid import UUID
 
 import orjson
-from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.http.problems import ProblemError
+from api.http import spool
+from api.http.spool import spool_path
 from api.jobs import _redispatch_unfinished, file_source
-from application.ports import ActionFilter, InputError, InputScan
+from application.ports import ActionFilter, ActionView, InputError, InputScan
 from application.submission import SubmitCommand
 from domain.bulk_action import ActionStatus
 from infrastructure.bootstrap import Container
 from infrastructure.files.json_stream import JsonTextStream, read_object_streaming
 
 log = logging.getLogger(__name__)
-
-FORM_FIELDS = ("entity", "action", "match_by", "chunk_size", "format")
-_MAX_FIELD_BYTES = 1024
-_CONTENT_TYPES = {
-    "text/csv": "csv",
-    "application/csv": "csv",
-    "application/x-ndjson": "jsonl",
-    "application/jsonl": "jsonl",
-    "application/x-jsonlines": "jsonl",
-    "application/json": "json",
-}
-_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
-
-
-def too_large(cap: int) -> ProblemError:
-    return ProblemError(413, "too-large", "Content Too Large", f"the request body is larger than {cap} bytes")
-
-
-def spool_path(data_dir: Path, suffix: str) -> Path:
-    folder = data_dir / "spool"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{uuid4().hex}.{suffix}"
-
-
-async def spool_capped(chunks: AsyncIterator[bytes], path: Path, cap: int) -> None:
-    """A request body written to ``path`` as it arrives, refused with 413 (and the file
-    removed) as soon as it passes the cap."""
-    size = 0
-    try:
-        with path.open("wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > cap:
-                    raise too_large(cap)
-                out.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -91,11 +52,11 @@ class JsonBody:
 _MAX_RECORD_ERRORS = 20
 
 
-def split_json_body(raw_path: Path, data_dir: Path) -> JsonBody:
+def split_json_body(raw_path: Path, spool_folder: Path) -> JsonBody:
     """Stream the spooled body: the record array never in memory, one record at a time.
     A record that is not an object is an error of the request (records are objects by
     the schema); up to 20 are named. Malformed JSON is an ``InputError``."""
-    records_path = spool_path(data_dir, "jsonl")
+    records_path = spool_path(spool_folder, "jsonl")
     count = written = 0
     sha = hashlib.sha256()
     errors: list[dict[str, str]] = []
@@ -131,161 +92,6 @@ def split_json_body(raw_path: Path, data_dir: Path) -> JsonBody:
         raise
     scan = InputScan(total=written, sha256=sha.hexdigest(), size=size)
     return JsonBody(members, records_path, count, streamed, scan, errors)
-
-
-class UploadSpooler:
-    """Streams a multipart/form-data body: small form fields kept, the ``file`` part
-    written to a spool file; the whole body is counted against the cap."""
-
-    def __init__(self, data_dir: Path, content_type: str, cap: int) -> None:
-        kind, options = parse_options_header(content_type)
-        boundary = options.get(b"boundary")
-        if kind != b"multipart/form-data" or not boundary:
-            raise ProblemError(
-                415,
-                "unsupported-media-type",
-                "Unsupported Media Type",
-                "send application/json or multipart/form-data with a boundary",
-            )
-        self.data_dir, self.cap, self.size = data_dir, cap, 0
-        self.fields: dict[str, str] = {}
-        self.path: Path | None = None
-        self.filename: str | None = None
-        self.file_type: str | None = None
-        self._out: IO[bytes] | None = None
-        self._headers: dict[str, bytes] = {}
-        self._field: tuple[str, bytearray] | None = None
-        self._header_name = b""
-        self._header_value = b""
-        self._error: ProblemError | None = None
-        self.parser = MultipartParser(
-            boundary,
-            {
-                "on_part_begin": self._part_begin,
-                "on_part_data": self._part_data,
-                "on_part_end": self._part_end,
-                "on_header_field": self._header_field,
-                "on_header_value": self._header_val,
-                "on_header_end": self._header_end,
-                "on_headers_finished": self._headers_done,
-            },
-        )
-
-    async def consume(self, chunks: AsyncIterator[bytes]) -> None:
-        try:
-            async for chunk in chunks:
-                self.size += len(chunk)
-                if self.size > self.cap:
-                    raise too_large(self.cap)
-                self.parser.write(chunk)
-                if self._error is not None:
-                    raise self._error
-            self.parser.finalize()
-        except ProblemError:
-            self.discard()
-            raise
-        except Exception as exc:  # python-multipart's parse errors: a malformed body
-            self.discard()
-            raise ProblemError(400, "malformed-body", "Bad Request", f"malformed multipart body: {exc}") from None
-        finally:
-            if self._out is not None:
-                self._out.close()
-                self._out = None
-        if self._error is not None:
-            self.discard()
-            raise self._error
-
-    def discard(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-            self.path = None
-
-    def _part_begin(self) -> None:
-        self._headers = {}
-
-    def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_name += data[start:end]
-
-    def _header_val(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _header_end(self) -> None:
-        self._headers[self._header_name.decode("latin-1").lower()] = self._header_value
-        self._header_name, self._header_value = b"", b""
-
-    def _headers_done(self) -> None:
-        _, options = parse_options_header(self._headers.get("content-disposition", b""))
-        name = options.get(b"name", b"").decode("utf-8", "replace")
-        if name == "file":
-            if self.path is not None:
-                self._error = ProblemError(
-                    422, "invalid-request", "Invalid Request", "send one file, in the field `file`"
-                )
-                return
-            filename = options.get(b"filename", b"upload").decode("utf-8", "replace")
-            self.filename = os.path.basename(filename) or "upload"
-            self.file_type = parse_options_header(self._headers.get("content-type", b""))[0].decode("latin-1")
-            self.path = spool_path(self.data_dir, "upload")
-            self._out = self.path.open("wb")
-        elif name in FORM_FIELDS:
-            self._field = (name, bytearray())
-        else:
-            self._error = ProblemError(
-                422,
-                "invalid-request",
-                "Invalid Request",
-                f"unknown form field {name!r} (known: file, {', '.join(FORM_FIELDS)})",
-            )
-
-    def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._out is not None:
-            self._out.write(data[start:end])
-        elif self._field is not None:
-            self._field[1].extend(data[start:end])
-            if len(self._field[1]) > _MAX_FIELD_BYTES:
-                self._error = ProblemError(
-                    422,
-                    "invalid-request",
-                    "Invalid Request",
-                    f"form field {self._field[0]!r} is too long",
-                )
-
-    def _part_end(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-        elif self._field is not None:
-            name, value = self._field
-            try:
-                self.fields[name] = value.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                self._error = ProblemError(
-                    422, "invalid-request", "Invalid Request", f"form field {name!r} is not UTF-8"
-                )
-            self._field = None
-
-    def file_format(self) -> str:
-        """The upload's format: the ``format`` field, else the file name, else its type."""
-        declared = self.fields.get("format")
-        if declared:
-            if declared not in ("csv", "jsonl", "json"):
-                raise unsupported(f"unknown format {declared!r} (use csv, jsonl or json)")
-            return declared
-        suffix = Path(self.filename or "").suffix.lower()
-        found = _SUFFIXES.get(suffix) or _CONTENT_TYPES.get(self.file_type or "")
-        if found is None:
-            raise unsupported(
-                f"cannot tell the format of {self.filename!r} ({self.file_type or 'no type'});"
-                " send a .csv, .jsonl or .json file, or the form field format"
-            )
-        return found
-
-
-def unsupported(detail: str) -> ProblemError:
-    return ProblemError(415, "unsupported-media-type", "Unsupported Media Type", detail)
 
 
 class Queuer(Protocol):
@@ -346,20 +152,33 @@ def resume_unfinished(container: Container, queuer: InputQueuer, *, redispatch: 
     """After a restart: queue the rest of every half-queued input from its spool file,
     and (in-process transport, whose queue died with the process) publish again every
     chunk that has no outcomes yet. Only actions created before ``created_before`` (this
-    run's start): newer ones are being queued by the API that took them.
+    run's start): newer ones are being queued by the API that took them. Then remove
+    the spool files of gone processes that no unfinished action needs.
     Returns how many actions were resumed."""
     container.projector(completing=False).catch_up()
     resumed = 0
     for status in (ActionStatus.QUEUEING, ActionStatus.PROCESSING):
-        before = None
-        while page := container.read_models.list_actions(
-            ActionFilter(status=status.value, created_to=created_before), before=before, limit=200
-        ):
-            before = (page[-1].created_at, page[-1].action_id)
-            for view in page:
-                _resume_one(container, queuer, UUID(view.action_id), redispatch=redispatch)
-                resumed += 1
+        for view in _actions(container, ActionFilter(status=status.value, created_to=created_before)):
+            _resume_one(container, queuer, UUID(view.action_id), redispatch=redispatch)
+            resumed += 1
+    spool.sweep(container.settings.data_dir / "spool", lambda: _inputs_needed(container))
     return resumed
+
+
+def _actions(container: Container, filt: ActionFilter) -> Iterator[ActionView]:
+    before = None
+    while page := container.read_models.list_actions(filt, before=before, limit=200):
+        before = (page[-1].created_at, page[-1].action_id)
+        yield from page
+
+
+def _inputs_needed(container: Container) -> Iterator[Path]:
+    """The spool files of every action whose input is not stored yet (whoever took it)."""
+    container.projector(completing=False).catch_up()
+    for view in _actions(container, ActionFilter(status=ActionStatus.QUEUEING.value)):
+        action = container.events.get_action(UUID(view.action_id))
+        if action.total is None and action.source.get("kind") == "file":
+            yield Path(action.source["path"])
 
 
 def _resume_one(container: Container, queuer: InputQueuer, action_id: UUID, *, redispatch: bool) -> None:

@@ -105,3 +105,14 @@ def fresh_window() -> None:
     left = 60 - int(time.time()) % 60
     if left < 20:
         time.sleep(left + 0.2)
+
+
+def spool_files(data_dir: Path) -> list[Path]:
+    """Inputs waiting on disk: every file under the spool folder but the servers' locks."""
+    spool = data_dir / "spool"
+    return [p for p in spool.rglob("*") if p.is_file() and p.name != "serve.lock"] if spool.exists() else []
+
+
+def spool_is_empty(data_dir: Path, timeout: float = 15) -> bool:
+    """No input left on disk (each is removed once stored as events, or refused)."""
+    return bool(wait_for(lambda: not spool_files(data_dir), timeout, "the spool folder to be empty"))

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.http_server import ApiServer, create_account, wait_finished
+from tests.e2e.http_server import ApiServer, create_account, spool_is_empty, wait_finished
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -327,13 +327,7 @@ def test_bad_input_is_a_4xx_problem_and_creates_nothing(
     body = assert_problem(send(client), status)
     assert says.lower() in body["detail"].lower()
     assert action_count(client) == before
-    assert _spool_is_empty(server.data_dir)
-
-
-def _spool_is_empty(data_dir: Path) -> bool:
-    """No spool file left behind (queued inputs are removed once stored as events)."""
-    spool = data_dir / "spool"
-    return bool(wait_for(lambda: not spool.exists() or not any(spool.iterdir()), 10, "no spool"))
+    assert spool_is_empty(server.data_dir)
 
 
 def test_oversized_json_body_is_413(client: httpx.Client) -> None:

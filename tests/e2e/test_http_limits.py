@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.http_server import ApiServer, create_account, spool_is_empty
+from tests.e2e.http_server import ApiServer, create_account, spool_files, spool_is_empty
 from tests.e2e.raw_http import RawResponse, connect, exchange, head, read_response, send_until_answered
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 KIB = 1024
@@ -109,3 +110,128 @@ def test_each_request_on_a_kept_alive_connection_has_its_own_head_budget(server:
 
 def test_a_malformed_request_is_answered_400_with_a_problem(server: ApiServer) -> None:
     assert_problem(exchange(server.base_url, b"NOT HTTP AT ALL\r\n\r\n"), 400)
+
+
+# --------------------------------------------------------------------------- multipart bodies
+
+
+def part(name: str, content: bytes, filename: str | None = None) -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    return f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
+
+
+def upload_body(rows: int = 50) -> bytes:
+    csv = b"email,first_name\n" + b"".join(b"u%d@example.com,Name%d\n" % (i, i) for i in range(rows))
+    return part("entity", b"contact") + part("action", b"insert") + part("file", csv, "c.csv") + closing()
+
+
+def closing() -> bytes:
+    return f"--{BOUNDARY}--\r\n".encode()
+
+
+def post_head(key: str, length: int) -> bytes:
+    return head(
+        "POST",
+        "/v1/bulk-actions",
+        {
+            "Authorization": f"Bearer {key}",
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            "Content-Length": str(length),
+        },
+    )
+
+
+def test_a_well_formed_raw_upload_is_accepted(server: ApiServer, key: str) -> None:
+    body = upload_body()
+    assert exchange(server.base_url, post_head(key, len(body)) + body).status == 202
+
+
+@pytest.mark.parametrize("field", ["entity", "action", "chunk_size", "file"])
+def test_a_form_field_given_twice_is_a_400_naming_it(server: ApiServer, key: str, field: str) -> None:
+    fields: dict[str, Any] = {"entity": "contact", "action": "insert", "chunk_size": "10"}
+    files: list[tuple[str, Any]] = [("file", ("a.csv", b"email\na@example.com\n", "text/csv"))]
+    if field == "file":
+        files.append(("file", ("b.csv", b"email\nb@example.com\n", "text/csv")))
+    else:
+        fields[field] = [fields[field], fields[field]]
+    with server.client(key) as client:
+        response = client.post("/v1/bulk-actions", data=fields, files=files)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert repr(field) in response.json()["detail"]
+    assert nothing_created(server, key)
+
+
+def test_a_body_of_many_parts_is_refused_before_it_is_read_further(server: ApiServer, key: str) -> None:
+    parts = [part("entity", b"contact") for _ in range(100_000)]
+    length = sum(map(len, parts)) + len(closing())
+    with connect(server.base_url) as sock:
+        sock.sendall(post_head(key, length))
+        sent = send_until_answered(sock, (b"".join(parts[i : i + 100]) for i in range(0, len(parts), 100)))
+        body = assert_problem(read_response(sock), 400)
+    assert "'entity'" in body["detail"]
+    assert sent < length // 2
+    assert nothing_created(server, key)
+
+
+def test_a_part_with_oversized_headers_is_refused(server: ApiServer, key: str) -> None:
+    big = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="entity"; x="{"a" * (64 * KIB)}"\r\n\r\ncontact\r\n'
+    body = big.encode() + upload_body()
+    answer = exchange(server.base_url, post_head(key, len(body)) + body)
+    assert_problem(answer, 400)
+    assert nothing_created(server, key)
+
+
+def test_a_multipart_body_without_its_closing_boundary_creates_nothing(server: ApiServer, key: str) -> None:
+    body = upload_body()[: -len(closing()) - 8]  # the last row cut mid-field, no closing boundary
+    answer = exchange(server.base_url, post_head(key, len(body)) + body)
+    assert "closing boundary" in assert_problem(answer, 400)["detail"]
+    assert nothing_created(server, key)
+
+
+def test_a_content_length_shorter_than_the_body_creates_nothing(server: ApiServer, key: str) -> None:
+    body = upload_body()
+    answer = exchange(server.base_url, post_head(key, len(body) - 20) + body)
+    # the app's answer to the body it was given, not the parser's to the leftover bytes
+    assert "closing boundary" in assert_problem(answer, 400)["detail"]
+    assert nothing_created(server, key)
+
+
+@pytest.mark.parametrize("kind", ["multipart", "json"])
+def test_a_client_that_disconnects_mid_upload_leaves_nothing(server: ApiServer, key: str, kind: str) -> None:
+    if kind == "multipart":
+        request_head, start = post_head(key, 10**8), part("entity", b"contact") + part("file", b"", "c.csv")[:-2]
+        filler = b"email\n" + b"x@example.com\n" * 5000
+    else:
+        request_head = head(
+            "POST",
+            "/v1/bulk-actions",
+            {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Content-Length": str(10**8)},
+        )
+        start = b'{"entity": "contact", "action": "insert", "records": ['
+        filler = b'{"email": "x@example.com"},' * 5000
+    with connect(server.base_url) as sock:
+        sock.sendall(request_head + start + filler)
+        wait_for(lambda: spool_files(server.data_dir), 15, "the upload to reach the spool")
+    assert nothing_created(server, key)
+
+
+def test_a_json_body_cut_by_its_content_length_creates_nothing(server: ApiServer, key: str) -> None:
+    body = b'{"entity": "contact", "action": "insert", "records": [{"email": "a@example.com"}]}'
+    request_head = head(
+        "POST",
+        "/v1/bulk-actions",
+        {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Content-Length": str(len(body) - 3)},
+    )
+    assert "malformed JSON" in assert_problem(exchange(server.base_url, request_head + body), 400)["detail"]
+    assert nothing_created(server, key)
+
+
+def test_a_complete_request_followed_by_stray_bytes_gets_its_own_answer(server: ApiServer, key: str) -> None:
+    """The client must not read the 400 meant for the stray bytes as the answer to an
+    accepted upload (and retry it: two actions)."""
+    body = upload_body()
+    with connect(server.base_url) as sock:
+        sock.sendall(post_head(key, len(body)) + body + b"stray bytes\r\n\r\n")
+        assert read_response(sock).status == 202
+        assert sock.recv(100) == b""  # then closed, without a second answer

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from api.http.intake import UploadSpooler, split_json_body, spool_capped
+from api.http.intake import split_json_body
+from api.http.multipart import UploadSpooler
 from api.http.problems import ProblemError
+from api.http.spool import spool_capped
 from application.ports import InputError
 from infrastructure.files.readers import FileSource
 
@@ -55,7 +57,7 @@ def test_fields_are_kept_and_the_file_is_streamed_to_a_spool_file(tmp_path: Path
         ),
     )
     assert spooler.fields == {"entity": "contact", "action": "insert"}
-    assert spooler.path is not None and spooler.path.parent == tmp_path / "spool"
+    assert spooler.path is not None and spooler.path.parent == tmp_path
     assert spooler.path.read_bytes() == csv
     assert spooler.filename == "people.csv"  # no directory parts from the client
     assert spooler.file_format() == "csv"
@@ -65,13 +67,41 @@ def test_a_body_over_the_cap_is_refused_with_413_and_leaves_no_spool_file(tmp_pa
     with pytest.raises(ProblemError) as refused:
         spool(tmp_path, body(("file", "big.csv", "text/csv", b"x" * 5000)), cap=1000)
     assert refused.value.status == 413
-    assert not any((tmp_path / "spool").iterdir())
+    assert not any(tmp_path.iterdir())
 
 
 def test_an_unknown_form_field_is_refused_with_422(tmp_path: Path) -> None:
     with pytest.raises(ProblemError) as refused:
         spool(tmp_path, body(("colour", None, None, b"red"), ("file", "a.csv", "text/csv", b"email\n")))
     assert refused.value.status == 422 and "colour" in refused.value.detail
+
+
+def test_a_form_field_given_twice_is_a_400_naming_it_and_leaves_no_spool_file(tmp_path: Path) -> None:
+    with pytest.raises(ProblemError) as refused:
+        spool(
+            tmp_path,
+            body(
+                ("entity", None, None, b"contact"),
+                ("file", "a.csv", "text/csv", b"email\na@example.com\n"),
+                ("entity", None, None, b"company"),
+            ),
+        )
+    assert (refused.value.status, refused.value.detail) == (400, "form field 'entity' is given twice")
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_body_cut_before_its_closing_boundary_is_a_400_and_leaves_no_spool_file(tmp_path: Path) -> None:
+    whole = body(("entity", None, None, b"contact"), ("file", "a.csv", "text/csv", b"email\na@example.com\n"))
+    for cut in (3, 10, len(f"--{BOUNDARY}--\r\n") + 5):
+        with pytest.raises(ProblemError) as refused:
+            spool(tmp_path, whole[:-cut])
+        assert refused.value.status == 400 and "closing boundary" in refused.value.detail
+        assert not any(tmp_path.iterdir())
+
+
+def test_a_body_that_ends_with_its_closing_boundary_without_crlf_is_whole(tmp_path: Path) -> None:
+    whole = body(("entity", None, None, b"contact"), ("file", "a.csv", "text/csv", b"email\na@example.com\n"))
+    assert spool(tmp_path, whole[:-2]).fields == {"entity": "contact"}
 
 
 def test_a_malformed_multipart_body_is_a_400(tmp_path: Path) -> None:
@@ -143,7 +173,8 @@ def test_a_json_body_over_the_cap_is_refused_as_soon_as_it_passes_it(tmp_path: P
 def _split(tmp_path: Path, body: bytes) -> tuple[dict[str, object], list[dict[str, object]], list[dict[str, str]]]:
     raw = tmp_path / "body.json"
     raw.write_bytes(body)
-    spool = tmp_path / "data"
+    spool = tmp_path / "spool"
+    spool.mkdir(exist_ok=True)
     split = split_json_body(raw, spool)
     lines = split.records_path.read_text().splitlines()
     assert split.records == len(lines) + len(split.errors)
@@ -191,14 +222,16 @@ def test_a_records_member_that_is_not_an_array_is_left_among_the_members(tmp_pat
 def test_malformed_json_bodies_are_input_errors_and_leave_no_spool_file(tmp_path: Path, body: bytes, says: str) -> None:
     raw = tmp_path / "body.json"
     raw.write_bytes(body)
+    spool = tmp_path / "spool"
+    spool.mkdir()
     with pytest.raises(InputError, match=says):
-        split_json_body(raw, tmp_path / "data")
-    assert not any((tmp_path / "data" / "spool").iterdir())
+        split_json_body(raw, spool)
+    assert not any(spool.iterdir())
 
 
 def test_the_scan_made_while_splitting_is_the_scan_of_the_records_file(tmp_path: Path) -> None:
     raw = tmp_path / "body.json"
     raw.write_text(json.dumps({"entity": "contact", "records": [{"email": f"u{i}@x.com"} for i in range(2500)]}))
-    split = split_json_body(raw, tmp_path / "data")
+    split = split_json_body(raw, tmp_path)
     assert split.scan == FileSource(split.records_path, "jsonl").scan()
     assert split.scan.total == 2500

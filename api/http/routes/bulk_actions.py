@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.http.deps import AccountDep, EventsDep, ReadModelsDep, ServicesDep
-from api.http.intake import UploadSpooler, split_json_body, spool_capped, spool_path, unsupported
+from api.http.intake import split_json_body
+from api.http.multipart import UploadSpooler, unsupported
 from api.http.problems import PROBLEM_RESPONSES, FaultTranslatingRoute, ProblemError
 from api.http.ratelimit_headers import quota_refused
 from api.http.schemas import (
@@ -27,6 +28,7 @@ from api.http.schemas import (
     BulkActionFields,
     SubmitOptions,
 )
+from api.http.spool import spool_capped, spool_path
 from api.http.views import links, owned_header, owned_view, public
 from api.jobs import file_source
 from application.accounts import Account
@@ -89,14 +91,14 @@ async def create_bulk_action(
     request: Request, account: AccountDep, svc: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     """Submit a bulk action; answered with 202 and its id as soon as the input is checked."""
-    data_dir = svc.container.settings.data_dir
+    folder = svc.spool.path
     cap = svc.container.settings.max_upload_bytes
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
-        raw = spool_path(data_dir, "json")
+        raw = spool_path(folder, "json")
         await spool_capped(request.stream(), raw, cap)
         try:
-            fields, path, scan = await run_in_threadpool(_split_body, raw, data_dir)
+            fields, path, scan = await run_in_threadpool(_split_body, raw, folder)
         finally:
             raw.unlink(missing_ok=True)
         try:
@@ -106,7 +108,7 @@ async def create_bulk_action(
             raise
         fmt, name = "jsonl", "request body"
     elif media == "multipart/form-data":
-        spooler = UploadSpooler(data_dir, request.headers["content-type"], cap)
+        spooler = UploadSpooler(folder, request.headers["content-type"], cap)
         await spooler.consume(request.stream())
         try:
             command, fmt = _upload_command(account, spooler, idempotency_key)
@@ -130,12 +132,12 @@ async def create_bulk_action(
     return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": accepted.links.self})
 
 
-def _split_body(raw: Path, data_dir: Path) -> tuple[BulkActionFields, Path, InputScan]:
+def _split_body(raw: Path, spool_folder: Path) -> tuple[BulkActionFields, Path, InputScan]:
     """The spooled JSON body checked as ``BulkActionCreate`` would check it, with its
     records streamed to a JSON-lines spool file. 400 for malformed JSON, 422 (naming
     every problem) for a body that does not fit the schema."""
     try:
-        body = split_json_body(raw, data_dir)
+        body = split_json_body(raw, spool_folder)
     except InputError as exc:
         raise ProblemError(400, "malformed-body", "Bad Request", f"malformed JSON: {exc}") from None
     errors = list(body.errors)
