@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from api import presenters
@@ -101,3 +102,13 @@ def public(view: ActionView) -> ActionPublic:
         discrepancy=view.discrepancy,
         links=links(view.action_id),
     )
+
+
+def public_event(event: Any, row: int | None = None) -> dict[str, Any]:
+    """A stored event as the API shows it: all of it but where the server keeps the
+    input (``source.path``, a path on the server that resume reads; no client needs it)."""
+    record = presenters.event_record(event, row)
+    source = record.get("source")
+    if isinstance(source, dict) and "path" in source:
+        record["source"] = {key: value for key, value in source.items() if key != "path"}
+    return record

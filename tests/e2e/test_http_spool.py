@@ -4,6 +4,7 @@ cut off by a killed server, or belongs to an action cancelled before it was stor
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -33,6 +34,31 @@ def server(data_dir: Path) -> Iterator[ApiServer]:
     api = ApiServer(data_dir).start()
     yield api
     api.stop()
+
+
+def test_no_answer_shows_a_path_on_the_server(server: ApiServer) -> None:
+    key = create_account(server.data_dir, "paths")
+    answers: list[str] = []
+    with server.client(key) as c:
+        uploaded = c.post(
+            "/v1/bulk-actions", data={"entity": "contact", "action": "insert"}, files={"file": ("c.csv", CSV)}
+        )
+        body = {"entity": "contact", "action": "insert", "records": [{"email": "j@example.com"}, {"email": "x"}]}
+        posted = c.post("/v1/bulk-actions", json=body)
+        answers += [uploaded.text, posted.text]
+        for action_id in (uploaded.json()["id"], posted.json()["id"]):
+            wait_finished(c, action_id)
+            base = f"/v1/bulk-actions/{action_id}"
+            for path in ("", "/logs", "/events", "/records/1/history", "/records/2/history", "/results/failed.csv"):
+                answers.append(c.get(base + path).text)
+        answers.append(c.get("/v1/bulk-actions").text)
+        refused = c.post(
+            "/v1/bulk-actions", data={"entity": "contact", "action": "insert"}, files={"file": ("c.csv", b"e\n1\n")}
+        )
+        answers.append(refused.text)
+    assert json.loads(answers[4].splitlines()[0])["source"]["name"] == "c.csv"  # the export names the upload
+    for where in {str(server.data_dir), str(server.data_dir.resolve())}:
+        assert not [a for a in answers if where in a]
 
 
 UPLOAD = (

@@ -13,11 +13,10 @@ import orjson
 from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 
-from api import presenters
 from api.http.deps import AccountDep, EventsDep
 from api.http.problems import PROBLEM_RESPONSES, FaultTranslatingRoute, not_found
 from api.http.schemas import RecordHistory
-from api.http.views import owned_header
+from api.http.views import owned_header, public_event
 from application.event_store import BulkActionLog
 from domain.bulk_action import BulkAction, chunk_id
 
@@ -41,7 +40,7 @@ def read_record_history(
     stored = events.record_events(action.id, chunk_no, index)
     if not stored:
         raise not_found(f"row {row} of action {action_id} (not stored yet)")
-    return RecordHistory(action_id=str(action.id), row=row, events=[presenters.event_record(e, row) for e in stored])
+    return RecordHistory(action_id=str(action.id), row=row, events=[public_event(e, row) for e in stored])
 
 
 @router.get(
@@ -63,11 +62,11 @@ def export_events(action_id: str, account: AccountDep, events: EventsDep) -> Str
 
 def _ndjson(events: BulkActionLog, action: BulkAction) -> Iterator[bytes]:
     for event in events.events.get(action.id):
-        yield orjson.dumps(presenters.event_record(event)) + b"\n"
+        yield orjson.dumps(public_event(event)) + b"\n"
     chunk_no = 0
     while action.chunk_count is None or chunk_no < action.chunk_count:
         stream = list(events.events.get(chunk_id(action.id, chunk_no)))
         if not stream:
             break
-        yield b"".join(orjson.dumps(presenters.event_record(e)) + b"\n" for e in stream)
+        yield b"".join(orjson.dumps(public_event(e)) + b"\n" for e in stream)
         chunk_no += 1
