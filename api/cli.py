@@ -468,7 +468,8 @@ def main(argv: list[str] | None = None) -> None:
     except ActionNotFoundError as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
     except QuotaExceededError as exc:
-        _fail(f"quota {exc.limit} exceeded: {exc.detail}; retry in {exc.retry_after_seconds}s", EXIT_QUOTA)
+        retry = "" if exc.retry_after_seconds is None else f"; retry in {exc.retry_after_seconds}s"
+        _fail(f"quota {exc.limit} exceeded: {exc.detail}{retry}", EXIT_QUOTA)
     except RuntimeFailedError as exc:
         _fail(str(exc), EXIT_FAILURE)
     except BrokenPipeError:

@@ -270,7 +270,10 @@ class QuotaLimits:
 
 
 class QuotaExceededError(Exception):
-    def __init__(self, limit: str, detail: str, retry_after_seconds: int) -> None:
+    """``retry_after_seconds`` is None when no wait can help: the request alone is
+    larger than the limit."""
+
+    def __init__(self, limit: str, detail: str, retry_after_seconds: int | None) -> None:
         super().__init__(detail)
         self.limit = limit
         self.detail = detail

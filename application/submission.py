@@ -20,6 +20,7 @@ from application.ports import (
     InputScan,
     InputSource,
     KeyIndex,
+    QuotaExceededError,
     QuotaGate,
     QuotaLimits,
 )
@@ -143,7 +144,15 @@ class Submission:
         if existing is not None:
             _same_request_or_refuse(existing, command, source.format, scan.sha256)
             return existing.id, False
-        self.quota.reserve(command.account_id, str(action_id), scan.total, limits or self.limits, self.clock.now())
+        limits = limits or self.limits
+        if scan.total > limits.records_per_day:  # no wait would let it in: say so, with no time to retry
+            raise QuotaExceededError(
+                "records_per_day",
+                f"{scan.total} records can never fit account {command.account_id}'s {limits.records_per_day}"
+                f" records per 24 hours; send at most {limits.records_per_day} records per action",
+                retry_after_seconds=None,
+            )
+        self.quota.reserve(command.account_id, str(action_id), scan.total, limits, self.clock.now())
         source_info = {**source.describe(), "sha256": scan.sha256, "size": scan.size}
         action = BulkAction.submit(
             action_id,

@@ -196,14 +196,10 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def quota_problem(exc: QuotaExceededError) -> ProblemError:
-    return ProblemError(
-        429,
-        "quota-exceeded",
-        "Too Many Requests",
-        exc.detail,
-        limit=exc.limit,
-        headers={"Retry-After": str(exc.retry_after_seconds)},
-    )
+    """429; with ``Retry-After`` only when waiting can help (not for a request that
+    alone is larger than the limit)."""
+    retry = {} if exc.retry_after_seconds is None else {"Retry-After": str(exc.retry_after_seconds)}
+    return ProblemError(429, "quota-exceeded", "Too Many Requests", exc.detail, limit=exc.limit, headers=retry)
 
 
 def _title(status: int) -> str:

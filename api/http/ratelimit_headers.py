@@ -18,12 +18,13 @@ from application.ports import QuotaExceededError, QuotaLimits
 _STATE_KEY = "ratelimit_headers"
 
 
-def _headers(policy: str, quota: int, window: int | None, remaining: int, reset: int) -> dict[str, str]:
+def _headers(policy: str, quota: int, window: int | None, remaining: int, reset: int | None) -> dict[str, str]:
+    """The policy, and its state when there is a time it resets (None: no wait helps)."""
     w = f";w={window}" if window else ""
-    return {
-        "RateLimit-Policy": f'"{policy}";q={quota}{w}',
-        "RateLimit": f'"{policy}";r={remaining};t={reset}',
-    }
+    headers = {"RateLimit-Policy": f'"{policy}";q={quota}{w}'}
+    if reset is not None:
+        headers["RateLimit"] = f'"{policy}";r={remaining};t={reset}'
+    return headers
 
 
 def record_decision(request: Request, decision: RateDecision, window: int) -> None:
@@ -45,6 +46,8 @@ def requests_refused(decision: RateDecision, window: int) -> ProblemError:
 
 
 def quota_refused(exc: QuotaExceededError, limits: QuotaLimits) -> ProblemError:
+    """The quota problem with the policy's headers; the RateLimit state (remaining,
+    reset) only when waiting can help: a request larger than the quota never fits."""
     if exc.limit == "records_per_day":
         headers = _headers("records", limits.records_per_day, 86400, 0, exc.retry_after_seconds)
     else:

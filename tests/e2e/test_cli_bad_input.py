@@ -98,6 +98,18 @@ def test_an_import_over_the_daily_records_quota_is_refused_and_creates_nothing(t
     assert len(json.loads(bulkactions(tmp_path / "data", "status", "--json").stdout)) == 1
 
 
+def test_an_import_larger_than_the_daily_records_quota_is_refused_as_one_that_can_never_fit(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_bytes(b"email\n" + b"".join(b"u%d@x.com\n" % i for i in range(60)))
+    run = bulkactions(
+        tmp_path / "data", *import_args(tmp_path / "c.csv"), env={**os.environ, "BULK_RECORDS_PER_DAY": "50"}
+    )
+    assert run.code == 3
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert run.stderr.startswith("bulkactions: error: quota records_per_day exceeded")
+    assert "can never" in run.stderr and "retry" not in run.stderr
+    assert json.loads(bulkactions(tmp_path / "data", "status", "--json").stdout) == []
+
+
 @pytest.mark.parametrize(
     ("blocked", "args", "env", "extra"),
     [

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.http_server import ApiServer, create_account, fresh_window, wait_finished
+from tests.e2e.http_server import ApiServer, create_account, fresh_window, spool_is_empty, wait_finished
 
 pytestmark = pytest.mark.e2e
 
@@ -73,6 +73,25 @@ def test_records_over_the_daily_quota_get_429_and_create_nothing(servers: Any) -
         wait_finished(c, accepted.json()["id"])
         assert [a["id"] for a in c.get("/v1/bulk-actions").json()["items"]] == [accepted.json()["id"]]
         assert submit(c, 4).status_code == 202
+
+
+def test_an_input_larger_than_the_daily_quota_is_refused_as_one_that_can_never_fit(servers: Any) -> None:
+    first, _ = servers
+    with first.client(create_account(first.data_dir, f"never-{uuid.uuid4().hex[:6]}", "--records-per-day", "10")) as c:
+        csv = b"email\n" + b"".join(b"n%d@example.com\n" % i for i in range(11))
+        for refused in (
+            submit(c, 11),
+            c.post("/v1/bulk-actions", data={"entity": "contact", "action": "insert"}, files={"file": ("a.csv", csv)}),
+        ):
+            assert refused.status_code == 429
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.json()["limit"] == "records_per_day"
+            assert "can never" in refused.json()["detail"] and "at most 10" in refused.json()["detail"]
+            assert "retry-after" not in refused.headers  # no retry can succeed
+            assert refused.headers["ratelimit-policy"] == '"records";q=10;w=86400'
+        assert c.get("/v1/bulk-actions").json()["items"] == []
+        assert submit(c, 10).status_code == 202  # the quota itself was not spent
+    assert spool_is_empty(first.data_dir)
 
 
 def test_concurrently_active_actions_are_limited_per_account(servers: Any) -> None:

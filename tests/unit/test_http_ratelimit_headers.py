@@ -38,6 +38,12 @@ def test_a_spent_quota_names_its_own_policy(limit: str, policy: str, state: str)
     assert problem.headers == {"RateLimit-Policy": policy, "RateLimit": state, "Retry-After": "3600"}
 
 
+def test_an_input_that_can_never_fit_gets_the_policy_but_no_time_to_retry() -> None:
+    problem = quota_refused(QuotaExceededError("records_per_day", "never fits", None), QuotaLimits(5000, 3))
+    assert problem.status == 429 and problem.extra["limit"] == "records_per_day"
+    assert problem.headers == {"RateLimit-Policy": '"records";q=5000;w=86400'}
+
+
 def _run(app: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
