@@ -221,5 +221,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "No such action for this account"),
         (422, "Invalid request"),
         (429, "A rate limit or quota is spent; see Retry-After and RateLimit headers"),
+        (414, "Request target too long (see docs/api.md, Limits)"),
+        (431, "Request headers too large or too many (see docs/api.md, Limits)"),
     )
 }

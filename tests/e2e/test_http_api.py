@@ -383,6 +383,7 @@ def test_cancel_leaves_queued_chunks_unprocessed_and_reports_counts_so_far(
         assert_problem(c.post(f"/v1/bulk-actions/{action_id}/cancel"), 409)
         settled = wait_for(lambda: _stable_counts(c, action_id), 30, "counts to settle")
         assert settled["processed"] == settled["succeeded"] + settled["failed"] + settled["skipped"]
+    assert spool_is_empty(server.data_dir)  # the cancelled action's input is not kept
 
 
 def _stable_counts(c: httpx.Client, action_id: str) -> dict[str, int] | None:
