@@ -1,11 +1,12 @@
 """Getting a submission's input onto disk, and queueing it in the background.
 
-Every input, an uploaded file or the records of a JSON body, is streamed into a spool
-file under ``<data_dir>/spool`` while its bytes are counted (413 past the cap), so
-nothing is held whole in memory and a restarted server can resume queueing from the
-same file (``resume_unfinished``). Queueing (``Submission.queue_input``) runs on a
-small thread pool after the 202 has gone out; the spool file is removed once the
-input is safely in the event store.
+Every input, an uploaded file (``api.http.multipart``) or the records of a JSON body
+(``split_json_body``), is streamed into a spool file in the process's spool folder
+(``api.http.spool``) while its bytes are counted (413 past the cap), so nothing is
+held whole in memory and a restarted server can resume queueing from the same file
+(``resume_unfinished``, which then sweeps what gone processes left). Queueing
+(``Submission.queue_input``) runs on a small thread pool after the 202 has gone out;
+the spool file is removed once the input is safely in the event store.
 """
 
 from __future__ import annotations
