@@ -57,8 +57,15 @@ def quota_refused(exc: QuotaExceededError, limits: QuotaLimits) -> ProblemError:
     return problem
 
 
+_PAIR = {b"ratelimit", b"ratelimit-policy"}
+
+
 class RateLimitHeaders:
-    """Adds the request's RateLimit headers to a response that does not set its own."""
+    """Adds the request's RateLimit headers to a response that does not set its own.
+
+    The two headers go together: a response naming its own policy (a spent quota)
+    gets neither of the request's, so ``RateLimit`` never states a policy that
+    ``RateLimit-Policy`` does not declare."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,6 +81,8 @@ class RateLimitHeaders:
                 extra = state.get(_STATE_KEY)
                 if extra:
                     present = {k.lower() for k, _ in message.get("headers", [])}
+                    if present & _PAIR:
+                        present |= _PAIR
                     added = [
                         (k.lower().encode(), v.encode()) for k, v in extra.items() if k.lower().encode() not in present
                     ]

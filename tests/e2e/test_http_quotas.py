@@ -89,6 +89,7 @@ def test_an_input_larger_than_the_daily_quota_is_refused_as_one_that_can_never_f
             assert "can never" in refused.json()["detail"] and "at most 10" in refused.json()["detail"]
             assert "retry-after" not in refused.headers  # no retry can succeed
             assert refused.headers["ratelimit-policy"] == '"records";q=10;w=86400'
+            assert "ratelimit" not in refused.headers  # no state: nothing to wait for
         assert c.get("/v1/bulk-actions").json()["items"] == []
         assert submit(c, 10).status_code == 202  # the quota itself was not spent
     assert spool_is_empty(first.data_dir)

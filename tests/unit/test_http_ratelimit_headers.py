@@ -72,6 +72,17 @@ def test_the_middleware_adds_the_headers_without_overriding_the_responses_own() 
     assert [m["body"] for m in body] == [b"a", b"b"]
 
 
+async def _own_policy_only(scope: Any, receive: Any, send: Any) -> None:
+    scope["state"]["ratelimit_headers"] = {"RateLimit-Policy": '"requests";q=9;w=60', "RateLimit": '"requests";r=4;t=9'}
+    await send({"type": "http.response.start", "status": 429, "headers": [(b"ratelimit-policy", b'"records";q=5')]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def test_a_response_with_its_own_policy_gets_no_state_of_another_policy() -> None:
+    start, _ = _run(_own_policy_only, {})
+    assert start["headers"] == [(b"ratelimit-policy", b'"records";q=5')]
+
+
 async def _anonymous(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 401, "headers": []})
     await send({"type": "http.response.body", "body": b""})
