@@ -1,8 +1,10 @@
 """Shared test configuration.
 
-Servers: PostgreSQL and RabbitMQ must answer where their suites run (``.ci/run``
-starts them); a suite whose server is missing fails with a clear message instead of
-being skipped, unless BULK_TEST_ALLOW_MISSING=1 is set on a developer machine.
+Servers are chosen once per session by ``tests/servers.py`` (an override, a local
+server, a container where a Docker engine answers, or nx-27017 for MongoDB), and the
+session's summary names them. A suite whose server is missing fails with a clear
+message instead of being skipped, unless BULK_TEST_ALLOW_MISSING=1 is set on a
+developer machine.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import os
 
 import pytest
+
+from tests import servers
 
 ALLOW_MISSING = os.environ.get("BULK_TEST_ALLOW_MISSING") == "1"
 
@@ -19,3 +23,18 @@ def require_server(name: str, reason: str) -> None:
     if ALLOW_MISSING:
         pytest.skip(message)
     pytest.fail(message + " (set BULK_TEST_ALLOW_MISSING=1 to skip locally)", pytrace=False)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return servers.header_line()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say once which server each store's tests ran against (tests/servers.py)."""
+    terminalreporter.write_sep("=", "servers")
+    for line in servers.summary_lines():
+        terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    servers.stop_all()

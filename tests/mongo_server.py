@@ -1,11 +1,12 @@
 """The MongoDB server the test session uses, and a fresh database per test.
 
-In order: ``BULK_MONGODB_URI`` if set; else a MongoDB container through
-testcontainers, if that package is installed and a Docker engine answers; else the
-``nx-27017`` wire-protocol server (a dev dependency, backed by SQLite) started as a
-subprocess on a free local port with its data in a temp dir, and stopped when the
-session ends. If none can be had, the tests that need it fail (``require_server``)
-with the reason; they are never skipped silently.
+In order (``tests/servers.py`` chooses): ``BULK_MONGODB_URI`` if set; else a
+``mongo:7`` single-node replica set in a container (testcontainers), if a Docker
+engine answers; else the ``nx-27017`` wire-protocol server (a dev dependency, backed
+by SQLite) started as a subprocess on a free local port with its data in a temp dir,
+and stopped when the session ends. If none can be had, the tests that need it fail
+(``require_server``) with the reason; they are never skipped silently. The session's
+summary names the server and whether it is a replica set.
 
 nx-27017 is not MongoDB; what differs and how the adapters cope is in
 ``docs/mongodb-gaps.md``.
@@ -13,22 +14,32 @@ nx-27017 is not MongoDB; what differs and how the adapters cope is in
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import functools
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
+from tests import containers
 from tests.conftest import require_server
+from tests.servers import (
+    Candidate,
+    Server,
+    ServerUnavailableError,
+    Stops,
+    docker_engine_error,
+    store,
+    unset,
+)
 from tests.waiting import free_port
 
 START_DEADLINE_S = 30.0
@@ -114,90 +125,83 @@ class NxServer:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def _container_uri(stops: list[Callable[[], None]]) -> str | None:
-    """A MongoDB container's URI, or None without testcontainers or a Docker engine."""
+def _given(stops: Stops) -> Server:
+    uri = os.environ["BULK_MONGODB_URI"]
+    why = _ping(uri, timeout_s=10)
+    if why is not None:
+        raise RuntimeError(f"{uri}: {why}")
+    return Server(f"BULK_MONGODB_URI ({_topology(uri)})", uri)
+
+
+def _nx(stops: Stops) -> Server:
+    # The port is picked before the server binds it, so another socket can take it
+    # first: a server that fails to start gets a new port, three tries in all.
+    for attempt in range(3):
+        server = NxServer()
+        try:
+            server.start()
+            break
+        except Exception:
+            server.stop()
+            if attempt == 2:
+                raise
+    stops.append(server.stop)
+    return Server(f"nx-27017 {version('nx-27017')} ({_topology(server.uri)})", server.uri)
+
+
+def _nx_missing() -> str | None:
+    return None if importlib.util.find_spec("nx_27017") else "not installed (pip install -e '.[dev]')"
+
+
+def _topology(uri: str) -> str:
+    name = replica_set_name(uri)
+    return "standalone" if name is None else f"replica set {name}"
+
+
+def replica_set_name(uri: str) -> str | None:
+    """The replica set the server at ``uri`` belongs to, or None for a standalone one."""
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=10_000)
     try:
-        from testcontainers.mongodb import MongoDbContainer  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+        name = client.admin.command("hello").get("setName")
+    finally:
+        client.close()
+    return None if name is None else str(name)
+
+
+def candidates() -> list[Candidate]:
+    given = os.environ.get("BULK_MONGODB_URI")
+    return [
+        Candidate("BULK_MONGODB_URI", unset("BULK_MONGODB_URI", given), _given, binding=True),
+        Candidate(f"{containers.MONGO_IMAGE} container", docker_engine_error, containers.mongo_replica_set),
+        Candidate("nx-27017", _nx_missing, _nx),
+    ]
+
+
+MONGODB = store("MongoDB", candidates)
+
+
+def mongodb_uri() -> str:
+    """The session's server URI, found or started on first use (stopped at session end)."""
     try:
-        container = MongoDbContainer("mongo:7").start()
-    except Exception:
-        return None
-    stops.append(container.stop)
-    return str(container.get_connection_url())
+        return MONGODB.get().uri
+    except ServerUnavailableError as exc:
+        require_server("MongoDB", str(exc))
+        raise
 
 
-class _Session:
-    """The one server of this test session, found or started on first use."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.uri: str | None = None
-        self.failure: str | None = None
-        self.stops: list[Callable[[], None]] = []
-
-    def get(self) -> str:
-        with self.lock:
-            if self.uri is None and self.failure is None:
-                self._find()
-            if self.failure is not None:
-                require_server("MongoDB", self.failure)
-            assert self.uri is not None
-            return self.uri
-
-    def _find(self) -> None:
-        given = os.environ.get("BULK_MONGODB_URI")
-        if given:
-            why = _ping(given, timeout_s=10)
-            if why is None:
-                self.uri = given
-            else:
-                self.failure = f"BULK_MONGODB_URI={given}: {why}"
-            return
-        self.uri = _container_uri(self.stops)
-        if self.uri is not None:
-            return
-        # The port is picked before the server binds it, so another socket can take it
-        # first: a server that fails to start gets a new port, three tries in all.
-        for attempt in range(3):
-            server = NxServer()
-            try:
-                server.start()
-                break
-            except Exception as exc:
-                server.stop()
-                if attempt == 2:
-                    self.failure = f"could not start nx-27017 (pip install -e '.[dev]'): {exc}"
-                    return
-        self.stops.append(server.stop)
-        self.uri = server.uri
-
-    def stop(self) -> None:
-        with self.lock:
-            while self.stops:
-                self.stops.pop()()
-            self.uri = None
-
-
-_SESSION = _Session()
-atexit.register(_SESSION.stop)  # backstop if the pytest cleanup below never ran
-
-
-def mongodb_uri(request: pytest.FixtureRequest) -> str:
-    """The session's server URI, starting it on first use (stopped at session end)."""
-    config = request.config
-    if not getattr(config, "_bulk_mongo_cleanup", False):
-        config._bulk_mongo_cleanup = True  # type: ignore[attr-defined]
-        config.add_cleanup(_SESSION.stop)
-    return _SESSION.get()
+@functools.cache
+def session_replica_set() -> str | None:
+    """The replica set of the session's server (None: standalone, no transactions)."""
+    return replica_set_name(mongodb_uri())
 
 
 def fresh_database(request: pytest.FixtureRequest) -> tuple[str, str]:
     """(uri, database) for the current test: the same database for every adapter the
     test builds (so several gates share storage), a new one per test, dropped after it.
     """
-    uri = mongodb_uri(request)
+    uri = mongodb_uri()
     node = request.node
     name: str | None = getattr(node, "_bulk_mongo_database", None)
     if name is None:

@@ -3,67 +3,159 @@
 Each ``ProductionStack`` gets its own PostgreSQL schema and RabbitMQ virtual host, so
 tests (and several test runs) can share one server of each. Used by the fault tests
 and by ``bench/production_import.py``.
+
+The servers (``tests/servers.py`` chooses, once per session): ``BULK_TEST_POSTGRES`` /
+``BULK_TEST_RABBITMQ`` if set; else the local servers (database ``test``, user
+``postgres`` with trust; guest/guest); else a ``postgres:16`` / ``rabbitmq:3.13``
+container if a Docker engine answers. The fault tests drive ``rabbitmqctl``: on this
+machine, inside the container, or the command in ``BULK_TEST_RABBITMQCTL``.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 import psycopg
 
-POSTGRES_SERVER = os.environ.get("BULK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-RABBITMQ_SERVER = os.environ.get("BULK_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672")
+from tests import containers
+from tests.servers import Candidate, Server, docker_engine_error, store, unset
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+LOCAL_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672"
 REPO = Path(__file__).resolve().parents[2]
 BULKACTIONS = [sys.executable, "-m", "api.cli"]
 
 
-def postgres_error() -> str | None:
+def _postgres_unreachable(dsn: str) -> str | None:
     try:
-        with psycopg.connect(POSTGRES_SERVER, connect_timeout=3) as conn:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
-        return f"{POSTGRES_SERVER}: {exc}"
+        return f"{dsn}: {exc}"
     return None
 
 
-def rabbitmq_error() -> str | None:
+def _rabbitmq_unreachable(url: str) -> str | None:
     import pika
 
     try:
-        pika.BlockingConnection(pika.URLParameters(RABBITMQ_SERVER + "/%2F?connection_attempts=1")).close()
+        pika.BlockingConnection(pika.URLParameters(url + "/%2F?connection_attempts=1")).close()
     except Exception as exc:
-        return f"{RABBITMQ_SERVER}: {exc!r}"
+        return f"{url}: {exc!r}"
     return None
 
 
-def rabbitmqctl(*args: str) -> str:
-    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60, check=False)
+def _reached(label: str, uri: str, unreachable: Callable[[str], str | None], **extra: Any) -> Server:
+    why = unreachable(uri)
+    if why is not None:
+        raise RuntimeError(why)
+    return Server(label, uri, **extra)
+
+
+def _local_rabbitmqctl(args: Sequence[str]) -> str:
+    """``rabbitmqctl`` on this machine, or the command in ``BULK_TEST_RABBITMQCTL`` (for a
+    server elsewhere, e.g. ``docker exec <container> rabbitmqctl``)."""
+    command = shlex.split(os.environ.get("BULK_TEST_RABBITMQCTL", "rabbitmqctl"))
+    done = subprocess.run([*command, "-q", *args], capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip()}")
     return done.stdout
 
 
+def _postgres_candidates() -> list[Candidate]:
+    given = os.environ.get("BULK_TEST_POSTGRES")
+    return [
+        Candidate(
+            "BULK_TEST_POSTGRES",
+            unset("BULK_TEST_POSTGRES", given),
+            lambda stops: _reached("BULK_TEST_POSTGRES", str(given), _postgres_unreachable),
+            binding=True,
+        ),
+        Candidate(
+            "local server",
+            lambda: _postgres_unreachable(LOCAL_POSTGRES),
+            lambda stops: Server("local server", LOCAL_POSTGRES),
+        ),
+        Candidate(f"{containers.POSTGRES_IMAGE} container", docker_engine_error, containers.postgres),
+    ]
+
+
+def _rabbitmq_candidates() -> list[Candidate]:
+    given = os.environ.get("BULK_TEST_RABBITMQ")
+    return [
+        Candidate(
+            "BULK_TEST_RABBITMQ",
+            unset("BULK_TEST_RABBITMQ", given),
+            lambda stops: _reached("BULK_TEST_RABBITMQ", str(given), _rabbitmq_unreachable, control=_local_rabbitmqctl),
+            binding=True,
+        ),
+        Candidate(
+            "local server",
+            lambda: _rabbitmq_unreachable(LOCAL_RABBITMQ),
+            lambda stops: Server("local server", LOCAL_RABBITMQ, _local_rabbitmqctl),
+        ),
+        Candidate(f"{containers.RABBITMQ_IMAGE} container", docker_engine_error, containers.rabbitmq),
+    ]
+
+
+POSTGRES = store("PostgreSQL", _postgres_candidates)
+RABBITMQ = store("RabbitMQ", _rabbitmq_candidates)
+
+
+def postgres_error() -> str | None:
+    """None if the session has a PostgreSQL server (chosen on first call), else why not."""
+    return POSTGRES.error()
+
+
+def rabbitmq_error() -> str | None:
+    """None if the session has a RabbitMQ server (chosen on first call), else why not."""
+    return RABBITMQ.error()
+
+
+def postgres_server() -> str:
+    """The session's PostgreSQL server: a DSN of its database ``test``."""
+    return POSTGRES.get().uri
+
+
+def rabbitmq_server() -> str:
+    """The session's RabbitMQ server: an AMQP URL without a virtual host."""
+    return RABBITMQ.get().uri
+
+
+def rabbitmqctl(*args: str) -> str:
+    control = RABBITMQ.get().control
+    assert control is not None
+    return control(args)
+
+
 def vhost_url(vhost: str, query: str = "") -> str:
-    return f"{RABBITMQ_SERVER}/{quote(vhost, safe='')}{query}"
+    return f"{rabbitmq_server()}/{quote(vhost, safe='')}{query}"
 
 
 def new_schema(prefix: str) -> tuple[str, str]:
     """A new, empty PostgreSQL schema: its name, and a DSN whose search_path selects it."""
     name = prefix + uuid.uuid4().hex[:10]
-    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
+    with psycopg.connect(postgres_server(), autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{name}"')
-    return name, f"{POSTGRES_SERVER}?options=-csearch_path%3D{name}"
+    return name, schema_dsn(name)
+
+
+def schema_dsn(schema: str) -> str:
+    """A DSN of the session's server whose search_path selects ``schema``."""
+    return f"{postgres_server()}?options=-csearch_path%3D{schema}"
 
 
 def drop_schema(name: str) -> None:
-    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
+    with psycopg.connect(postgres_server(), autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
@@ -71,7 +163,8 @@ def new_vhost(prefix: str) -> str:
     """A new RabbitMQ virtual host that the guest user may use."""
     name = prefix + uuid.uuid4().hex[:10]
     rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    user = urlparse(rabbitmq_server()).username or "guest"
+    rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
     return name
 
 

@@ -18,7 +18,7 @@ from infrastructure.postgres.event_store import parse_dsn
 from infrastructure.postgres.positions import SingleActiveLock
 from infrastructure.settings import Settings
 from tests.conftest import require_server
-from tests.integration.production_stack import POSTGRES_SERVER, drop_schema, new_schema, postgres_error
+from tests.integration.production_stack import drop_schema, new_schema, postgres_error, schema_dsn
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +105,7 @@ def test_only_one_process_holds_a_single_active_lock_and_another_takes_over_when
 
 
 def test_locks_in_different_schemas_do_not_exclude_each_other(dsn: str) -> None:
-    other_schema = f"{POSTGRES_SERVER}?options=-csearch_path%3Dbulk_x{uuid.uuid4().hex[:10]}"
+    other_schema = schema_dsn(f"bulk_x{uuid.uuid4().hex[:10]}")
     here, elsewhere = SingleActiveLock(dsn, "relay"), SingleActiveLock(other_schema, "relay")
     try:
         assert here.try_acquire()
