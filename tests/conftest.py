@@ -38,3 +38,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     servers.stop_all()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked for a real MongoDB (or a replica set) are reported as skipped, with the
+    reason, where the session's server is not one; never passed without running."""
+    from tests import mongo_server
+
+    for marker, missing in (
+        ("real_mongodb", mongo_server.real_mongodb_missing),
+        ("mongodb_replica_set", mongo_server.replica_set_missing),
+    ):
+        if item.get_closest_marker(marker) is not None and (why := missing()) is not None:
+            pytest.skip(why)

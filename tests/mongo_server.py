@@ -197,6 +197,43 @@ def session_replica_set() -> str | None:
     return replica_set_name(mongodb_uri())
 
 
+def is_stand_in() -> bool:
+    """Whether the session's MongoDB is nx-27017, the wire-protocol stand-in."""
+    mongodb_uri()
+    return MONGODB.get().label.startswith("nx-27017")
+
+
+def real_mongodb_missing() -> str | None:
+    """None where the session runs on a real MongoDB server, else why this test does not run."""
+    if not is_stand_in():
+        return None
+    return (
+        "needs a real MongoDB server; this session's is nx-27017, the stand-in (it runs where a Docker "
+        "engine answers, for the mongo:7 container, or against BULK_MONGODB_URI)"
+    )
+
+
+def replica_set_missing() -> str | None:
+    """None where the session's MongoDB is a replica set (isolated transactions), else why not."""
+    if session_replica_set() is not None:
+        return None
+    if is_stand_in():
+        return (
+            "needs a MongoDB replica set: nx-27017 runs all clients' writes to a database in one shared "
+            "SQLite transaction, so concurrent transactions are not isolated and an abort rolls back other "
+            "clients' writes (docs/mongodb-gaps.md #6); runs with the mongo:7 container or BULK_MONGODB_URI"
+        )
+    return "needs a MongoDB replica set: this session's server is standalone (no multi-document transactions)"
+
+
+def transactions_missing() -> str | None:
+    """None where one writer's multi-document transactions work: a replica set, or nx-27017
+    (atomic for a single writer: commit keeps, abort removes, see ``replica_set_missing``)."""
+    if session_replica_set() is not None or is_stand_in():
+        return None
+    return "needs multi-document transactions: this session's MongoDB server is standalone (they need a replica set)"
+
+
 def fresh_database(request: pytest.FixtureRequest) -> tuple[str, str]:
     """(uri, database) for the current test: the same database for every adapter the
     test builds (so several gates share storage), a new one per test, dropped after it.

@@ -31,8 +31,10 @@ _POLL_SECONDS = 0.01
 
 @dataclass(frozen=True, slots=True)
 class Claim:
+    """The right to write the batch that follows ``committed``."""
+
     projection: str
-    token: str
+    token: str | None  # the lease's token; None where a transaction is the guard
     committed: int  # the stored position the claim was taken at
 
 

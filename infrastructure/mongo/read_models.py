@@ -1,8 +1,16 @@
 """Read models on MongoDB: action views, per-record logs, chunk inputs and positions.
 
-There are no multi-document transactions here (the wire-protocol test server does
-not isolate them, and a standalone MongoDB has none), so ``apply`` is made safe to
-interrupt at any point and to run again, by the order and the shape of its writes:
+Two ways to make ``apply`` atomic, chosen by what the server has (``transactions``,
+asked of the server unless given):
+
+- A replica set or sharded cluster: the batch and its position are committed in one
+  multi-document transaction (``projection_transactions``), with the very writes
+  listed below. Chunk inputs are written before it, outside: they are immutable and
+  idempotent, and the biggest documents by far (a page of queued chunks is up to a
+  million records), so they stay out of the transaction's size and lifetime limits.
+- A standalone server has no multi-document transactions (and the wire-protocol test
+  server's do not isolate, see docs/mongodb-gaps.md #6). There ``apply`` is made safe
+  to interrupt at any point and to run again, by the order and the shape of its writes:
 
 1. The projection is claimed (``projection_claims``): one compare-and-set on its
    position document that also checks the batch is beyond the stored position and,
@@ -35,6 +43,7 @@ from typing import Any
 import orjson
 from bson import Binary
 from pymongo import ASCENDING, DESCENDING
+from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
 
@@ -54,6 +63,7 @@ from infrastructure.mongo.client import (
     sort_key,
 )
 from infrastructure.mongo.projection_claims import Claim, ProjectionClaims
+from infrastructure.mongo.projection_transactions import ProjectionTransactions, has_transactions
 
 KINDS = ("actions", "record_logs", "chunk_inputs", "positions")
 COUNTERS = ("chunks_done", "succeeded", "failed", "skipped")
@@ -90,6 +100,7 @@ class MongoReadModelStore:
         prefix: str = "",
         claim_seconds: float = 30.0,
         claim_wait_seconds: float = 5.0,
+        transactions: bool | None = None,
     ) -> None:
         self._client = connect(uri)
         c = _collections(self._client[database], prefix)
@@ -97,6 +108,8 @@ class MongoReadModelStore:
         self._actions.create_index([("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)])
         self._actions.create_index([("created_key", DESCENDING), ("id_key", DESCENDING)])
         self._claims = ProjectionClaims(self._positions, claim_seconds, claim_wait_seconds)
+        self.transactions = has_transactions(self._client) if transactions is None else transactions
+        self._transactions = ProjectionTransactions(self._client, self._positions)
         self._actions.create_index("pos")
         self._logs.create_index([("action_id", ASCENDING), ("row", ASCENDING)], unique=True)
         self._logs.create_index([("action_id", ASCENDING), ("outcome", ASCENDING), ("row", ASCENDING)])
@@ -114,33 +127,61 @@ class MongoReadModelStore:
         *,
         expected_position: int | None = None,
     ) -> bool:
+        if self.transactions:
+            return self._apply_in_transaction(projection, position, changes, expected_position)
         claim = self._claims.claim(projection, position, expected_position)
         if claim is None:
             return False
         try:
-            self._roll_back_uncommitted(claim.committed, position)
-            self._insert_actions(changes.new_actions)
-            self._insert_chunk_inputs(changes.chunk_inputs)
-            self._insert_log_lines(changes.log_lines)
-            self._apply_deltas(changes.deltas, claim.committed, position)
+            self._write(changes, claim.committed, position, None)
             return self._commit(claim, position)
         except BaseException:
             self._claims.release(claim)
             raise
 
-    def _roll_back_uncommitted(self, committed: int, position: int) -> None:
+    def _apply_in_transaction(
+        self, projection: str, position: int, changes: ViewChanges, expected_position: int | None
+    ) -> bool:
+        self._insert_chunk_inputs(changes.chunk_inputs)
+
+        def write(session: ClientSession, committed: int) -> bool:
+            self._write(changes, committed, position, session, chunk_inputs=False)
+            return self._commit(Claim(projection, None, committed), position, session)
+
+        return self._transactions.run(projection, position, expected_position, write)
+
+    def _write(
+        self,
+        changes: ViewChanges,
+        committed: int,
+        position: int,
+        session: ClientSession | None,
+        *,
+        chunk_inputs: bool = True,
+    ) -> None:
+        """The batch's writes, in an order that is safe to interrupt and repeat."""
+        self._roll_back_uncommitted(committed, position, session)
+        self._insert_actions(changes.new_actions, session)
+        if chunk_inputs:
+            self._insert_chunk_inputs(changes.chunk_inputs)
+        self._insert_log_lines(changes.log_lines, session)
+        self._apply_deltas(changes.deltas, committed, position, session)
+
+    def _roll_back_uncommitted(self, committed: int, position: int, session: ClientSession | None) -> None:
         """Put back what a batch that never committed did to action counters and status
         (unless it was this very batch), so that a shorter batch from the same start
-        shows no more than its own events."""
-        for doc in self._actions.find({"pos": {"$gt": committed}}):
+        shows no more than its own events. (Only claimed batches leave such changes;
+        an aborted transaction leaves none.)"""
+        for doc in self._actions.find({"pos": {"$gt": committed}}, session=session):
             if doc["pos"] != position:
                 self._actions.update_one(
                     {"_id": exactly(doc["_id"]), "pos": doc["pos"]},
                     {"$set": {**doc["base"], "pos": committed, "base": None}},
+                    session=session,
                 )
 
-    def _insert_actions(self, views: list[ActionView]) -> None:
-        insert_ignoring_duplicates(self._actions, [self._action_document(v) for v in views])
+    def _insert_actions(self, views: list[ActionView], session: ClientSession | None) -> None:
+        insert_new(self._actions, [self._action_document(v) for v in views], session)
 
     @staticmethod
     def _action_document(view: ActionView) -> Document:
@@ -168,33 +209,40 @@ class MongoReadModelStore:
             ],
         )
 
-    def _insert_log_lines(self, lines: list[LogLine]) -> None:
-        insert_ignoring_duplicates(
-            self._logs, [{"_id": f"{line.action_id}:{line.row}", **asdict(line)} for line in lines]
-        )
+    def _insert_log_lines(self, lines: list[LogLine], session: ClientSession | None) -> None:
+        insert_new(self._logs, [{"_id": f"{line.action_id}:{line.row}", **asdict(line)} for line in lines], session)
 
-    def _apply_deltas(self, deltas: dict[str, ActionDelta], committed: int, position: int) -> None:
+    def _apply_deltas(
+        self, deltas: dict[str, ActionDelta], committed: int, position: int, session: ClientSession | None
+    ) -> None:
         if not deltas:
             return
-        stored = {doc["_id"]: doc for doc in self._actions.find({"_id": {"$in": list(deltas)}})}
+        stored = {doc["_id"]: doc for doc in self._actions.find({"_id": {"$in": list(deltas)}}, session=session)}
         for action_id, delta in deltas.items():
-            self._apply_delta(stored.get(action_id), delta, committed, position)
+            self._apply_delta(stored.get(action_id), delta, committed, position, session)
 
-    def _apply_delta(self, doc: Document | None, delta: ActionDelta, committed: int, position: int) -> None:
+    def _apply_delta(
+        self, doc: Document | None, delta: ActionDelta, committed: int, position: int, session: ClientSession | None
+    ) -> None:
         for _ in range(_MAX_ATTEMPTS):
             if doc is None:
                 return  # like an UPDATE of a missing row: the action was never created here
             fields_to_set = _delta_fields(doc, delta, committed, position)
             if fields_to_set is None:
                 return
-            done = self._actions.update_one({"_id": exactly(doc["_id"]), "pos": doc["pos"]}, {"$set": fields_to_set})
+            done = self._actions.update_one(
+                {"_id": exactly(doc["_id"]), "pos": doc["pos"]}, {"$set": fields_to_set}, session=session
+            )
             if done.matched_count:
                 return
-            doc = self._actions.find_one({"_id": exactly(doc["_id"])})
+            doc = self._actions.find_one({"_id": exactly(doc["_id"])}, session=session)
         raise RuntimeError(f"action {doc and doc['_id']}: gave up after {_MAX_ATTEMPTS} concurrent changes")
 
-    def _commit(self, claim: Claim, position: int) -> bool:
-        return self._claims.commit(claim, position)
+    def _commit(self, claim: Claim, position: int, session: ClientSession | None = None) -> bool:
+        """Move the position: under the claim, or as the transaction's last write."""
+        if session is None:
+            return self._claims.commit(claim, position)
+        return self._transactions.commit(session, claim.projection, claim.committed, position)
 
     # ------------------------------------------------------------------ reads
 
@@ -266,6 +314,26 @@ class MongoReadModelStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+def insert_new(collection: Collection[Document], documents: list[Document], session: ClientSession | None) -> None:
+    """Insert the documents whose ``_id`` is not stored yet (SQLite's INSERT OR IGNORE).
+
+    Outside a transaction: unordered inserts that ignore duplicate-key errors. Inside
+    one, a duplicate-key error would abort the whole transaction, so the stored ids are
+    read first (a concurrent insert of the same id is a write conflict: the transaction
+    runs again)."""
+    if session is None:
+        insert_ignoring_duplicates(collection, documents)
+        return
+    unique = list({doc["_id"]: doc for doc in reversed(documents)}.values())[::-1]  # the first of each id
+    if not unique:
+        return
+    ids = [doc["_id"] for doc in unique]
+    stored = {doc["_id"] for doc in collection.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
+    new = [doc for doc in unique if doc["_id"] not in stored]
+    if new:
+        collection.insert_many(new, session=session)
 
 
 def _view(doc: Document) -> ActionView:

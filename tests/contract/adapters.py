@@ -87,7 +87,8 @@ TRANSPORTS["rabbitmq"] = production_adapters.rabbitmq_transport
 from tests.contract import mongo_adapters  # noqa: E402
 
 ENTITY_STORES["mongodb"] = mongo_adapters.mongo_entities
-READ_MODEL_STORES["mongodb"] = mongo_adapters.mongo_read_models
+READ_MODEL_STORES["mongodb-claims"] = mongo_adapters.mongo_read_models_claimed
+READ_MODEL_STORES["mongodb-transactions"] = mongo_adapters.mongo_read_models_in_transactions
 QUOTA_GATES["mongodb"] = mongo_adapters.mongo_quota
 
 # Accounts and rate limits (the HTTP API's ports).

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.mongo_server import fresh_database
+from tests.mongo_server import fresh_database, transactions_missing
 
 
 def mongo_entities(request: pytest.FixtureRequest, tmp: Path) -> Any:
@@ -21,10 +21,22 @@ def mongo_entities(request: pytest.FixtureRequest, tmp: Path) -> Any:
     return MongoEntityStore(*fresh_database(request))
 
 
-def mongo_read_models(request: pytest.FixtureRequest, tmp: Path) -> Any:
+def mongo_read_models_claimed(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    """The standalone server's path: each batch under a claim (projection_claims)."""
     from infrastructure.mongo.read_models import MongoReadModelStore
 
-    return MongoReadModelStore(*fresh_database(request))
+    return MongoReadModelStore(*fresh_database(request), transactions=False)
+
+
+def mongo_read_models_in_transactions(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    """The replica set's path: each batch and its position in one transaction. Reported
+    as not run (a skip with the reason) where the server has no transactions."""
+    from infrastructure.mongo.read_models import MongoReadModelStore
+
+    why = transactions_missing()
+    if why is not None:
+        pytest.skip(f"the transaction path of the MongoDB read models did not run: {why}")
+    return MongoReadModelStore(*fresh_database(request), transactions=True)
 
 
 def mongo_quota(request: pytest.FixtureRequest, tmp: Path) -> Any:

@@ -1,5 +1,11 @@
 """MongoDB read models against the SQLite ones: redelivery, crashes inside ``apply``
-and replay must all end in the very documents SQLite holds after one clean pass."""
+and replay must all end in the very documents SQLite holds after one clean pass.
+
+Both ways of committing a batch run: under a claim (a standalone server) and in a
+transaction (a replica set; on nx-27017 too, for one writer at a time). Tests of
+concurrent transactions are marked ``mongodb_replica_set``: nx-27017's transactions
+are not isolated, so there they are reported as skipped, with the reason.
+"""
 
 from __future__ import annotations
 
@@ -30,14 +36,24 @@ from infrastructure.mongo.read_models import (
     promote_read_models,
 )
 from infrastructure.sqlite.read_models import SQLiteReadModelStore
+from tests.mongo_server import session_replica_set, transactions_missing
 
 pytestmark = pytest.mark.integration
 PROJECTION = "actions"
 
 
-@pytest.fixture
-def mongo(database: tuple[str, str]) -> Iterator[MongoReadModelStore]:
-    store = MongoReadModelStore(*database)
+MODES = {"claims": False, "transactions": True}
+
+
+def _transactions(mode: str) -> bool:
+    if MODES[mode] and (why := transactions_missing()) is not None:
+        pytest.skip(why)
+    return MODES[mode]
+
+
+@pytest.fixture(params=sorted(MODES))
+def mongo(database: tuple[str, str], request: pytest.FixtureRequest) -> Iterator[MongoReadModelStore]:
+    store = MongoReadModelStore(*database, transactions=_transactions(request.param))
     yield store
     store.close()
 
@@ -464,13 +480,14 @@ def _projector_loop(store: ReadModelStore, events: list[Event], page: int) -> No
         store.apply(PROJECTION, batch[-1].position, project(batch), expected_position=committed)
 
 
+@pytest.mark.parametrize("mode", ["claims", pytest.param("transactions", marks=pytest.mark.mongodb_replica_set)])
 @pytest.mark.parametrize("seed", range(4))
 def test_projectors_running_at_once_with_different_pages_count_every_event_once(
-    database: tuple[str, str], sqlite: SQLiteReadModelStore, seed: int
+    database: tuple[str, str], sqlite: SQLiteReadModelStore, seed: int, mode: str
 ) -> None:
     events = event_log(seed=200 + seed, actions=5)
     expected = project_cleanly(sqlite, events)
-    stores = [MongoReadModelStore(*database) for _ in range(3)]
+    stores = [MongoReadModelStore(*database, transactions=MODES[mode]) for _ in range(3)]
     threads = [
         threading.Thread(target=_projector_loop, args=(store, events, page))
         for store, page in zip(stores, (2, 3, 5), strict=True)
@@ -491,14 +508,14 @@ def test_a_projector_that_died_holding_its_claim_is_taken_over_when_the_lease_en
 ) -> None:
     events = event_log(seed=12)
     expected = project_cleanly(sqlite, events)
-    dying = MongoReadModelStore(*database, claim_seconds=0.5)
+    dying = MongoReadModelStore(*database, claim_seconds=0.5, transactions=False)
     monkeypatch.setattr(dying._claims, "release", lambda claim: None)  # as if the process died
     long = events[:9]
     undo = crash_at(dying, "_commit")
     with pytest.raises(CrashError):
         dying.apply(PROJECTION, long[-1].position, project(long))
     undo()
-    successor = MongoReadModelStore(*database, claim_seconds=30, claim_wait_seconds=0.1)
+    successor = MongoReadModelStore(*database, claim_seconds=30, claim_wait_seconds=0.1, transactions=False)
     try:
         short = events[:4]
         assert not successor.apply(PROJECTION, short[-1].position, project(short), expected_position=0)
@@ -516,3 +533,77 @@ def project_rest(store: ReadModelStore, events: list[Event]) -> None:
     committed = store.position(PROJECTION)
     rest = [e for e in events if e.position > committed]
     assert store.apply(PROJECTION, rest[-1].position, project(rest), expected_position=committed)
+
+
+# ---------------------------------------------------------------- the transaction path
+
+
+def test_the_store_commits_in_transactions_exactly_where_the_server_is_a_replica_set(
+    database: tuple[str, str],
+) -> None:
+    store = MongoReadModelStore(*database)
+    try:
+        assert store.transactions is (session_replica_set() is not None)
+    finally:
+        store.close()
+
+
+def test_a_batch_that_never_commits_its_transaction_leaves_nothing_but_its_chunk_inputs(
+    database: tuple[str, str],
+) -> None:
+    store = MongoReadModelStore(*database, transactions=_transactions("transactions"))
+    try:
+        events = event_log(seed=13)
+        undo = crash_at(store, "_commit")  # every write made, the position not moved
+        with pytest.raises(CrashError):
+            store.apply(PROJECTION, events[-1].position, project(events))
+        undo()
+        action_ids = {e.action_id for e in events}
+        assert store.position(PROJECTION) == 0
+        assert all(store.get_action(a) is None and store.logs(a) == [] for a in action_ids)
+        assert store.list_actions(ActionFilter(), limit=-1) == []
+        # Chunk inputs are written before the transaction (immutable, idempotent, big).
+        assert store.chunk_input(events[0].action_id, 0) is not None
+    finally:
+        store.close()
+
+
+@pytest.mark.mongodb_replica_set
+def test_a_projector_that_stalls_mid_batch_cannot_write_over_the_one_that_committed_first(
+    database: tuple[str, str], sqlite: SQLiteReadModelStore
+) -> None:
+    """What the claims' lease cannot promise (docs/mongodb-gaps.md, known limits). The
+    stalled projector has read the position and decided to write its batch; meanwhile
+    another commits the same batch. When the stalled one goes on, its writes conflict,
+    its transaction runs again, and it is refused."""
+    events = event_log(seed=14)
+    expected = project_cleanly(sqlite, events)
+    stalled, successor = (MongoReadModelStore(*database, transactions=True) for _ in range(2))
+    inside, go_on = threading.Event(), threading.Event()
+    first_write = stalled._roll_back_uncommitted
+
+    def stall_then_write(*args: Any) -> None:
+        inside.set()
+        assert go_on.wait(60), "the test never let the stalled projector go on"
+        first_write(*args)
+
+    stalled._roll_back_uncommitted = stall_then_write  # type: ignore[method-assign]
+    results: list[bool] = []
+
+    def stalled_projector() -> None:
+        results.append(stalled.apply(PROJECTION, events[-1].position, project(events), expected_position=0))
+
+    thread = threading.Thread(target=stalled_projector)
+    thread.start()
+    try:
+        assert inside.wait(60)
+        assert successor.apply(PROJECTION, events[-1].position, project(events), expected_position=0)
+    finally:
+        go_on.set()
+        thread.join(120)
+    try:
+        assert results == [False]
+        assert snapshot(successor, events) == expected
+    finally:
+        stalled.close()
+        successor.close()
