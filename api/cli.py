@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import shutil
 import sys
 import time
@@ -19,6 +18,7 @@ from uuid import UUID, uuid4
 
 import click
 import orjson
+from pydantic import ValidationError
 
 from api import presenters
 from api.jobs import RuntimeFailedError, checked_file, create_action, file_source, run_to_completion
@@ -42,7 +42,7 @@ from infrastructure.bootstrap import (
 from infrastructure.files.readers import FORMATS
 from infrastructure.files.sample import write_contacts_csv
 from infrastructure.files.streams import STDIN, is_stream, sniffed_format, spool_stream
-from infrastructure.settings import Settings
+from infrastructure.settings import LogSettings, Settings, settings_problem
 from projections.actions import PROJECTION_NAME
 from projections.rebuild import differences, rebuild
 
@@ -448,12 +448,8 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(
-        level=os.environ.get("BULK_LOG_LEVEL", "WARNING"),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
+        _configure_logging()
         cli.main(args=argv, prog_name="bulkactions", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -474,6 +470,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), EXIT_FAILURE)
     except BrokenPipeError:
         sys.exit(EXIT_FAILURE)
+    except ValidationError as exc:
+        problem = settings_problem(exc)
+        if problem is not None:
+            _fail(f"invalid setting {problem}", EXIT_BAD_INPUT)
+        _fail(f"internal error: {exc}", EXIT_FAILURE)
     except Exception as exc:
         missing = _missing_extra(exc)
         if missing is not None:
@@ -481,6 +482,14 @@ def main(argv: list[str] | None = None) -> None:
         # An internal failure is one line too; the traceback is for whoever asks for it.
         logging.getLogger("bulkactions").debug("internal error", exc_info=True)
         _fail(f"internal error: {type(exc).__name__}: {exc} (BULK_LOG_LEVEL=DEBUG shows where)", EXIT_FAILURE)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=LogSettings().log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def _missing_extra(exc: BaseException | None) -> tuple[str, str] | None:

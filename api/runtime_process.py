@@ -35,11 +35,12 @@ RUNTIME_NICENESS = 10
 
 
 def _run(settings: dict[str, Any], workers: int, created_before: str, inbox: Any, stop: Any, parent_pid: int) -> None:
-    logging.basicConfig(level=os.environ.get("BULK_LOG_LEVEL", "WARNING"))
+    config = Settings(**settings)
+    logging.basicConfig(level=config.log_level)
     # Import work is batch work: at a lower priority (inherited by the projector
     # process) it takes the CPU the API leaves, and the API stays quick under load.
     os.nice(RUNTIME_NICENESS)
-    container = bootstrap(Settings(**settings))
+    container = bootstrap(config)
     queuer = InputQueuer(container)
     try:
         with EmbeddedRuntime(container, workers):

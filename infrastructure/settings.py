@@ -5,13 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PREFIX = "BULK_"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BULK_", extra="ignore")
 
+class LogSettings(BaseSettings):
+    """What a process reads first: it sets up logging before anything else is read."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
+
+    log_level: LogLevel = "WARNING"
+
+
+class Settings(LogSettings):
     data_dir: Path = Field(default=Path(".bulkactions"), description="where embedded state lives")
     event_store: Literal["sqlite", "postgres"] = "sqlite"
     postgres_dsn: str | None = None
@@ -30,3 +39,14 @@ class Settings(BaseSettings):
     max_active_actions: int = Field(default=50, ge=1)
     requests_per_minute: int = Field(default=600, ge=1, description="default per-account API request rate")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest accepted request body (413 above)")
+
+
+def settings_problem(error: ValidationError) -> str | None:
+    """One line naming each bad ``BULK_*`` variable and why, or None if ``error`` is not
+    about these settings."""
+    if error.title not in {LogSettings.__name__, Settings.__name__}:
+        return None
+    return "; ".join(
+        f"{PREFIX}{'_'.join(str(part) for part in e['loc']).upper()}={e.get('input')!r}: {e['msg']}"
+        for e in error.errors()
+    )

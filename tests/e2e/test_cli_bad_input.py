@@ -188,3 +188,21 @@ def test_a_read_only_data_dir_is_one_line_not_a_traceback(
     assert run.code == 2, run.stdout + run.stderr
     assert run.stderr.count("\n") == 1 and "read-only" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("BULK_LOG_LEVEL", "verbose", "BULK_LOG_LEVEL"),
+        ("BULK_EVENT_STORE", "oracle", "BULK_EVENT_STORE"),
+        ("BULK_CHUNK_SIZE", "lots", "BULK_CHUNK_SIZE"),
+    ],
+)
+def test_a_bad_setting_in_the_environment_is_one_line_naming_the_variable(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    run = bulkactions(tmp_path / "data", "status", env={**os.environ, variable: value})
+    assert run.code == 2, (run.stdout, run.stderr)
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert run.stderr.startswith("bulkactions: error: ")
+    assert message in run.stderr and value in run.stderr
