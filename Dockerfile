@@ -1,6 +1,7 @@
 # The one image every process of the production stack runs (serve, relay, projector,
-# worker); docker-compose.yml picks the command. Not built here (no Docker engine on
-# the development machine); see docs/production.md.
+# worker); docker-compose.yml picks the command. Not built on the development machine
+# (no Docker engine; tests/unit/test_deployment_files.py checks it); the hosted
+# workflow builds it (.github/workflows/ci.yml); see docs/production.md.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml ./
