@@ -1,6 +1,9 @@
 """Who may write a projection's next batch: a claim on its position document.
 
-Without multi-document transactions two projectors could interleave their writes.
+Used where the server has no multi-document transactions (a standalone server, and
+the nx-27017 test server); a replica set commits each batch in one transaction
+instead (``projection_transactions``). Without transactions two projectors could
+interleave their writes.
 Before writing, a projector claims the projection with one compare-and-set on the
 position document (same committed position, no live claim); the commit is another
 compare-and-set (still our claim, same committed position) that moves the position
