@@ -93,7 +93,9 @@ class ChunkDecider:
         for index, record in enumerate(records):
             row, line = record["row"], record.get("line")
             if "error" in record:
-                results[index] = _failed(row, line, [FieldError("record", "unparseable", record["error"])])
+                results[index] = _failed(
+                    row, line, [FieldError("record", record.get("code", "unparseable"), record["error"])]
+                )
                 continue
             if "duplicate_of_row" in record:
                 results[index] = self._repeated(row, line, record["duplicate_of_row"])

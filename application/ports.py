@@ -296,16 +296,26 @@ class Clock(Protocol):
 # --------------------------------------------------------------------------- input
 
 
+UNPARSEABLE = "unparseable"
+
+
 @dataclass(frozen=True, slots=True)
 class InputRecord:
+    """One record of an input: its data, or why it could not be read (``parse_error``,
+    with its error code), which fails that record alone."""
+
     row: int
     line: int | None
     data: dict[str, Any] | None
     parse_error: str | None = None
+    error_code: str = UNPARSEABLE
 
     def as_stored(self) -> dict[str, Any]:
         if self.parse_error is not None:
-            return {"row": self.row, "line": self.line, "error": self.parse_error}
+            stored = {"row": self.row, "line": self.line, "error": self.parse_error}
+            if self.error_code != UNPARSEABLE:  # events stored before codes read the same
+                stored["code"] = self.error_code
+            return stored
         return {"row": self.row, "line": self.line, "data": self.data}
 
 

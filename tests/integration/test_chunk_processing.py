@@ -86,6 +86,18 @@ def test_insert_outcomes_cover_success_failure_and_both_kinds_of_duplicate(entit
     assert entities.count(ACCOUNT, "contact") == 2
 
 
+def test_a_record_that_failed_while_being_read_fails_with_the_code_it_was_stored_with(entities: Any) -> None:
+    records = [
+        {"row": 1, "line": 2, "error": "row has 1 fields"},  # stored before codes were stored
+        {"row": 2, "line": 3, "error": "the key 'email' is given twice in one object", "code": "duplicate_field"},
+    ]
+    results = _decide(entities, "insert", records)
+    assert [r.errors for r in results] == [
+        [{"field": "record", "code": "unparseable", "message": "row has 1 fields"}],
+        [{"field": "record", "code": "duplicate_field", "message": "the key 'email' is given twice in one object"}],
+    ]
+
+
 def test_update_by_unique_field_changes_only_the_given_fields(entities: Any) -> None:
     [created] = _decide(entities, "insert", _records({"email": "a@x.com", "first_name": "Ann", "last_name": "Lee"}))
     results = _decide(
