@@ -32,6 +32,7 @@ from application.submission import SubmitCommand
 from domain.bulk_action import ActionStatus
 from infrastructure.bootstrap import Container
 from infrastructure.files.json_stream import JsonTextStream, read_object_streaming
+from infrastructure.files.repeated_keys import DUPLICATE_FIELD, repeated_key_message
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,10 @@ _MAX_RECORD_ERRORS = 20
 
 def split_json_body(raw_path: Path, spool_folder: Path) -> JsonBody:
     """Stream the spooled body: the record array never in memory, one record at a time.
-    A record that is not an object is an error of the request (records are objects by
-    the schema); up to 20 are named. Malformed JSON is an ``InputError``."""
+    A record that is not an object, or that repeats a key, is an error of the request
+    (records are objects by the schema); up to 20 are named, after a member (such as
+    ``options``) that repeats a key. Malformed JSON, and any value the event store
+    cannot hold (see ``infrastructure.files.storable``), is an ``InputError``."""
     records_path = spool_path(spool_folder, "jsonl")
     count = written = 0
     sha = hashlib.sha256()
@@ -64,25 +67,21 @@ def split_json_body(raw_path: Path, spool_folder: Path) -> JsonBody:
 
     try:
         with records_path.open("wb") as out, raw_path.open(encoding="utf-8-sig", errors="strict", newline="") as text:
+            stream = JsonTextStream(text, "the body")
 
             def keep(record: Any) -> None:
                 nonlocal count, written
-                if isinstance(record, dict):
+                problem = _record_problem(record, stream.repeated_key)
+                if problem is None:
                     line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
                     out.write(line)
                     sha.update(line)
                     written += 1
                 elif len(errors) < _MAX_RECORD_ERRORS:
-                    errors.append(
-                        {
-                            "location": f"records.{count}",
-                            "message": "Input should be a valid dictionary",
-                            "code": "dict_type",
-                        }
-                    )
+                    errors.append({"location": f"records.{count}", **problem})
                 count += 1
 
-            members, streamed = read_object_streaming(JsonTextStream(text, "the body"), "records", keep)
+            body = read_object_streaming(stream, "records", keep)
             size = out.tell()
     except UnicodeDecodeError as exc:
         records_path.unlink(missing_ok=True)
@@ -92,7 +91,19 @@ def split_json_body(raw_path: Path, spool_folder: Path) -> JsonBody:
         records_path.unlink(missing_ok=True)
         raise
     scan = InputScan(total=written, sha256=sha.hexdigest(), size=size)
-    return JsonBody(members, records_path, count, streamed, scan, errors)
+    repeats = [
+        {"location": member, "message": repeated_key_message(key), "code": DUPLICATE_FIELD}
+        for member, key in body.repeated_keys.items()
+    ]
+    return JsonBody(body.members, records_path, count, body.streamed, scan, repeats + errors)
+
+
+def _record_problem(record: Any, repeated: str | None) -> dict[str, str] | None:
+    if not isinstance(record, dict):
+        return {"message": "Input should be a valid dictionary", "code": "dict_type"}
+    if repeated is not None:
+        return {"message": repeated_key_message(repeated), "code": DUPLICATE_FIELD}
+    return None
 
 
 class Queuer(Protocol):

@@ -22,6 +22,8 @@ import orjson
 
 from application.ports import InputError, InputRecord, InputScan
 from infrastructure.files.json_stream import JsonTextStream
+from infrastructure.files.repeated_keys import DUPLICATE_FIELD, repeated_key, repeated_key_message
+from infrastructure.files.storable import MAX_NESTING, nested_deeper_than_limit
 
 FORMATS = ("csv", "jsonl", "json")
 _BLOCK = 1 << 16
@@ -192,20 +194,27 @@ class FileSource:
     # ------------------------------------------------------------------ JSON lines
 
     def _jsonl(self, text: io.TextIOWrapper) -> Iterator[InputRecord]:
+        """Every line on its own: orjson reads only what it can write again (no lone
+        surrogate, integers past 64 bits as floats, up to 1024 levels); deeper than
+        ``MAX_NESTING`` or a repeated key fails the line like invalid JSON does."""
         row = 0
         for line_no, line in enumerate(text, start=1):
-            if not line.strip():
-                continue
-            row += 1
             try:
                 value = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
+                if not line.strip():
+                    continue  # a blank line (tested only here: most lines are not blank)
+                row += 1
                 yield InputRecord(row, line_no, None, f"invalid JSON: {exc}")
                 continue
-            if isinstance(value, dict):
+            row += 1
+            if type(value) is dict and line.count(":") == len(value) and "[" not in line:
+                # The usual record, told in two scans of the line: as many colons as keys
+                # means no key is repeated and any nested object is empty (see
+                # repeated_keys), so without arrays it nests at most 2 levels.
                 yield InputRecord(row, line_no, value)
             else:
-                yield InputRecord(row, line_no, None, f"expected a JSON object, got {type(value).__name__}")
+                yield _json_record(row, line_no, value, line)
 
     # ------------------------------------------------------------------ JSON array
 
@@ -214,8 +223,22 @@ class FileSource:
         if stream.peek() != "[":
             raise InputError(f"{self.name}: a JSON file must hold one array of records ([{{...}}, ...])")
         for row, (line, value) in enumerate(stream.array_items("the records"), start=1):
-            if isinstance(value, dict):
-                yield InputRecord(row, line, value)
-            else:
+            if not isinstance(value, dict):
                 yield InputRecord(row, line, None, f"expected a JSON object, got {type(value).__name__}")
+            elif stream.repeated_key is not None:
+                yield InputRecord(row, line, None, repeated_key_message(stream.repeated_key), DUPLICATE_FIELD)
+            else:
+                yield InputRecord(row, line, value)
         stream.end("the JSON array")
+
+
+def _json_record(row: int, line_no: int, value: Any, text: str) -> InputRecord:
+    """A record read by orjson from ``text``, or the reason it fails on its own."""
+    if not isinstance(value, dict):
+        return InputRecord(row, line_no, None, f"expected a JSON object, got {type(value).__name__}")
+    if nested_deeper_than_limit(value, text):
+        return InputRecord(row, line_no, None, f"the record is nested deeper than {MAX_NESTING} levels")
+    key = repeated_key(value, text)
+    if key is not None:
+        return InputRecord(row, line_no, None, repeated_key_message(key), DUPLICATE_FIELD)
+    return InputRecord(row, line_no, value)

@@ -36,6 +36,15 @@ GOOD = b"email,first_name\na@x.com,Ann\n"
         ("broken.json", b'[{"email": "a@x.com"},', [], "not closed"),
         ("nan.json", b'[{"email": "a@x.com"}, {"email": "b@x.com", "score": NaN}]', [], "NaN is not valid JSON"),
         ("huge.json", b'[{"email": "a@x.com", "score": 1e400}]', [], "out of range for a double"),
+        ("surrogate.json", b'[{"email": "a@x.com"},\n{"first_name": "\\ud800"}]', [], "line 2 holds a lone UTF-16"),
+        (
+            "digits.json",
+            b'[{"email": "a@x.com", "phone": ' + b"9" * 10_000 + b"}]",
+            [],
+            "10000 digits, which is out of",
+        ),
+        ("deep.json", b"[" + b'{"a": ' * 10_000 + b"1" + b"}" * 10_000 + b"]", [], "nested deeper than 32 levels"),
+        ("deep33.json", b'[{"email": "a@x.com", "tags": ' + b"[" * 32 + b"]" * 32 + b"}]", [], "nested deeper"),
     ],
 )
 def test_bad_input_is_refused_with_one_line_and_creates_nothing(
@@ -206,3 +215,25 @@ def test_a_bad_setting_in_the_environment_is_one_line_naming_the_variable(
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert run.stderr.startswith("bulkactions: error: ")
     assert message in run.stderr and value in run.stderr
+
+
+def test_json_lines_the_event_store_cannot_hold_or_that_repeat_a_key_fail_alone(tmp_path: Path) -> None:
+    lines = [
+        b'{"email": "a@x.com"}',
+        b'{"email": "b@x.com", "first_name": "\\ud800"}',
+        b'{"email": "c@x.com", "phone": ' + b"9" * 10_000 + b"}",
+        b'{"email": "d@x.com", "tags": ' + b"[" * 300 + b"]" * 300 + b"}",
+        b'{"email": "e@x.com", "email": "f@x.com"}',
+        b'{"email": "g@x.com"}',
+    ]
+    (tmp_path / "c.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    run = bulkactions(tmp_path / "data", *import_args(tmp_path / "c.jsonl"))
+    assert run.code == 0, run.stderr
+    summary = run.json_last()
+    assert (summary["status"], summary["succeeded"], summary["failed"]) == ("COMPLETED", 2, 4)
+    logs = bulkactions(tmp_path / "data", "logs", summary["action_id"], "--outcome", "failed")
+    errors = {line["row"]: line["errors"] for line in map(json.loads, logs.lines)}
+    assert [errors[row][0]["code"] for row in (2, 3, 4, 5)] == ["unparseable"] * 3 + ["duplicate_field"]
+    assert "nested deeper than 32 levels" in errors[4][0]["message"]
+    assert errors[5][0]["message"] == "the key 'email' is given twice in one object"
+    assert bulkactions(tmp_path / "data", "verify").code == 0

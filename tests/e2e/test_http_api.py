@@ -330,6 +330,88 @@ def test_bad_input_is_a_4xx_problem_and_creates_nothing(
     assert spool_is_empty(server.data_dir)
 
 
+def _body(records: bytes = b'[{"email": "a@example.com"}]', options: bytes = b"{}") -> bytes:
+    return b'{"entity": "contact", "action": "insert", "options": ' + options + b', "records": ' + records + b"}"
+
+
+_DEEP = b'{"a": ' * 10_000 + b"1" + b"}" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "says"),
+    [
+        (lambda c: _post_json(c, _body(b'[{"email": "a@example.com"}, {"first_name": "\\ud800"}]')), 400, "surrogate"),
+        (lambda c: _post_json(c, _body(options=b'{"match_by": "\\udfff"}')), 400, "surrogate"),
+        (lambda c: _post_json(c, _body(b'[{"phone": ' + b"9" * 10_000 + b"}]")), 400, "10000 digits"),
+        (lambda c: _post_json(c, _body(options=b'{"chunk_size": ' + b"9" * 10_000 + b"}")), 400, "10000 digits"),
+        (lambda c: _post_json(c, _body(b"[" + _DEEP + b"]")), 400, "nested deeper than 32 levels"),
+        (lambda c: _post_json(c, _body(options=_DEEP)), 400, "nested deeper than 32 levels"),
+        (
+            lambda c: _post_json(c, _body(b'[{"email": "a@example.com"}, {"email": "a@x.org", "email": "b@x.org"}]')),
+            422,
+            "records.1: the key 'email' is given twice",
+        ),
+        (
+            lambda c: _post_json(c, _body(options=b'{"chunk_size": 5, "chunk_size": 6}')),
+            422,
+            "options: the key 'chunk_size' is given twice",
+        ),
+        (
+            lambda c: upload(
+                c, "c.json", b'[{"email": "a@example.com"}, {"first_name": "\\ud800"}]', mime="application/json"
+            ),
+            422,
+            "c.json: the value at line 1 holds a lone UTF-16 surrogate",
+        ),
+        (lambda c: upload(c, "c.json", b"[" + _DEEP + b"]", mime="application/json"), 422, "nested deeper than 32"),
+        (
+            lambda c: upload(c, "c.json", b'[{"phone": ' + b"9" * 10_000 + b"}]", mime="application/json"),
+            422,
+            "10000 digits",
+        ),
+    ],
+    ids=[
+        "body-record-surrogate",
+        "body-options-surrogate",
+        "body-record-10000-digits",
+        "body-options-10000-digits",
+        "body-record-10000-deep",
+        "body-options-10000-deep",
+        "body-record-repeats-a-key",
+        "body-options-repeat-a-key",
+        "json-file-surrogate",
+        "json-file-10000-deep",
+        "json-file-10000-digits",
+    ],
+)
+def test_json_the_event_store_cannot_hold_or_that_repeats_a_key_is_refused_and_creates_nothing(
+    server: ApiServer, client: httpx.Client, send: Any, status: int, says: str
+) -> None:
+    before = action_count(client)
+    body = assert_problem(send(client), status)
+    assert says in body["detail"]
+    assert action_count(client) == before
+    assert _spool_is_empty(server.data_dir)
+
+
+def _post_json(client: httpx.Client, body: bytes) -> httpx.Response:
+    return client.post("/v1/bulk-actions", content=body, headers={"content-type": "application/json"})
+
+
+def test_a_json_lines_upload_fails_the_lines_that_repeat_a_key_or_nest_too_deep_alone(client: httpx.Client) -> None:
+    lines = [
+        b'{"email": "a@example.com"}',
+        b'{"email": "b@example.com", "email": "c@example.com"}',
+        b'{"email": "d@example.com", "tags": ' + b"[" * 300 + b"]" * 300 + b"}",
+    ]
+    response = upload(client, "c.jsonl", b"\n".join(lines) + b"\n", mime="application/x-ndjson")
+    assert response.status_code == 202, response.text
+    done = wait_finished(client, response.json()["id"])
+    assert (done["counts"]["succeeded"], done["counts"]["failed"]) == (1, 2)
+    failed = client.get(f"/v1/bulk-actions/{done['id']}/logs", params={"outcome": "failed"}).json()["items"]
+    assert [(f["row"], f["errors"][0]["code"]) for f in failed] == [(2, "duplicate_field"), (3, "unparseable")]
+
+
 def test_oversized_json_body_is_413(client: httpx.Client) -> None:
     records = [{"email": f"{'x' * 60}{i}@example.com"} for i in range(UPLOAD_CAP // 70 + 10)]
     assert_problem(submit(client, records), 413)

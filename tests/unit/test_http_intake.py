@@ -235,3 +235,58 @@ def test_the_scan_made_while_splitting_is_the_scan_of_the_records_file(tmp_path:
     split = split_json_body(raw, tmp_path)
     assert split.scan == FileSource(split.records_path, "jsonl").scan()
     assert split.scan.total == 2500
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"records": [{"a": 1}, {"email": "\\ud800"}]}', r"line 1 holds a lone UTF-16 surrogate .*\(in records.1\)"),
+        (b'{"entity": "\\udc00", "records": [{"a": 1}]}', "lone UTF-16 surrogate"),
+        (b'{"options": {"match_by": "\\ud800"}, "records": [{"a": 1}]}', r"lone UTF-16 surrogate .*\(in options\)"),
+        (b'{"records": [{"n": ' + b"1" * 10_000 + b"}]}", "10000 digits, which is out of range"),
+        (b'{"options": {"chunk_size": ' + b"1" * 10_000 + b"}}", "10000 digits, which is out of range"),
+        (
+            b'{"records": [' + b'{"a": ' * 10_000 + b"1" + b"}" * 10_000 + b"]}",
+            r"deeper than 32 levels \(in records.0\)",
+        ),
+        (b'{"options": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "nested deeper than 32 levels"),
+        (b'{"records": [' + b"[" * 33 + b"]" * 33 + b"]}", "nested deeper than 32 levels"),
+    ],
+    ids=[
+        "surrogate-in-a-record",
+        "surrogate-in-entity",
+        "surrogate-in-options",
+        "10000-digits-in-a-record",
+        "10000-digits-in-options",
+        "record-10000-deep",
+        "options-10000-deep",
+        "record-33-deep",
+    ],
+)
+def test_a_json_body_holding_values_the_event_store_cannot_hold_is_an_input_error(
+    tmp_path: Path, body: bytes, says: str
+) -> None:
+    raw = tmp_path / "body.json"
+    raw.write_bytes(body)
+    with pytest.raises(InputError, match=says):
+        split_json_body(raw, tmp_path / "data")
+    assert not any((tmp_path / "data" / "spool").iterdir())
+
+
+def test_records_and_options_that_repeat_a_key_are_named_in_the_errors(tmp_path: Path) -> None:
+    records = b'[{"a": 1}, {"a": 1, "a": 2}, {"b": {"c": 1, "c": 2}}]'
+    body = b'{"options": {"chunk_size": 5, "chunk_size": 6}, "records": ' + records + b"}"
+    raw = tmp_path / "body.json"
+    raw.write_bytes(body)
+    split = split_json_body(raw, tmp_path / "data")
+    assert split.members["options"] == {"chunk_size": 6}
+    assert (split.records, split.scan.total, split.records_path.read_text()) == (3, 1, '{"a":1}\n')
+    assert split.errors == [
+        {
+            "location": "options",
+            "message": "the key 'chunk_size' is given twice in one object",
+            "code": "duplicate_field",
+        },
+        {"location": "records.1", "message": "the key 'a' is given twice in one object", "code": "duplicate_field"},
+        {"location": "records.2", "message": "the key 'c' is given twice in one object", "code": "duplicate_field"},
+    ]

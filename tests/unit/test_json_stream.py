@@ -10,6 +10,7 @@ import pytest
 
 from application.ports import InputError
 from infrastructure.files.json_stream import JsonTextStream
+from infrastructure.files.storable import MAX_NESTING
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +74,42 @@ def test_integers_past_64_bits_become_floats_as_orjson_reads_them() -> None:
 def test_numbers_the_event_store_cannot_hold_are_refused(number: str) -> None:
     with pytest.raises(InputError, match=number):
         _items(io.StringIO(f'[{{"a": 1}}, {{"n": {number}}}]'))
+
+
+def test_an_integer_of_ten_thousand_digits_is_refused_in_a_short_message() -> None:
+    with pytest.raises(InputError, match="a number of 10000 digits, which is out of range for a double") as refused:
+        _items(io.StringIO("[" + "7" * 10_000 + "]"))
+    assert len(str(refused.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['"\\ud800"', '"a\\uDC00b"', '{"\\ud800": 1}', '["ok", {"x": ["\\udbff"]}]', '"\\ude00\\ud83d"'],
+    ids=["alone", "low-alone", "in-a-key", "nested", "pair-in-the-wrong-order"],
+)
+def test_a_lone_surrogate_anywhere_in_a_value_is_refused(value: str) -> None:
+    with pytest.raises(InputError, match=r"t.json: the value at line 1 holds a lone UTF-16 surrogate"):
+        _items(io.StringIO(f"[{value}]"))
+
+
+@pytest.mark.parametrize("text", ['["\\ud83d\\ude00"]', '["\\\\ud800"]', '["\\\\\\ud83d\\ude00"]'])
+def test_surrogate_pairs_and_escaped_backslashes_are_text(text: str) -> None:
+    assert _items(io.StringIO(text)) == json.loads(text)
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, 900, 100_000])
+def test_a_value_nested_deeper_than_the_limit_is_refused_however_deep(depth: int) -> None:
+    text = "[" + "[" * depth + "]" * depth + "]"
+    with pytest.raises(InputError, match=f"t.json: the value at line 1 is nested deeper than {MAX_NESTING} levels"):
+        _items(io.StringIO(text))
+
+
+def test_a_value_nested_as_deep_as_the_limit_is_read() -> None:
+    deep = "[" * MAX_NESTING + "]" * MAX_NESTING
+    assert _items(io.StringIO(f"[{deep}]")) == [json.loads(deep)]
+
+
+def test_the_key_a_value_repeats_within_one_object_is_named_and_the_value_kept() -> None:
+    stream = JsonTextStream(io.StringIO('[{"a": 1}, {"a": 1, "b": {"c": 1, "c": 2}}, {"a": 1, "a": 2}, 3]'), "t.json")
+    seen = [(value, stream.repeated_key) for _, value in stream.array_items("the records")]
+    assert seen == [({"a": 1}, None), ({"a": 1, "b": {"c": 2}}, "c"), ({"a": 2}, "a"), (3, None)]

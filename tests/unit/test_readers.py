@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import JSONTranscoder
 
-from application.ports import InputError
+from application.ports import InputError, InputRecord
+from domain.bulk_action import BulkChunk
+from infrastructure.events.mapper import FastMapper
 from infrastructure.files.readers import FileSource
+from infrastructure.files.storable import MAX_NESTING
 
 pytestmark = pytest.mark.unit
 
@@ -110,3 +116,150 @@ def test_a_number_split_across_read_blocks_is_read_whole(tmp_path: Path) -> None
 def test_broken_json_arrays_are_rejected(tmp_path: Path, content: bytes, message: str) -> None:
     with pytest.raises(InputError, match=message):
         FileSource(_write(tmp_path, "r.json", content)).scan()
+
+
+# ---------------------------------------------------------------- values the event store cannot hold
+
+
+def _deep(levels: int, leaf: str = "1") -> str:
+    """A record nested ``levels`` deep, counting the record itself: {"a": {"a": ... leaf}}."""
+    return '{"a": ' * levels + leaf + "}" * levels
+
+
+def _stored(records: list[InputRecord]) -> bytes:
+    """The records encoded as the event store encodes a ChunkQueued event."""
+    event = BulkChunk.queue(uuid4(), 0, 1, [r.as_stored() for r in records]).collect_events()[0]
+    return bytes(FastMapper(JSONTranscoder()).to_stored_event(event).state)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'[{"email": "a@x.com"},\n{"first_name": "\\ud800"}]', "line 2 holds a lone UTF-16 surrogate"),
+        (b'[{"email": "a@x.com", "\\uDFFF": 1}]', "lone UTF-16 surrogate"),
+        (b'[{"n": ' + b"1" * 10_000 + b"}]", r"10000 digits.* out of range"),
+        (b"[" + _deep(10_000).encode() + b"]", "nested deeper than 32 levels"),
+        (b"[" + b"[" * 10_000 + b"]" * 10_000 + b"]", "nested deeper than 32 levels"),
+        (b"[" + _deep(33).encode() + b"]", "nested deeper than 32 levels"),
+    ],
+    ids=["surrogate", "surrogate-key", "10000-digits", "objects-10000-deep", "arrays-10000-deep", "33-deep"],
+)
+def test_json_arrays_holding_values_the_event_store_cannot_hold_are_refused_up_front(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        FileSource(_write(tmp_path, "r.json", content)).scan()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"first_name": "\\ud800"}', "surrogate"),
+        ('{"n": ' + "1" * 10_000 + "}", "infinity"),
+        (_deep(10_000), "depth"),
+        (_deep(300), "nested deeper than 32 levels"),
+        (_deep(33), "nested deeper than 32 levels"),
+        ('{"a": ' + "[" * 40 + "]" * 40 + "}", "nested deeper than 32 levels"),
+    ],
+    ids=["surrogate", "10000-digits", "10000-deep", "300-deep", "33-deep", "arrays-41-deep"],
+)
+def test_a_json_line_the_event_store_cannot_hold_fails_alone_and_the_rest_is_stored(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    content = f'{{"email": "a@x.com"}}\n{line}\n{{"email": "b@x.com"}}\n'.encode()
+    source = FileSource(_write(tmp_path, "r.jsonl", content))
+    assert source.scan().total == 3
+    records = list(source.records())
+    assert [r.data for r in records] == [{"email": "a@x.com"}, None, {"email": "b@x.com"}]
+    assert re.search(message, records[1].parse_error or "")
+    assert records[1].error_code == "unparseable"
+    _stored(records)  # does not raise
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_a_record_nested_as_deep_as_the_limit_is_read_and_can_be_stored(tmp_path: Path, fmt: str) -> None:
+    record = _deep(MAX_NESTING, '"x"')
+    content = f"[{record}]" if fmt == "json" else record + "\n"
+    [read] = FileSource(_write(tmp_path, f"r.{fmt}", content.encode())).records()
+    assert read.parse_error is None
+    assert _stored([read])
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'[{"a": "\\ud83d\\ude00", "b": "\\\\ud800"}]',  # a surrogate pair, an escaped backslash
+        b'[{"n": 18446744073709551615, "m": -9223372036854775808, "f": 123456789012345678901234567890}]',
+        b'[{"a": [[[[{"b": [1, 2, {"c": null}]}]]]]}]',
+    ],
+)
+def test_whatever_the_scan_of_a_json_array_accepts_can_be_stored(tmp_path: Path, content: bytes) -> None:
+    source = FileSource(_write(tmp_path, "r.json", content))
+    assert source.scan().total == 1
+    assert _stored(list(source.records()))
+
+
+# ---------------------------------------------------------------- repeated keys
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+@pytest.mark.parametrize(
+    ("record", "key"),
+    [
+        ('{"email": "a@x.com", "email": "b@x.com"}', "email"),
+        ('{"email" : "a@x.com", "first_name": "A", "email"\t:"b@x.com"}', "email"),
+        ('{"email": "a@x.com", "tags": {"k": 1, "k": 2}}', "k"),
+        ('{"email": "a@x.com", "tags": [{"k": 1}, {"j": 1, "j": 2}]}', "j"),
+    ],
+)
+def test_a_record_that_repeats_a_key_fails_alone_naming_it(tmp_path: Path, fmt: str, record: str, key: str) -> None:
+    good = '{"email": "c@x.com"}'
+    content = f"[{good},\n{record},\n{good}]" if fmt == "json" else f"{good}\n{record}\n{good}\n"
+    source = FileSource(_write(tmp_path, f"r.{fmt}", content.encode()))
+    assert source.scan().total == 3
+    records = list(source.records())
+    assert [r.data for r in records] == [{"email": "c@x.com"}, None, {"email": "c@x.com"}]
+    assert (records[1].row, records[1].line, records[1].error_code) == (2, 2, "duplicate_field")
+    assert records[1].parse_error == f"the key {key!r} is given twice in one object"
+    assert records[1].as_stored() == {"row": 2, "line": 2, "error": records[1].parse_error, "code": "duplicate_field"}
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+@pytest.mark.parametrize(
+    "record",
+    [
+        '{"email": "a@x.com", "note": "say \\"x\\": now", "url": "http://x.com:80"}',
+        '{"email" : "a@x.com", "first_name" :"A", "tags": {"email": 1, "k": {"email": 2}}}',
+        '{"email": "a@x.com", "tags": [{"k": 1}, {"k": 2}], "empty": {}}',
+    ],
+)
+def test_keys_that_are_not_repeated_within_one_object_are_not_mistaken_for_repeats(
+    tmp_path: Path, fmt: str, record: str
+) -> None:
+    content = f"[{record}]" if fmt == "json" else record + "\n"
+    [read] = FileSource(_write(tmp_path, f"r.{fmt}", content.encode())).records()
+    assert read.data == json.loads(record)
+
+
+def test_a_read_error_is_stored_with_its_code_only_when_it_is_not_the_usual_one() -> None:
+    assert InputRecord(3, 4, None, "bad").as_stored() == {"row": 3, "line": 4, "error": "bad"}
+    assert InputRecord(3, 4, None, "twice", "duplicate_field").as_stored() == {
+        "row": 3,
+        "line": 4,
+        "error": "twice",
+        "code": "duplicate_field",
+    }
+    assert InputRecord(3, 4, {"a": 1}).as_stored() == {"row": 3, "line": 4, "data": {"a": 1}}
+
+
+# ---------------------------------------------------------------- CSV cells kept as they are
+
+
+def test_line_breaks_inside_quoted_csv_cells_are_kept_as_the_file_has_them(tmp_path: Path) -> None:
+    cells = ["Ann\r\nMarie", "Bo\rB", "Cy\nD", "\r\n", "E\r\n\r\nF"]
+    for eol in ("\n", "\r\n"):
+        # the cells come after the first 64 KiB block read
+        filler = "".join(f"f{i}@x.com,F{eol}" for i in range(7300))
+        text = f"email,first_name{eol}" + filler + "".join(f'u{i}@x.com,"{c}"{eol}' for i, c in enumerate(cells))
+        records = list(FileSource(_write(tmp_path, "c.csv", text.encode())).records())
+        assert [r.data["first_name"] for r in records[-len(cells) :] if r.data] == cells
