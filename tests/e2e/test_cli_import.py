@@ -253,3 +253,16 @@ def test_bad_standard_input_is_refused_and_leaves_nothing(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert b"unknown column(s) shoe_size" in done.stderr and done.stderr.count(b"\n") == 1
     assert not data.exists()
+
+
+def test_line_breaks_inside_quoted_csv_cells_are_stored_as_the_file_has_them(tmp_path: Path) -> None:
+    cells = ["Ann\r\nMarie", "Bo\rB", "Cy\nD", "E\r\n\r\nF"]
+    for eol in ("\n", "\r\n"):
+        data = tmp_path / f"data-{len(eol)}"
+        text = f"email,first_name{eol}" + "".join(f'u{i}@x.com,"{c}"{eol}' for i, c in enumerate(cells))
+        (tmp_path / "c.csv").write_bytes(text.encode())
+        summary = bulkactions(data, *import_args(tmp_path / "c.csv")).json_last()
+        assert summary["succeeded"] == len(cells)
+        for row, cell in enumerate(cells, start=1):
+            history = json.loads(bulkactions(data, "history", summary["action_id"], "--row", str(row), "--json").stdout)
+            assert history["events"][0]["records"][0]["data"] == {"email": f"u{row - 1}@x.com", "first_name": cell}

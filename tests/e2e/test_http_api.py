@@ -130,6 +130,20 @@ def test_csv_upload_completes_and_failed_results_csv_is_spreadsheet_safe(
     assert len(list(csv.DictReader(io.StringIO(succeeded)))) == 48
 
 
+def test_line_breaks_inside_quoted_csv_cells_are_stored_and_exported_as_uploaded(client: httpx.Client) -> None:
+    tag = uuid.uuid4().hex[:10]
+    content = f'email,first_name\r\nok.{tag}@example.com,"Ann\r\nMarie"\r\nnot-an-email,"Bo\rB\nC"\r\n'.encode()
+    action_id = upload(client, "crlf.csv", content).json()["id"]
+    wait_finished(client, action_id)
+    stored = [
+        client.get(f"/v1/bulk-actions/{action_id}/records/{row}/history").json()["events"][0]["records"][0]["data"]
+        for row in (1, 2)
+    ]
+    assert [s["first_name"] for s in stored] == ["Ann\r\nMarie", "Bo\rB\nC"]
+    failed = client.get(f"/v1/bulk-actions/{action_id}/results/failed.csv").content.decode()
+    assert [r["first_name"] for r in csv.DictReader(io.StringIO(failed, newline=""))] == ["Bo\rB\nC"]
+
+
 @pytest.mark.parametrize(
     ("name", "mime", "encode"),
     [
@@ -391,7 +405,7 @@ def test_json_the_event_store_cannot_hold_or_that_repeats_a_key_is_refused_and_c
     body = assert_problem(send(client), status)
     assert says in body["detail"]
     assert action_count(client) == before
-    assert _spool_is_empty(server.data_dir)
+    assert spool_is_empty(server.data_dir)
 
 
 def _post_json(client: httpx.Client, body: bytes) -> httpx.Response:
