@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 from uuid import uuid4
@@ -263,3 +264,67 @@ def test_line_breaks_inside_quoted_csv_cells_are_kept_as_the_file_has_them(tmp_p
         text = f"email,first_name{eol}" + filler + "".join(f'u{i}@x.com,"{c}"{eol}' for i, c in enumerate(cells))
         records = list(FileSource(_write(tmp_path, "c.csv", text.encode())).records())
         assert [r.data["first_name"] for r in records[-len(cells) :] if r.data] == cells
+
+
+# ---------------------------------------------------------------- scan and second read agree
+
+
+_STRINGS = [
+    '"a"',
+    '"x:y"',
+    '"\\ud800"',
+    '"\\udc00x"',
+    '"\\ud83d\\ude00"',
+    '"\\\\ud800"',
+    '"q\\"  :"',
+    '"\\u00e9"',
+    '"[{"',
+]
+_NUMBERS = ["0", "-1", "18446744073709551615", "18446744073709551616", "-9223372036854775809", "1" * 21, "9" * 400]
+_KEYS = ['"email"', '"a"', '"b"', '"c:d"', '"\\ud800"', '"k\\""']
+
+
+def _random_object(rnd: random.Random, depth: int) -> str:
+    def value() -> str:
+        if depth > rnd.choice([3, 10, 33, 40]) or rnd.random() < 0.4:
+            return rnd.choice([*_STRINGS, *_NUMBERS, "1e400", "1.5e308", "true", "null"])
+        if rnd.random() < 0.5:
+            return "[" + ", ".join(value() for _ in range(rnd.randint(0, 3))) + "]"
+        return _random_object(rnd, depth + 1)
+
+    members = [f"{rnd.choice(_KEYS)}{rnd.choice(['', ' ', chr(9)])}:{value()}" for _ in range(rnd.randint(0, 4))]
+    return "{" + ", ".join(members) + "}"
+
+
+def _repeats_a_key(text: str) -> bool:
+    repeats = []
+
+    def pairs(items: list[tuple[str, object]]) -> None:
+        repeats.extend([1] if len({k for k, _ in items}) < len(items) else [])
+
+    json.loads(text, object_pairs_hook=pairs, parse_int=str, parse_float=str, parse_constant=str)
+    return bool(repeats)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_whatever_the_scan_accepts_is_read_again_the_same_and_can_be_stored(tmp_path: Path, fmt: str) -> None:
+    rnd = random.Random(7)
+    accepted = refused = repeated = 0
+    for _ in range(300):
+        record = _random_object(rnd, 1)
+        content = f'[{{"email": "g@x.com"}},\n{record}]' if fmt == "json" else f'{{"email": "g@x.com"}}\n{record}\n'
+        source = FileSource(_write(tmp_path, f"r.{fmt}", content.encode()))
+        try:
+            total = source.scan().total
+        except InputError:
+            assert fmt == "json"  # a JSON line fails alone
+            refused += 1
+            continue
+        records = list(source.records())
+        assert len(records) == total == 2
+        assert _stored(records)
+        if records[1].data is not None or records[1].error_code == "duplicate_field":
+            assert (records[1].error_code == "duplicate_field") == _repeats_a_key(record), record
+        repeated += records[1].error_code == "duplicate_field"
+        accepted += 1
+    assert accepted > 100 and repeated > 5 and (refused > 50 or fmt == "jsonl")
