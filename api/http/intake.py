@@ -71,14 +71,13 @@ def split_json_body(raw_path: Path, spool_folder: Path) -> JsonBody:
 
             def keep(record: Any) -> None:
                 nonlocal count, written
-                problem = _record_problem(record, stream.repeated_key)
-                if problem is None:
+                if type(record) is dict and stream.repeated_key is None:
                     line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
                     out.write(line)
                     sha.update(line)
                     written += 1
                 elif len(errors) < _MAX_RECORD_ERRORS:
-                    errors.append({"location": f"records.{count}", **problem})
+                    errors.append({"location": f"records.{count}", **_record_problem(record, stream.repeated_key)})
                 count += 1
 
             body = read_object_streaming(stream, "records", keep)
@@ -98,12 +97,10 @@ def split_json_body(raw_path: Path, spool_folder: Path) -> JsonBody:
     return JsonBody(body.members, records_path, count, body.streamed, scan, repeats + errors)
 
 
-def _record_problem(record: Any, repeated: str | None) -> dict[str, str] | None:
-    if not isinstance(record, dict):
-        return {"message": "Input should be a valid dictionary", "code": "dict_type"}
-    if repeated is not None:
+def _record_problem(record: Any, repeated: str | None) -> dict[str, str]:
+    if isinstance(record, dict) and repeated is not None:
         return {"message": repeated_key_message(repeated), "code": DUPLICATE_FIELD}
-    return None
+    return {"message": "Input should be a valid dictionary", "code": "dict_type"}
 
 
 class Queuer(Protocol):

@@ -258,17 +258,18 @@ def _read_member(
 ) -> None:
     """One member's value, streamed if it is the streamed array; an error inside the
     value names the member (and the item), as a body is often sent on one line."""
-    inside = shown_key(key)
+    item: int | None = None
     try:
         if streaming and stream.peek() == "[":
-            inside = f"{shown_key(key)}.0"
-            for index, (_, item) in enumerate(stream.array_items(key, lines=False)):
-                on_item(item)
-                inside = f"{shown_key(key)}.{index + 1}"
+            item = 0
+            for _, value in stream.array_items(key, lines=False):
+                on_item(value)
+                item += 1
             found.streamed = True
             return
         found.members[key] = stream.value()
     except InputError as exc:
+        inside = shown_key(key) if item is None else f"{shown_key(key)}.{item}"
         raise InputError(f"{exc} (in {inside})") from None
     if stream.repeated_key is not None:
         found.repeated_keys[key] = stream.repeated_key
