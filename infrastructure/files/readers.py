@@ -74,6 +74,15 @@ def _check_start(head: bytes, name: str) -> None:
         raise InputError(f"{name} looks like a binary file (NUL byte at offset {nul}), not text")
 
 
+def _check_path_is_text(path: Path) -> None:
+    """The path is stored (``describe``) in the event store's JSON, which holds UTF-8
+    only: a name of other bytes (read as lone surrogates) is refused before anything."""
+    try:
+        str(path.resolve()).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"the path {str(path)!r} is not valid UTF-8; rename the file or its folder") from None
+
+
 def _decode_error(name: str, exc: UnicodeDecodeError, consumed: int) -> InputError:
     return InputError(
         f"{name} is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} near byte offset {consumed + exc.start})"
@@ -87,6 +96,7 @@ class FileSource:
         self, path: Path | str, fmt: str | None = None, *, allowed_fields: frozenset[str] | None = None
     ) -> None:
         self.path = Path(path)
+        _check_path_is_text(self.path)
         self.name = self.path.name
         self.format = detect_format(self.path, fmt)
         self.allowed_fields = allowed_fields

@@ -33,6 +33,7 @@ GOOD = b"email,first_name\na@x.com,Ann\n"
         ("good.csv", GOOD, ["--batch-size", "many"], "Invalid value for '--batch-size'"),
         ("good.csv", GOOD, ["--match-by", "phone"], "matches by 'email' only"),
         ("good.txt", GOOD, [], "--format csv|jsonl|json"),
+        ("caf\udce9.csv", GOOD, [], "is not valid UTF-8; rename the file or its folder"),
         ("broken.json", b'[{"email": "a@x.com"},', [], "not closed"),
         ("nan.json", b'[{"email": "a@x.com"}, {"email": "b@x.com", "score": NaN}]', [], "NaN is not valid JSON"),
         ("huge.json", b'[{"email": "a@x.com", "score": 1e400}]', [], "out of range for a double"),

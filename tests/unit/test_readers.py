@@ -66,6 +66,14 @@ def test_a_missing_file_is_an_input_error(tmp_path: Path) -> None:
         FileSource(tmp_path / "nope.csv").scan()
 
 
+def test_a_file_whose_name_is_not_utf8_is_refused_before_its_name_is_stored(tmp_path: Path) -> None:
+    path = _write(tmp_path, "caf\udce9.csv", b"email\na@x.com\n")  # b"caf\xe9.csv" on disk
+    with pytest.raises(
+        InputError, match=r"the path .*caf\\udce9\.csv' is not valid UTF-8; rename the file or its folder"
+    ):
+        FileSource(path)
+
+
 def test_an_unknown_extension_asks_for_a_format(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--format"):
         FileSource(_write(tmp_path, "x.txt", b"a"))
