@@ -268,9 +268,11 @@ def test_a_json_body_holding_values_the_event_store_cannot_hold_is_an_input_erro
 ) -> None:
     raw = tmp_path / "body.json"
     raw.write_bytes(body)
+    spool = tmp_path / "spool"
+    spool.mkdir()
     with pytest.raises(InputError, match=says):
-        split_json_body(raw, tmp_path / "data")
-    assert not any((tmp_path / "data" / "spool").iterdir())
+        split_json_body(raw, spool)
+    assert not any(spool.iterdir())
 
 
 def test_records_and_options_that_repeat_a_key_are_named_in_the_errors(tmp_path: Path) -> None:
@@ -278,7 +280,9 @@ def test_records_and_options_that_repeat_a_key_are_named_in_the_errors(tmp_path:
     body = b'{"options": {"chunk_size": 5, "chunk_size": 6}, "records": ' + records + b"}"
     raw = tmp_path / "body.json"
     raw.write_bytes(body)
-    split = split_json_body(raw, tmp_path / "data")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    split = split_json_body(raw, spool)
     assert split.members["options"] == {"chunk_size": 6}
     assert (split.records, split.scan.total, split.records_path.read_text()) == (3, 1, '{"a":1}\n')
     assert split.errors == [
