@@ -27,7 +27,7 @@ from api.progress import ProgressDisplay
 from application.event_store import ActionNotFoundError
 from application.migration import UnknownOwnerError, migrate_entity_owners
 from application.ports import ActionView, InputError, InputScan, InputSource, QuotaExceededError
-from application.submission import IdempotencyKeyError, InputChangedError, SubmitCommand
+from application.submission import InputChangedError, InvalidCommandError, SubmitCommand
 from domain.bulk_action import ActionType
 from domain.entities.registry import ENTITY_TYPES
 from domain.errors import DomainError
@@ -459,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message().replace("\n", " "), EXIT_BAD_INPUT)
     except CliError as exc:
         _fail(str(exc), exc.code)
-    except (InputError, DomainError, InputChangedError, IdempotencyKeyError, ConfigurationError) as exc:
+    except (InputError, DomainError, InputChangedError, InvalidCommandError, ConfigurationError) as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
     except ActionNotFoundError as exc:
         _fail(str(exc), EXIT_BAD_INPUT)

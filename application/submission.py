@@ -58,7 +58,11 @@ class InputChangedError(Exception):
     """A resumed action's input file is gone or differs from the one first read."""
 
 
-class IdempotencyKeyError(ValueError):
+class InvalidCommandError(ValueError):
+    """A submission whose own words cannot be used (not its input, which is checked apart)."""
+
+
+class IdempotencyKeyError(InvalidCommandError):
     """An idempotency key that is blank or too long."""
 
 
@@ -84,10 +88,22 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
         raise InvalidMatchFieldError(f"{action.value.upper()} of {etype.name} matches by {etype.unique_field!r} only")
     if not 1 <= command.chunk_size <= MAX_CHUNK_SIZE:
         raise ValueError(f"chunk size must be between 1 and {MAX_CHUNK_SIZE}")
+    _text(command.account_id, "the account")
     key = command.idempotency_key
+    if key is not None:
+        _text(key, "the idempotency key")
     if key is not None and not (key.strip() and len(key) <= MAX_IDEMPOTENCY_KEY):
         raise IdempotencyKeyError(f"an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters, not blank")
     return SubmitCommand(command.account_id, etype.name, action.value, match_by, command.chunk_size, key)
+
+
+def _text(value: str, what: str) -> None:
+    """Words stored in events must be text: a command-line argument that is not UTF-8
+    arrives with lone surrogates, which no JSON encoder can store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidCommandError(f"{what} {value!r} is not valid UTF-8 text") from None
 
 
 def allowed_fields(entity_type: str, action_type: str, match_by: str | None) -> frozenset[str]:

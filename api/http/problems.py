@@ -20,7 +20,7 @@ from starlette.routing import Match
 from application.event_store import ActionNotFoundError
 from application.faults import FaultPolicy
 from application.ports import InputError, QuotaExceededError
-from application.submission import IdempotencyKeyError, IdempotencyKeyReusedError
+from application.submission import IdempotencyKeyReusedError, InvalidCommandError
 from domain.errors import ActionAlreadyFinishedError, DomainError
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,8 @@ def install(app: FastAPI, faults: FaultPolicy) -> None:
             return problem_response(request, ProblemError(409, "action-finished", "Conflict", str(exc)))
         return problem_response(request, ProblemError(422, "invalid-command", "Invalid Command", str(exc)))
 
-    @app.exception_handler(IdempotencyKeyError)
-    async def on_idempotency_key(request: Request, exc: IdempotencyKeyError) -> JSONResponse:
+    @app.exception_handler(InvalidCommandError)
+    async def on_invalid_command(request: Request, exc: InvalidCommandError) -> JSONResponse:
         if isinstance(exc, IdempotencyKeyReusedError):
             return problem_response(
                 request, ProblemError(422, "idempotency-key-reused", "Idempotency Key Reused", str(exc))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import bulkactions, import_args
+from tests.e2e.cli import bulkactions, command, import_args
 
 pytestmark = pytest.mark.e2e
 
@@ -238,3 +238,15 @@ def test_json_lines_the_event_store_cannot_hold_or_that_repeat_a_key_fail_alone(
     assert "nested deeper than 32 levels" in errors[4][0]["message"]
     assert errors[5][0]["message"] == "the key 'email' is given twice in one object"
     assert bulkactions(tmp_path / "data", "verify").code == 0
+
+
+@pytest.mark.parametrize("option", ["--account", "--idempotency-key"])
+def test_an_argument_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path, option: str) -> None:
+    (tmp_path / "c.csv").write_bytes(GOOD)
+    args = [*import_args(tmp_path / "c.csv"), option, "acme\udcff"]  # the byte 0xff, as Python reads argv
+    run = subprocess.run(
+        [os.fsencode(a) for a in command(tmp_path / "data", *args)], capture_output=True, timeout=60, check=False
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count(b"\n") == 1 and b"UTF-8" in run.stderr
+    assert not (tmp_path / "data").exists()
