@@ -38,13 +38,15 @@ from infrastructure.bootstrap import (
     discard_read_models,
     promote_read_models,
     read_model_store,
+    read_models_aside,
 )
 from infrastructure.files.readers import FORMATS
 from infrastructure.files.sample import write_contacts_csv
 from infrastructure.files.streams import STDIN, is_stream, sniffed_format, spool_stream
 from infrastructure.settings import LogSettings, Settings, settings_problem
-from projections.actions import PROJECTION_NAME
-from projections.rebuild import differences, rebuild
+from projections.rebuild import rebuild
+from projections.report import VerificationReport
+from projections.verification import UnknownActionError, verify_read_models
 
 EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_QUOTA = 1, 2, 3
 
@@ -342,33 +344,33 @@ def replay(ctx: click.Context) -> None:
 
 @cli.command()
 @click.argument("action_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per difference, then a summary line.")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=None,
+    help="List at most this many differences in full (default 20, with --json all); the totals count every one.",
+)
 @click.pass_context
-def verify(ctx: click.Context, action_id: str | None) -> None:
+def verify(ctx: click.Context, action_id: str | None, as_json: bool, limit: int | None) -> None:
     """Rebuild the read models from the events aside and compare with the live ones."""
     container = _container(ctx)
     key = str(_action_uuid(action_id)) if action_id else None
-    discard_read_models(container.settings, "verify")
-    scratch = read_model_store(container.settings, "verify")
+    on_listed = (lambda d: _emit_json(d.as_json())) if as_json else (lambda d: click.echo(d.describe()))
+    report = VerificationReport(on_listed, limit if limit is not None or as_json else 20)
     try:
-        rebuild(container.events, scratch)
-        if key is not None and scratch.get_action(key) is None:
-            raise CliError(f"no action {action_id}")
-        found = differences(container.read_models, scratch, key)
-        live_at, head = container.read_models.position(PROJECTION_NAME), container.events.head()
-        if live_at < head:
-            found.insert(
-                0,
-                f"the live read models are at event {live_at}, the event store at {head}: "
-                "the projector is behind (is an import still running, or was one killed? resume it)",
-            )
-    finally:
-        scratch.close()
-        discard_read_models(container.settings, "verify")
-    if found:
-        for line in found:
+        verify_read_models(
+            container.events, container.read_models, read_models_aside(container.settings, "verify"), report, key
+        )
+    except UnknownActionError as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        _emit_json(report.summary())
+    else:
+        for line in report.text_summary():
             click.echo(line)
-        raise CliError(f"verify: {len(found)} difference(s) between read models and events", EXIT_FAILURE)
-    click.echo("verify: read models match the events")
+    if report.differences:
+        raise CliError(f"verify: {report.differences} difference(s) between read models and events", EXIT_FAILURE)
 
 
 @cli.command()

@@ -7,6 +7,8 @@ releases it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -232,6 +234,19 @@ def discard_read_models(settings: Settings, label: str) -> None:
     from infrastructure.mongo.read_models import drop_read_models
 
     drop_read_models(_mongodb_uri(settings), settings.mongodb_database, prefix=label)
+
+
+@contextmanager
+def read_models_aside(settings: Settings, label: str) -> Iterator[ReadModelStore]:
+    """An empty set of read models under ``label`` for the length of a block, then gone
+    (what ``verify`` rebuilds into)."""
+    discard_read_models(settings, label)
+    store = read_model_store(settings, label)
+    try:
+        yield store
+    finally:
+        store.close()
+        discard_read_models(settings, label)
 
 
 def promote_read_models(settings: Settings, label: str) -> None:
