@@ -1,0 +1,123 @@
+"""Tamper with one action's live read models straight in their store, as someone
+editing the database by hand would: sqlite3 on the embedded readmodels.db, pymongo on
+MongoDB. Lines are read back as plain dicts shaped like ``verify --json`` shows them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Protocol
+
+from pymongo import MongoClient
+
+Document = dict[str, Any]
+
+
+class ReadModels(Protocol):
+    def line(self, row: int) -> dict[str, Any]: ...
+
+    def set_outcome(self, row: int, outcome: str) -> None: ...
+
+    def delete_line(self, row: int) -> None: ...
+
+    def add_line(self, row: int, *, like_row: int, outcome: str, duplicate_of_row: int) -> None: ...
+
+    def add_to_count(self, field: str, amount: int) -> None: ...
+
+    def mark_every_failed_line_succeeded(self) -> int: ...
+
+
+class SQLiteReadModels:
+    def __init__(self, path: Path, action_id: str) -> None:
+        self.path, self.action_id = path, action_id
+
+    def _change(self, sql: str, *params: Any) -> int:
+        with sqlite3.connect(self.path) as conn:
+            changed = conn.execute(sql, params).rowcount
+        assert changed > 0, sql
+        return changed
+
+    def line(self, row: int) -> dict[str, Any]:
+        with sqlite3.connect(self.path) as conn:
+            conn.row_factory = sqlite3.Row
+            found = conn.execute("SELECT * FROM record_logs WHERE action_id=? AND row=?", (self.action_id, row))
+            line = dict(found.fetchone())
+        line["errors"] = json.loads(line["errors"]) if line["errors"] else []
+        return line
+
+    def set_outcome(self, row: int, outcome: str) -> None:
+        self._change("UPDATE record_logs SET outcome=? WHERE action_id=? AND row=?", outcome, self.action_id, row)
+
+    def delete_line(self, row: int) -> None:
+        self._change("DELETE FROM record_logs WHERE action_id=? AND row=?", self.action_id, row)
+
+    def add_line(self, row: int, *, like_row: int, outcome: str, duplicate_of_row: int) -> None:
+        self._change(
+            "INSERT INTO record_logs SELECT action_id, ?, line, chunk_no, ?, entity_id, op, errors, reason, ?, position"
+            " FROM record_logs WHERE action_id=? AND row=?",
+            row,
+            outcome,
+            duplicate_of_row,
+            self.action_id,
+            like_row,
+        )
+
+    def add_to_count(self, field: str, amount: int) -> None:
+        assert field in ("succeeded", "failed", "skipped", "chunks_done")
+        self._change(f"UPDATE actions SET {field} = {field} + ? WHERE action_id=?", amount, self.action_id)
+
+    def mark_every_failed_line_succeeded(self) -> int:
+        return self._change(
+            "UPDATE record_logs SET outcome='succeeded' WHERE action_id=? AND outcome='failed'", self.action_id
+        )
+
+
+class MongoReadModels:
+    def __init__(self, uri: str, database: str, action_id: str) -> None:
+        self.client: MongoClient[Document] = MongoClient(uri)
+        self.db = self.client[database]
+        self.action_id = action_id
+
+    def _id(self, row: int) -> str:
+        return f"{self.action_id}:{row}"
+
+    def line(self, row: int) -> dict[str, Any]:
+        found = self.db["record_logs"].find_one({"_id": self._id(row)})
+        assert found is not None
+        return {k: v for k, v in found.items() if k != "_id"}
+
+    def set_outcome(self, row: int, outcome: str) -> None:
+        done = self.db["record_logs"].update_one({"_id": self._id(row)}, {"$set": {"outcome": outcome}})
+        assert done.modified_count == 1
+
+    def delete_line(self, row: int) -> None:
+        assert self.db["record_logs"].delete_one({"_id": self._id(row)}).deleted_count == 1
+
+    def add_line(self, row: int, *, like_row: int, outcome: str, duplicate_of_row: int) -> None:
+        line = self.line(like_row) | {"row": row, "outcome": outcome, "duplicate_of_row": duplicate_of_row}
+        self.db["record_logs"].insert_one({"_id": self._id(row), **line})
+
+    def add_to_count(self, field: str, amount: int) -> None:
+        done = self.db["actions"].update_one({"_id": self.action_id}, {"$inc": {field: amount}})
+        assert done.modified_count == 1
+
+    def mark_every_failed_line_succeeded(self) -> int:
+        query = {"action_id": self.action_id, "outcome": "failed"}
+        return self.db["record_logs"].update_many(query, {"$set": {"outcome": "succeeded"}}).modified_count
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def copy_mongo_database(uri: str, source: str, target: str) -> None:
+    """Every collection of ``source`` copied into ``target``, document by document
+    (the adapters make their indexes again when they open)."""
+    client: MongoClient[Document] = MongoClient(uri)
+    try:
+        for name in client[source].list_collection_names():
+            documents = list(client[source][name].find({}))
+            if documents:
+                client[target][name].insert_many(documents)
+    finally:
+        client.close()
