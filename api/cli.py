@@ -49,6 +49,7 @@ from projections.report import VerificationReport
 from projections.verification import UnknownActionError, verify_read_models
 
 EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_QUOTA = 1, 2, 3
+VERIFY_LISTED = 20  # differences `verify` shows in full by default (--json: all)
 
 
 class CliError(Exception):
@@ -349,7 +350,8 @@ def replay(ctx: click.Context) -> None:
     "--limit",
     type=click.IntRange(0),
     default=None,
-    help="List at most this many differences in full (default 20, with --json all); the totals count every one.",
+    help=f"List at most this many differences in full (default {VERIFY_LISTED}, with --json all); "
+    "the totals count every one.",
 )
 @click.pass_context
 def verify(ctx: click.Context, action_id: str | None, as_json: bool, limit: int | None) -> None:
@@ -357,7 +359,7 @@ def verify(ctx: click.Context, action_id: str | None, as_json: bool, limit: int 
     container = _container(ctx)
     key = str(_action_uuid(action_id)) if action_id else None
     on_listed = (lambda d: _emit_json(d.as_json())) if as_json else (lambda d: click.echo(d.describe()))
-    report = VerificationReport(on_listed, limit if limit is not None or as_json else 20)
+    report = VerificationReport(on_listed, limit if limit is not None or as_json else VERIFY_LISTED)
     try:
         verify_read_models(
             container.events, container.read_models, read_models_aside(container.settings, "verify"), report, key
