@@ -67,6 +67,9 @@ class SQLiteReadModels:
         assert field in ("succeeded", "failed", "skipped", "chunks_done")
         self._change(f"UPDATE actions SET {field} = {field} + ? WHERE action_id=?", amount, self.action_id)
 
+    def move_position(self, events: int) -> None:
+        self._change("UPDATE positions SET position = position + ?", events)
+
     def mark_every_failed_line_succeeded(self) -> int:
         return self._change(
             "UPDATE record_logs SET outcome='succeeded' WHERE action_id=? AND outcome='failed'", self.action_id

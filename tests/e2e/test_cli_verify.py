@@ -220,3 +220,17 @@ def test_read_models_that_match_give_a_clean_summary_and_exit_0(action: Copy) ->
     text = action.verify()
     assert text.code == 0
     assert text.stdout.strip() == f"verify: read models match the events (actions checked: 1, lines checked: {ROWS})"
+
+
+def test_live_read_models_behind_the_events_are_reported_as_the_projector_behind(
+    imported_sqlite: Imported, tmp_path: Path
+) -> None:
+    data = Path(shutil.copytree(imported_sqlite.data, tmp_path / "data"))
+    SQLiteReadModels(data / "readmodels.db", imported_sqlite.action_id).move_position(-1)
+    run = bulkactions(data, "verify", "--json")
+    assert run.code == 1
+    found, summary = [json.loads(line) for line in run.lines[:-1]], json.loads(run.lines[-1])
+    [behind] = found
+    assert behind["kind"] == "projector_behind"
+    assert behind["live"] == behind["events"] - 1
+    assert (summary["differences"], summary["groups"]) == (1, [])

@@ -88,3 +88,22 @@ def test_lines_missing_and_extra_across_page_boundaries_are_each_one_difference(
     ]
     assert report.checked == {"actions": 1, "lines": ROWS + 2}
     assert (report.differences, report.groups[("action_id", ACTION)].rows) == (12, 8)
+
+
+def test_what_the_events_say_of_a_completed_action_is_checked_even_when_the_live_one_agrees(
+    live: ReadModelStore, truth: ReadModelStore
+) -> None:
+    _load(live, [_line(row) for row in range(1, ROWS + 1)])
+    discrepancy = "1 chunk summaries for 2 chunks"
+    completed = ViewChanges()
+    delta = completed.delta(ACTION)
+    delta.status, delta.total, delta.discrepancy = "COMPLETED", ROWS + 5, discrepancy
+    for store in (live, truth):
+        assert store.apply("actions", 2, completed)
+    listed: list[Difference] = []
+    compare_read_models(live, truth, VerificationReport(listed.append))
+    assert [(d.kind, d.events) for d in listed] == [
+        ("completed_short", {"processed": ROWS, "total": ROWS + 5}),
+        ("completion_discrepancy", discrepancy),
+    ]
+    assert listed[0].describe() == f"action {ACTION}: completed with {ROWS} outcomes for {ROWS + 5} records"
