@@ -287,7 +287,7 @@ def logs(ctx: click.Context, action_id: str, outcome: str | None, fmt: str) -> N
     key = str(_action_uuid(action_id))
     if store.get_action(key) is None:
         raise CliError(f"no action {action_id}")
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     writer = csv.writer(out) if fmt == "csv" else None
     if writer is not None:
         writer.writerow(presenters.LOG_CSV_COLUMNS)

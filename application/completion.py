@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
-from application.event_store import BulkActionLog
+from application.event_store import ActionChangedError, BulkActionLog
 from application.ports import QuotaGate
 from domain.bulk_action import ChunkSummary
 
@@ -40,13 +38,20 @@ class ActionCompleter:
         action.complete(summaries)
         try:
             self.events.save_action(action)
-        except IntegrityError:
+        except ActionChangedError:
             return False  # another projector or worker completed it first
         self.quota.release(action.account_id, str(action_id))
         return True
 
     def cancel(self, action_id: UUID, reason: str = "cancelled by user") -> None:
-        action = self.events.get_action(action_id)
-        action.cancel(reason)
-        self.events.save_action(action)
+        """Cancel; ``ActionAlreadyFinishedError`` if it completed (or was cancelled)
+        first, even if that happened between reading and saving."""
+        while True:
+            action = self.events.get_action(action_id)
+            action.cancel(reason)  # refuses a finished action
+            try:
+                self.events.save_action(action)
+                break
+            except ActionChangedError:
+                continue  # completed or cancelled just now: the next read says which
         self.quota.release(action.account_id, str(action_id))

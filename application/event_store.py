@@ -2,7 +2,10 @@
 
 Persistence (SQLite, PostgreSQL) is chosen by the composition root through the
 library's environment (``PERSISTENCE_MODULE`` and friends); this module never names
-a database.
+a database. It is also the seal around the eventsourcing library: the rest of the
+code reads and follows the log through ``BulkActionLog``'s methods, and the library's
+errors are translated here (``ActionNotFoundError``, ``ActionChangedError``), as the
+library's ``bankaccounts`` example does with ``AccountNotFoundError``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ class ActionNotFoundError(LookupError):
         self.action_id = action_id
 
 
+class ActionChangedError(Exception):
+    """The action's header was changed by someone else since it was read (a concurrent
+    cancel or completion): read it again and decide again."""
+
+
 class BulkActionLog(Application):  # type: ignore[type-arg]
     name = "BulkActions"
 
@@ -46,7 +54,12 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
             raise ActionNotFoundError(action_id) from None
 
     def save_action(self, action: BulkAction) -> None:
-        self.save(action)
+        """Store the action's new events; ``ActionChangedError`` if another writer
+        stored events of the same version first."""
+        try:
+            self.save(action)
+        except IntegrityError:
+            raise ActionChangedError(f"action {action.id} was changed meanwhile") from None
 
     def queue_chunks(self, chunks: Sequence[BulkChunk]) -> None:
         """Store chunks in one transaction; chunks already stored (a resumed import)
@@ -95,19 +108,32 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
             return None
         return ChunkSummary(chunk_no, last.succeeded, last.failed, last.skipped)
 
-    def notifications(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[Notification]:
-        return list(self.recorder.select_notifications(after, limit, topics=topics, inclusive_of_start=False))
+    def follow(
+        self, after: int, limit: int, *, kinds: Sequence[type] = (), until: int | None = None
+    ) -> list[tuple[int, Any]]:
+        """The next events of the whole log after position ``after``, as (position,
+        event), at most ``limit``, only of ``kinds`` if given, none past ``until``."""
+        topics = [get_topic(kind) for kind in kinds]
+        notes = self._notifications(after, limit, topics, until)
+        to_event = self.mapper.to_domain_event
+        return [(note.id, to_event(note)) for note in notes]
+
+    def _notifications(self, after: int, limit: int, topics: Sequence[str], until: int | None) -> list[Notification]:
+        found = self.recorder.select_notifications(after, limit, stop=until, topics=topics, inclusive_of_start=False)
+        return list(found)
+
+    def action_events(self, action_id: UUID) -> list[Any]:
+        """The header stream of an action, in order (a handful of events)."""
+        return list(self.events.get(action_id))
 
     def accounts_of_actions(self) -> dict[UUID, str]:
         """Every action's account, read from the ``Created`` events of the whole log."""
-        topic = get_topic(BulkAction.Created)
         accounts: dict[UUID, str] = {}
         after = 0
-        while page := self.notifications(after, 1000, topics=[topic]):
-            for note in page:
-                created = cast(BulkAction.Created, self.mapper.to_domain_event(note))
+        while page := self.follow(after, 1000, kinds=[BulkAction.Created]):
+            for _, created in page:
                 accounts[created.originator_id] = created.account_id
-            after = page[-1].id
+            after = page[-1][0]
         return accounts
 
     def head(self) -> int:

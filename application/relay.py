@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 
 import orjson
-from eventsourcing.utils import get_topic
 
 from application.event_store import BulkActionLog
 from application.faults import FaultPolicy
@@ -19,7 +18,6 @@ from application.ports import MessageTransport, PositionStore
 from domain.bulk_action import BulkChunk
 
 CHUNKS_QUEUE = "bulk.chunks"
-CHUNK_QUEUED_TOPIC = get_topic(BulkChunk.ChunkQueued)
 
 
 def chunk_message(action_id: str, chunk_no: int) -> bytes:
@@ -46,18 +44,12 @@ class Relay:
         head = self.events.head()
         if head <= position:
             return 0
-        notes = self.events.recorder.select_notifications(
-            position, page, stop=head, topics=[CHUNK_QUEUED_TOPIC], inclusive_of_start=False
-        )
-        bodies = []
-        for note in notes:
-            queued = self.events.mapper.to_domain_event(note)
-            assert isinstance(queued, BulkChunk.ChunkQueued)
-            bodies.append(chunk_message(str(queued.action_id), queued.chunk_no))
+        queued = self.events.follow(position, page, kinds=[BulkChunk.ChunkQueued], until=head)
+        bodies = [chunk_message(str(event.action_id), event.chunk_no) for _, event in queued]
         if bodies:
             self.transport.publish(CHUNKS_QUEUE, bodies)
         # A short page means nothing else matched up to the head we read first.
-        self.positions.set(self.name, notes[-1].id if len(notes) == page else head)
+        self.positions.set(self.name, queued[-1][0] if len(queued) == page else head)
         return len(bodies)
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:

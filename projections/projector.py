@@ -37,18 +37,17 @@ class Projector:
 
     def run_once(self, page: int = 1000) -> int:
         position = self.store.position(self.name)
-        notes = self.events.notifications(position, page)
-        if not notes:
+        events = self.events.follow(position, page)
+        if not events:
             return 0
-        to_event = self.events.mapper.to_domain_event
-        changes = project((n.id, to_event(n)) for n in notes)
-        if not self.store.apply(self.name, notes[-1].id, changes, expected_position=position):
-            return len(notes)  # another projector moved on meanwhile: read again from there
+        changes = project(events)
+        if not self.store.apply(self.name, events[-1][0], changes, expected_position=position):
+            return len(events)  # another projector moved on meanwhile: read again from there
         if self.complete_if_done is not None:
             for action_id, delta in changes.deltas.items():
                 if delta.chunks_done or delta.total is not None:
                     self._maybe_complete(action_id)
-        return len(notes)
+        return len(events)
 
     def _maybe_complete(self, action_id: str) -> None:
         view = self.store.get_action(action_id)

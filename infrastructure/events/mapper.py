@@ -83,7 +83,7 @@ class FastMapper(Mapper[UUID]):
         return StoredEvent(
             originator_id=originator_id,
             originator_version=originator_version,
-            topic=_topic(type(domain_event)),
+            topic=_topic(typing.cast(type, type(domain_event))),
             state=stored,
         )
 
@@ -117,6 +117,6 @@ class FastMapper(Mapper[UUID]):
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
-        event = object.__new__(cls)
+        event: Any = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
         return event

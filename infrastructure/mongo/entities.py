@@ -264,7 +264,7 @@ class MongoEntityStore:
         if self._legacy_index is None:
             return 0
         moved = 0
-        page: list[UpdateOne[Document]] = []
+        page: list[UpdateOne] = []
         for doc in self._entities.find({}, {"_id": 1, "last_action": 1}):
             page.append(
                 UpdateOne({"_id": doc["_id"]}, {"$set": {"account_id": owner_of(doc["_id"], doc.get("last_action"))}})
@@ -278,7 +278,7 @@ class MongoEntityStore:
         self._legacy_index = None
         return moved
 
-    def _write_owners(self, page: list[UpdateOne[Document]]) -> int:
+    def _write_owners(self, page: list[UpdateOne]) -> int:
         if page:
             self._entities.bulk_write(page, ordered=False)
         return len(page)

@@ -67,19 +67,21 @@ def test_notifications_follow_the_order_of_saves_with_increasing_ids(event_log: 
     action = _action(event_log)
     event_log.queue_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}, {"row": 2}])])
     event_log.record_outcomes(_outcomes(action.id, 0, [1, 2]))
-    notes = event_log.notifications(start, 100)
-    mine = [n for n in notes if n.originator_id in (action.id, BulkChunk.queue(action.id, 0, 1, []).id)]
-    assert [n.topic.rsplit(".", 1)[-1] for n in mine] == [
+    followed = event_log.follow(start, 100)
+    mine = [e for _, e in followed if e.originator_id in (action.id, BulkChunk.queue(action.id, 0, 1, []).id)]
+    assert [type(e).__name__ for e in mine] == [
         "Created",
         "ChunkQueued",
         "RecordSucceeded",
         "RecordSucceeded",
         "ChunkProcessed",
     ]
-    ids = [n.id for n in notes]
+    ids = [position for position, _ in followed]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert event_log.head() == ids[-1]
-    assert event_log.notifications(ids[1], 2)[0].id == ids[2]
+    assert event_log.follow(ids[1], 2)[0][0] == ids[2]
+    assert [type(e).__name__ for _, e in event_log.follow(start, 100, kinds=[BulkChunk.ChunkQueued])] == ["ChunkQueued"]
+    assert event_log.follow(start, 100, until=ids[1]) == followed[:2]
 
 
 def test_the_mapper_restores_uuids_and_datetimes(event_log: BulkActionLog) -> None:

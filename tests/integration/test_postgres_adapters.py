@@ -64,14 +64,14 @@ def test_events_go_to_the_bulkactions_events_table_and_a_chunk_of_outcomes_is_on
         before = app.head()
         assert app.record_outcomes(record_outcomes(action_id, 0, results, datetime.now(UTC)))
         assert app.head() == before + 1001
-        notes = app.notifications(before, 5000)
-        assert [n.id for n in notes] == list(range(before + 1, before + 1002))
+        followed = app.follow(before, 5000)
+        assert [position for position, _ in followed] == list(range(before + 1, before + 1002))
         # The recorder's COPY path reports the ids it stored under.
         more = record_outcomes(action_id, 1, results[:10], datetime.now(UTC))
         recordings = app.events.put(more)
-        stored = app.notifications(before + 1001, 100)
-        assert [r.notification.id for r in recordings] == [n.id for n in stored]
-        assert [(n.originator_id, n.originator_version) for n in stored] == [
+        stored = app.follow(before + 1001, 100)
+        assert [r.notification.id for r in recordings] == [position for position, _ in stored]
+        assert [(e.originator_id, e.originator_version) for _, e in stored] == [
             (e.originator_id, e.originator_version) for e in more
         ]
         with psycopg.connect(dsn) as conn:

@@ -18,7 +18,7 @@ from api.http.problems import PROBLEM_RESPONSES, FaultTranslatingRoute, not_foun
 from api.http.schemas import RecordHistory
 from api.http.views import owned_header, public_event
 from application.event_store import BulkActionLog
-from domain.bulk_action import BulkAction, chunk_id
+from domain.bulk_action import BulkAction
 
 router = APIRouter(
     prefix="/v1/bulk-actions", tags=["events"], responses=PROBLEM_RESPONSES, route_class=FaultTranslatingRoute
@@ -61,11 +61,11 @@ def export_events(action_id: str, account: AccountDep, events: EventsDep) -> Str
 
 
 def _ndjson(events: BulkActionLog, action: BulkAction) -> Iterator[bytes]:
-    for event in events.events.get(action.id):
+    for event in events.action_events(action.id):
         yield orjson.dumps(public_event(event)) + b"\n"
     chunk_no = 0
     while action.chunk_count is None or chunk_no < action.chunk_count:
-        stream = list(events.events.get(chunk_id(action.id, chunk_no)))
+        stream = events.chunk_events(action.id, chunk_no)
         if not stream:
             break
         yield b"".join(orjson.dumps(public_event(e)) + b"\n" for e in stream)
