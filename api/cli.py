@@ -26,7 +26,9 @@ from api.presenters import FINAL_STATUSES
 from api.progress import ProgressDisplay
 from application.event_store import ActionNotFoundError
 from application.migration import UnknownOwnerError, migrate_entity_owners
-from application.ports import ActionView, InputError, InputScan, InputSource, QuotaExceededError
+from application.ports.inputs import InputError, InputScan, InputSource
+from application.ports.quotas import QuotaExceededError
+from application.ports.read_models import ActionView
 from application.submission import InputChangedError, InvalidCommandError, SubmitCommand
 from domain.bulk_action import ActionType
 from domain.entities.registry import ENTITY_TYPES

@@ -15,7 +15,8 @@ from uuid import UUID
 
 from api.presenters import FINAL_STATUSES
 from api.runtime import EmbeddedRuntime
-from application.ports import ActionView, InputScan, InputSource
+from application.ports.inputs import InputScan, InputSource
+from application.ports.read_models import ActionView
 from application.relay import CHUNKS_QUEUE, chunk_message
 from application.submission import SubmitCommand, allowed_fields, checked_command
 from infrastructure.bootstrap import Container

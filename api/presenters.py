@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from application.ports import ActionView, LogLine
+from application.ports.read_models import ActionView, LogLine
 
 FINAL_STATUSES = ("COMPLETED", "CANCELLED")
 _DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

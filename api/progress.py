@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from application.ports import ActionView
+from application.ports.read_models import ActionView
 
 
 class ProgressDisplay:

@@ -16,7 +16,7 @@ from typing import Protocol
 from uuid import uuid4
 
 from application.faults import FaultPolicy
-from application.ports import Clock, QuotaLimits
+from application.ports.quotas import Clock, QuotaLimits
 
 KEY_PREFIX = "bap_"
 

@@ -20,14 +20,8 @@ from uuid import UUID
 
 from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, StoreUnavailableError
-from application.ports import (
-    Clock,
-    EntityChange,
-    EntityRef,
-    EntityStore,
-    NewEntity,
-    UpdateResult,
-)
+from application.ports.entities import EntityChange, EntityRef, EntityStore, NewEntity, UpdateResult
+from application.ports.quotas import Clock
 from domain.bulk_action import ActionType, Outcome, RecordResult, entity_id_for, record_outcomes
 from domain.entities.base import EntityType, FieldError, ValidRecord
 from domain.entities.registry import entity_type as entity_type_named

@@ -9,7 +9,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from application.event_store import ActionChangedError, BulkActionLog
-from application.ports import QuotaGate
+from application.ports.quotas import QuotaGate
 from domain.bulk_action import ChunkSummary
 
 

@@ -14,7 +14,7 @@ import orjson
 
 from application.event_store import BulkActionLog
 from application.faults import FaultPolicy
-from application.ports import MessageTransport, PositionStore
+from application.ports.messaging import MessageTransport, PositionStore
 from domain.bulk_action import BulkChunk
 
 CHUNKS_QUEUE = "bulk.chunks"

@@ -14,16 +14,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from application.event_store import ActionNotFoundError, BulkActionLog
-from application.ports import (
-    Clock,
-    InputRecord,
-    InputScan,
-    InputSource,
-    KeyIndex,
-    QuotaExceededError,
-    QuotaGate,
-    QuotaLimits,
-)
+from application.ports.inputs import InputRecord, InputScan, InputSource, KeyIndex
+from application.ports.quotas import Clock, QuotaExceededError, QuotaGate, QuotaLimits
 from domain.bulk_action import ActionType, BulkAction, BulkChunk, action_id_for_key
 from domain.entities.base import EntityType
 from domain.entities.registry import entity_type as entity_type_named

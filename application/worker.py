@@ -9,7 +9,7 @@ from uuid import UUID
 import orjson
 
 from application.chunk_processing import ChunkProcessor
-from application.ports import MessageTransport
+from application.ports.messaging import MessageTransport
 from application.relay import CHUNKS_QUEUE
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,10 @@ from application.chunk_processing import ChunkProcessor
 from application.completion import ActionCompleter
 from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, any_of, is_transient_os_error
-from application.ports import EntityStore, MessageTransport, PositionStore, QuotaGate, QuotaLimits, ReadModelStore
+from application.ports.entities import EntityStore
+from application.ports.messaging import MessageTransport, PositionStore
+from application.ports.quotas import QuotaGate, QuotaLimits
+from application.ports.read_models import ReadModelStore
 from application.relay import Relay
 from application.submission import Submission
 from application.worker import ChunkWorker

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from application.ports import ActionView, ChunkInput, LogLine, ViewChanges
+from application.ports.read_models import ActionView, ChunkInput, LogLine, ViewChanges
 from domain.bulk_action import ActionStatus, BulkAction, BulkChunk
 
 PROJECTION_NAME = "actions"

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from application.event_store import BulkActionLog
 from application.faults import FaultPolicy
-from application.ports import ReadModelStore
+from application.ports.read_models import ReadModelStore
 from domain.bulk_action import ActionStatus
 from projections.actions import PROJECTION_NAME, project
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from application.event_store import BulkActionLog
-from application.ports import ActionFilter, ActionView, LogLine, ReadModelStore
+from application.ports.read_models import ActionFilter, ActionView, LogLine, ReadModelStore
 from projections.projector import Projector
 
 # Log lines are read from below any row a record can have, so that a line someone put

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, fields
 
 from application.event_store import BulkActionLog
-from application.ports import ActionView, LogLine, ReadModelStore
+from application.ports.read_models import ActionView, LogLine, ReadModelStore
 from domain.bulk_action import ActionStatus
 from projections.actions import PROJECTION_NAME
 from projections.rebuild import all_actions, all_logs, rebuild

@@ -24,7 +24,7 @@ from api.http.ratelimit_headers import record_decision, requests_refused
 from api.http.spool import SpoolFolder
 from application.accounts import Account, Accounts
 from application.event_store import BulkActionLog
-from application.ports import ReadModelStore
+from application.ports.read_models import ReadModelStore
 from infrastructure.bootstrap import Container
 
 WINDOW_SECONDS = 60

@@ -27,7 +27,8 @@ import orjson
 from api.http import spool
 from api.http.spool import spool_path
 from api.jobs import _redispatch_unfinished, file_source
-from application.ports import ActionFilter, ActionView, InputError, InputScan
+from application.ports.inputs import InputError, InputScan
+from application.ports.read_models import ActionFilter, ActionView
 from application.submission import SubmitCommand
 from domain.bulk_action import ActionStatus
 from infrastructure.bootstrap import Container

@@ -19,7 +19,8 @@ from starlette.routing import Match
 
 from application.event_store import ActionNotFoundError
 from application.faults import FaultPolicy
-from application.ports import InputError, QuotaExceededError
+from application.ports.inputs import InputError
+from application.ports.quotas import QuotaExceededError
 from application.submission import IdempotencyKeyReusedError, InvalidCommandError
 from domain.errors import ActionAlreadyFinishedError, DomainError
 

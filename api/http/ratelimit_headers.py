@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.problems import ProblemError, quota_problem
 from application.accounts import RateDecision
-from application.ports import QuotaExceededError, QuotaLimits
+from application.ports.quotas import QuotaExceededError, QuotaLimits
 
 _STATE_KEY = "ratelimit_headers"
 

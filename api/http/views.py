@@ -11,7 +11,7 @@ from api.http.problems import not_found
 from api.http.schemas import ActionPublic, Counts, Links, Progress, Timings
 from application.accounts import Account
 from application.event_store import ActionNotFoundError, BulkActionLog
-from application.ports import ActionView, ReadModelStore
+from application.ports.read_models import ActionView, ReadModelStore
 from domain.bulk_action import BulkAction
 
 

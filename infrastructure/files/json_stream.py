@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.ports import InputError
+from application.ports.inputs import InputError
 from infrastructure.files.repeated_keys import repeated_key, shown_key
 from infrastructure.files.storable import MAX_NESTING, NotStorableError, check_storable
 

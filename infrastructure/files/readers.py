@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import orjson
 
-from application.ports import InputError, InputRecord, InputScan
+from application.ports.inputs import InputError, InputRecord, InputScan
 from infrastructure.files.json_stream import JsonTextStream
 from infrastructure.files.repeated_keys import DUPLICATE_FIELD, repeated_key, repeated_key_message
 from infrastructure.files.storable import MAX_NESTING, nested_deeper_than_limit

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from application.ports import InputError
+from application.ports.inputs import InputError
 
 STDIN = "-"
 _SNIFF_BYTES = 4096

@@ -21,7 +21,7 @@ import orjson
 from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from application.ports import EntityChange, EntityRef, InsertResult, NewEntity, UpdateResult
+from application.ports.entities import EntityChange, EntityRef, InsertResult, NewEntity, UpdateResult
 from infrastructure.mongo.client import Document, connect, exactly, insert_ignoring_duplicates
 
 # A compare-and-set that keeps losing means something else is rewriting the entity

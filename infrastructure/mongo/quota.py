@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import orjson
 from pymongo.errors import DuplicateKeyError
 
-from application.ports import QuotaExceededError, QuotaLimits
+from application.ports.quotas import QuotaExceededError, QuotaLimits
 from infrastructure.mongo.client import Document, connect, exactly
 
 DAY = timedelta(days=1)

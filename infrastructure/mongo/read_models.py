@@ -47,14 +47,7 @@ from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from application.ports import (
-    ActionDelta,
-    ActionFilter,
-    ActionView,
-    ChunkInput,
-    LogLine,
-    ViewChanges,
-)
+from application.ports.read_models import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
 from infrastructure.mongo.client import (
     Document,
     connect,

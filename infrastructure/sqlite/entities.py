@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from application.ports import EntityChange, EntityRef, InsertResult, NewEntity, UpdateResult
+from application.ports.entities import EntityChange, EntityRef, InsertResult, NewEntity, UpdateResult
 from infrastructure.sqlite.database import SQLiteDatabase, statements
 
 SCHEMA = """

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from application.ports import QuotaExceededError, QuotaLimits
+from application.ports.quotas import QuotaExceededError, QuotaLimits
 from infrastructure.sqlite.database import SQLiteDatabase
 
 SCHEMA = """

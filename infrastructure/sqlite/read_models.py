@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from application.ports import ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
+from application.ports.read_models import ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
 from infrastructure.sqlite.database import SQLiteDatabase
 
 SCHEMA = """

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from application.ports import EntityChange, NewEntity
+from application.ports.entities import EntityChange, NewEntity
 from domain.bulk_action import entity_id_for
 from tests.contract.adapters import ENTITY_STORES
 from tests.contract.legacy_entities import LEGACY_WRITERS

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from application.ports import QuotaExceededError, QuotaLimits
+from application.ports.quotas import QuotaExceededError, QuotaLimits
 from tests.waiting import run_in_threads
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from application.ports import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
+from application.ports.read_models import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
 
 
 def _view(account: str = "acc", created_at: str = "2026-01-01T00:00:00+00:00", **kw: Any) -> ActionView:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from application.ports import EntityChange, EntityStore, NewEntity
+from application.ports.entities import EntityChange, EntityStore, NewEntity
 from infrastructure.mongo.entities import MongoEntityStore
 from infrastructure.sqlite.entities import SQLiteEntityStore
 from tests.waiting import run_in_threads

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from application.accounts import Account, AccountLimits, DuplicateAccountError
-from application.ports import QuotaExceededError, QuotaLimits
+from application.ports.quotas import QuotaExceededError, QuotaLimits
 from infrastructure.mongo.accounts import MongoAccountStore
 from infrastructure.mongo.quota import MongoQuotaGate
 from infrastructure.mongo.rate_limits import MongoRateLimiter

@@ -21,14 +21,7 @@ from typing import Any
 
 import pytest
 
-from application.ports import (
-    ActionFilter,
-    ActionView,
-    ChunkInput,
-    LogLine,
-    ReadModelStore,
-    ViewChanges,
-)
+from application.ports.read_models import ActionFilter, ActionView, ChunkInput, LogLine, ReadModelStore, ViewChanges
 from infrastructure.mongo.read_models import (
     MongoReadModelStore,
     collection_name,

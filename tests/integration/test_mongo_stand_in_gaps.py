@@ -17,7 +17,7 @@ import pytest
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.database import Database
 
-from application.ports import ActionFilter, ActionView, ViewChanges
+from application.ports.read_models import ActionFilter, ActionView, ViewChanges
 from infrastructure.mongo.client import exactly, sort_key
 from infrastructure.mongo.read_models import MongoReadModelStore
 

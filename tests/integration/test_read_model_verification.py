@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from application.ports import ActionView, LogLine, ReadModelStore, ViewChanges
+from application.ports.read_models import ActionView, LogLine, ReadModelStore, ViewChanges
 from infrastructure.mongo.read_models import MongoReadModelStore
 from infrastructure.sqlite.read_models import SQLiteReadModelStore
 from projections.report import Difference, VerificationReport

@@ -16,7 +16,7 @@ from api.http.intake import split_json_body
 from api.http.multipart import UploadSpooler
 from api.http.problems import ProblemError
 from api.http.spool import spool_capped
-from application.ports import InputError
+from application.ports.inputs import InputError
 from infrastructure.files.readers import FileSource
 
 pytestmark = pytest.mark.unit

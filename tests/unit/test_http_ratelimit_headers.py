@@ -10,7 +10,7 @@ import pytest
 
 from api.http.ratelimit_headers import RateLimitHeaders, quota_refused, requests_refused
 from application.accounts import RateDecision
-from application.ports import QuotaExceededError, QuotaLimits
+from application.ports.quotas import QuotaExceededError, QuotaLimits
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from application.ports import InputError
+from application.ports.inputs import InputError
 from infrastructure.files.json_stream import JsonTextStream
 from infrastructure.files.storable import MAX_NESTING
 

@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import JSONTranscoder
 
-from application.ports import InputError, InputRecord
+from application.ports.inputs import InputError, InputRecord
 from domain.bulk_action import BulkChunk
 from infrastructure.events.mapper import FastMapper
 from infrastructure.files.readers import FileSource

@@ -31,7 +31,9 @@ from api.http.spool import spool_capped, spool_path
 from api.http.views import links, owned_header, owned_view, public
 from api.jobs import file_source
 from application.accounts import Account
-from application.ports import ActionFilter, InputError, InputScan, QuotaExceededError
+from application.ports.inputs import InputError, InputScan
+from application.ports.quotas import QuotaExceededError
+from application.ports.read_models import ActionFilter
 from application.submission import SubmitCommand, checked_command
 from domain.bulk_action import ActionStatus
 

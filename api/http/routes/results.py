@@ -16,7 +16,7 @@ from api.http.deps import AccountDep, EventsDep, ReadModelsDep
 from api.http.problems import PROBLEM_RESPONSES, FaultTranslatingRoute
 from api.http.schemas import LogEntry, LogPage
 from api.http.views import owned_view
-from application.ports import ActionView, ChunkInput, LogLine, ReadModelStore
+from application.ports.read_models import ActionView, ChunkInput, LogLine, ReadModelStore
 from application.submission import allowed_fields
 
 router = APIRouter(

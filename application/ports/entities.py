@@ -1,0 +1,88 @@
+"""Entities: what the chunk use case needs from an entity store.
+
+Each port has one contract test suite (``tests/contract``) run against every adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRef:
+    """An existing entity, with the action and row that last wrote it (if any)."""
+
+    entity_id: str
+    action_id: str | None
+    row: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntity:
+    entity_id: str
+    unique_key: str
+    values: dict[str, Any]
+    action_id: str
+    row: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    inserted: bool
+    # When not inserted: the entity that already holds the unique key.
+    existing: EntityRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntityChange:
+    """Change the fields in ``values`` of the entity matched by id or by unique key."""
+
+    match: Literal["id", "unique"]
+    match_value: str
+    values: dict[str, Any]
+    new_unique_key: str | None
+    action_id: str
+    row: int
+
+
+UpdateStatus = Literal["updated", "not_found", "duplicate", "already_applied"]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    status: UpdateStatus
+    entity_id: str | None = None
+    # For "duplicate": the other entity that holds the new unique key.
+    existing: EntityRef | None = None
+
+
+class EntityStore(Protocol):
+    """Entities of many accounts, one unique key per (account, entity type), enforced by
+    the store (not by a read).
+
+    Every method is scoped to one account: an entity of another account is never
+    found, matched, updated or reported as a duplicate (two accounts may each hold the
+    same unique value). Batches are applied in order; each item is atomic on its own,
+    so concurrent workers can never both take the same unique key.
+    """
+
+    def insert_many(self, account_id: str, entity_type: str, items: Sequence[NewEntity]) -> list[InsertResult]: ...
+
+    def update_many(self, account_id: str, entity_type: str, items: Sequence[EntityChange]) -> list[UpdateResult]: ...
+
+    def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None: ...
+
+    def count(self, account_id: str, entity_type: str) -> int: ...
+
+    def needs_owner_migration(self) -> bool:
+        """True for a store written before entities belonged to accounts."""
+        ...
+
+    def assign_owners(self, owner_of: Callable[[str, str | None], str]) -> int:
+        """Give every entity of such a store the account ``owner_of(entity_id,
+        last_action)`` names (application.migration holds the rule); returns how many."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,76 @@
+"""Inputs: a re-readable file of records, and the scratch index of its unique keys.
+
+Each port has one contract test suite (``tests/contract``) run against every adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+UNPARSEABLE = "unparseable"
+
+
+class InputRecord(NamedTuple):
+    """One record of an input: its data, or why it could not be read (``parse_error``,
+    with its error code), which fails that record alone.
+
+    A NamedTuple, not a frozen dataclass: one is made per input row, and a frozen
+    dataclass's ``__init__`` (``object.__setattr__`` per field) cost 0.51 us against
+    0.22 us, a sixth of reading a JSON line."""
+
+    row: int
+    line: int | None
+    data: dict[str, Any] | None
+    parse_error: str | None = None
+    error_code: str = UNPARSEABLE
+
+    def as_stored(self) -> dict[str, Any]:
+        if self.parse_error is not None:
+            stored = {"row": self.row, "line": self.line, "error": self.parse_error}
+            if self.error_code != UNPARSEABLE:  # events stored before codes read the same
+                stored["code"] = self.error_code
+            return stored
+        return {"row": self.row, "line": self.line, "data": self.data}
+
+
+@dataclass(frozen=True, slots=True)
+class InputScan:
+    total: int
+    sha256: str
+    size: int
+
+
+class InputSource(Protocol):
+    """A re-readable input (a file on disk: an upload, a spooled JSON body, a CLI import)."""
+
+    name: str
+    format: str
+
+    def scan(self) -> InputScan:
+        """Read it all once, raising ``InputError`` on anything that would reject it."""
+        ...
+
+    def records(self) -> Iterator[InputRecord]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class KeyIndex(Protocol):
+    """Remembers, for one input, the first row that named each unique key.
+
+    Used while the input is queued, in input order, so that a key repeated in the
+    input is skipped as a duplicate of its first row whatever order the chunks are
+    processed in. Scratch state of one queueing pass: rebuilt on resume.
+    """
+
+    def first_rows(self, keyed: Sequence[tuple[str, int]]) -> dict[int, int]:
+        """Record (key, row) pairs; return {row: first_row} for rows seen before."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InputError(Exception):
+    """The input as a whole is unusable (encoding, header, format): nothing was created."""

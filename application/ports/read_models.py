@@ -1,0 +1,138 @@
+"""Read models: action status and counts, per-record logs and chunk inputs, kept by projectors.
+
+Each port has one contract test suite (``tests/contract``) run against every adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(slots=True)
+class ActionView:
+    action_id: str
+    account_id: str
+    entity_type: str
+    action_type: str
+    match_by: str | None
+    source_name: str | None
+    chunk_size: int
+    expected_total: int | None
+    created_at: str
+    status: str = "QUEUEING"
+    total: int | None = None
+    chunk_count: int | None = None
+    chunks_done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    first_outcome_at: str | None = None
+    last_outcome_at: str | None = None
+    finished_at: str | None = None
+    discrepancy: str | None = None
+
+    @property
+    def processed(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+
+@dataclass(slots=True)
+class ActionDelta:
+    """What one projected batch changes on one action view."""
+
+    status: str | None = None
+    total: int | None = None
+    chunk_count: int | None = None
+    chunks_done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    first_outcome_at: str | None = None
+    last_outcome_at: str | None = None
+    finished_at: str | None = None
+    discrepancy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    action_id: str
+    row: int
+    line: int | None
+    chunk_no: int
+    outcome: str
+    entity_id: str | None
+    op: str | None
+    errors: list[dict[str, str]]
+    reason: str | None
+    duplicate_of_row: int | None
+    position: int  # notification id of the outcome event
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkInput:
+    action_id: str
+    chunk_no: int
+    first_row: int
+    records: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class ViewChanges:
+    """Everything one batch of events changes, applied atomically with its position."""
+
+    new_actions: list[ActionView] = field(default_factory=list)
+    deltas: dict[str, ActionDelta] = field(default_factory=dict)
+    log_lines: list[LogLine] = field(default_factory=list)
+    chunk_inputs: list[ChunkInput] = field(default_factory=list)
+
+    def delta(self, action_id: str) -> ActionDelta:
+        found = self.deltas.get(action_id)
+        if found is None:
+            found = self.deltas[action_id] = ActionDelta()
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFilter:
+    account_id: str | None = None
+    status: str | None = None
+    entity_type: str | None = None
+    created_from: str | None = None
+    created_to: str | None = None
+
+
+class ReadModelStore(Protocol):
+    """Action status and counts, per-record logs and chunk inputs, kept by projectors.
+
+    ``apply`` writes the changes and the projector's position together: a batch at or
+    below the stored position, or computed from a position that has since moved,
+    changes nothing, so redelivery, replay and a second projector are harmless.
+    """
+
+    def position(self, projection: str) -> int: ...
+
+    def apply(
+        self, projection: str, position: int, changes: ViewChanges, *, expected_position: int | None = None
+    ) -> bool:
+        """Write ``changes`` and move the projection to ``position``, atomically.
+
+        Refused (False, nothing written) when ``position`` is not beyond the stored one,
+        or when ``expected_position`` is given and differs from the stored one: the
+        changes were computed from a position another projector has since moved.
+        """
+        ...
+
+    def get_action(self, action_id: str) -> ActionView | None: ...
+
+    def list_actions(
+        self, filt: ActionFilter, *, before: tuple[str, str] | None = None, limit: int = 50
+    ) -> list[ActionView]: ...
+
+    def logs(
+        self, action_id: str, *, outcome: str | None = None, after_row: int = 0, limit: int = 1000
+    ) -> list[LogLine]: ...
+
+    def chunk_input(self, action_id: str, chunk_no: int) -> ChunkInput | None: ...
+
+    def close(self) -> None: ...
