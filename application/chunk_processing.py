@@ -20,9 +20,17 @@ from uuid import UUID
 
 from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, StoreUnavailableError
-from application.ports.entities import EntityChange, EntityRef, EntityStore, NewEntity, UpdateResult
+from application.ports.entities import EntityChange, EntityRef, EntityStore, NewEntity, StoredChange, UpdateResult
 from application.ports.quotas import Clock
-from domain.bulk_action import ActionType, Outcome, RecordResult, entity_id_for, record_outcomes
+from domain.bulk_action import (
+    ActionType,
+    BulkAction,
+    BulkChunk,
+    Outcome,
+    RecordResult,
+    entity_id_for,
+    record_outcomes,
+)
 from domain.entities.base import EntityType, FieldError, ValidRecord
 from domain.entities.registry import entity_type as entity_type_named
 
@@ -33,6 +41,17 @@ SYSTEM_ERROR = "system_error"
 
 def _failed(row: int, line: int | None, errors: list[FieldError]) -> RecordResult:
     return RecordResult(row, line, Outcome.FAILED, errors=[e.as_dict() for e in errors])
+
+
+def _updated(event: Any) -> bool:
+    """An outcome that changed an existing entity (the store keeps its change until confirmed)."""
+    return isinstance(event, BulkChunk.RecordSucceeded) and event.op == "updated"
+
+
+def _created(row: int, line: int | None, entity_id: str, values: dict[str, Any]) -> RecordResult:
+    """An insert: the values it set (before: none), at the entity's first version."""
+    changes = {name: [None, value] for name, value in values.items()}
+    return RecordResult(row, line, Outcome.SUCCEEDED, entity_id=entity_id, op="created", changes=changes, version=1)
 
 
 class ChunkDecider:
@@ -149,7 +168,7 @@ class ChunkDecider:
         for (index, item), outcome in zip(inserts, outcomes, strict=True):
             line = records[index].get("line")
             if outcome.inserted or (outcome.existing and outcome.existing.entity_id == item.entity_id):
-                results[index] = RecordResult(item.row, line, Outcome.SUCCEEDED, entity_id=item.entity_id, op="created")
+                results[index] = _created(item.row, line, item.entity_id, item.values)
             else:
                 assert outcome.existing is not None
                 results[index] = self._duplicate(item.row, line, item.unique_key, outcome.existing)
@@ -167,10 +186,20 @@ class ChunkDecider:
             results[index] = self._update_result(item, records[index].get("line"), outcome)
 
     def _update_result(self, item: EntityChange, line: int | None, outcome: UpdateResult) -> RecordResult:
-        if outcome.status in ("updated", "already_applied"):
-            own = str(entity_id_for(self.action_id, item.row))
-            op = "created" if outcome.entity_id == own else "updated"
-            return RecordResult(item.row, line, Outcome.SUCCEEDED, entity_id=outcome.entity_id, op=op)
+        if outcome.status in ("updated", "already_applied", "unchanged"):
+            if outcome.entity_id == str(entity_id_for(self.action_id, item.row)):
+                # An upsert's own insert, met again by a re-run: what the insert set.
+                return _created(item.row, line, outcome.entity_id, item.values)
+            op = "unchanged" if outcome.status == "unchanged" else "updated"
+            return RecordResult(
+                item.row,
+                line,
+                Outcome.SUCCEEDED,
+                entity_id=outcome.entity_id,
+                op=op,
+                changes=outcome.changes or {},
+                version=outcome.version,
+            )
         if outcome.status == "not_found":
             error = FieldError(
                 self.match_by, "not_found", f"no {self.etype.name} with {self.match_by} {item.match_value!r}"
@@ -206,9 +235,7 @@ class ChunkDecider:
         retry = []
         for (index, item), entity, insert in zip(missing, new, inserted, strict=True):
             if insert.inserted or (insert.existing and insert.existing.entity_id == entity.entity_id):
-                results[index] = RecordResult(
-                    item.row, records[index].get("line"), Outcome.SUCCEEDED, entity_id=entity.entity_id, op="created"
-                )
+                results[index] = _created(item.row, records[index].get("line"), entity.entity_id, entity.values)
             else:
                 retry.append((index, item))
         if retry:
@@ -249,6 +276,8 @@ class ChunkProcessor:
         if action.cancelled:
             return "cancelled"
         if self.events.chunk_summary(action_id, chunk_no) is not None:
+            # Done before; if that run stopped before confirming, confirm now.
+            self._confirm(action, [e for e in self.events.chunk_events(action_id, chunk_no) if _updated(e)])
             return "duplicate"
         queued = self.events.chunk_queued(action_id, chunk_no)
         if queued is None:
@@ -264,7 +293,14 @@ class ChunkProcessor:
         )
         results = decider.decide(queued.records)
         events = record_outcomes(action_id, chunk_no, results, self.clock.now())
-        return "processed" if self.events.record_outcomes(events) else "duplicate"
+        stored = self.events.record_outcomes(events)  # False: another delivery stored the same
+        self._confirm(action, [e for e in events if _updated(e)])
+        return "processed" if stored else "duplicate"
+
+    def _confirm(self, action: BulkAction, updates: list[Any]) -> None:
+        """The outcome events hold these changes now: the entity store may forget them."""
+        done = [StoredChange(e.entity_id, str(e.action_id), e.row) for e in updates]
+        self.entities.confirm(action.account_id, action.entity_type, done)
 
     def fail_chunk(self, action_id: UUID, chunk_no: int, reason: str) -> bool:
         """A chunk that keeps crashing its worker (dead-lettered): every record that has

@@ -9,14 +9,16 @@ from __future__ import annotations
 from uuid import UUID
 
 from application.event_store import ActionChangedError, BulkActionLog
+from application.ports.entities import EntityStore
 from application.ports.quotas import QuotaGate
-from domain.bulk_action import ChunkSummary
+from domain.bulk_action import BulkAction, ChunkSummary
 
 
 class ActionCompleter:
-    def __init__(self, events: BulkActionLog, quota: QuotaGate) -> None:
+    def __init__(self, events: BulkActionLog, quota: QuotaGate, entities: EntityStore) -> None:
         self.events = events
         self.quota = quota
+        self.entities = entities
 
     def unfinished_chunks(self, action_id: UUID) -> list[int] | None:
         """Chunks with no outcomes yet; None while the input is still being queued."""
@@ -40,8 +42,14 @@ class ActionCompleter:
             self.events.save_action(action)
         except ActionChangedError:
             return False  # another projector or worker completed it first
-        self.quota.release(action.account_id, str(action_id))
+        self._release(action)
         return True
+
+    def _release(self, action: BulkAction) -> None:
+        """What a finished action held: its quota, and any change of it the entity store
+        still keeps for a chunk run again (none is run again now)."""
+        self.quota.release(action.account_id, str(action.id))
+        self.entities.forget_changes(action.account_id, str(action.id))
 
     def cancel(self, action_id: UUID, reason: str = "cancelled by user") -> None:
         """Cancel; ``ActionAlreadyFinishedError`` if it completed (or was cancelled)
@@ -54,4 +62,4 @@ class ActionCompleter:
                 break
             except ActionChangedError:
                 continue  # completed or cancelled just now: the next read says which
-        self.quota.release(action.account_id, str(action_id))
+        self._release(action)

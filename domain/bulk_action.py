@@ -262,12 +262,24 @@ class BulkChunk(Aggregate):
 
     @dataclass(frozen=True)
     class RecordSucceeded(DomainEvent):
+        """v2 adds what the record did to its entity: ``changes`` (field -> [before,
+        after], before None for an insert) and the entity's version after it, which
+        orders each entity's history exactly. Events of v1 say nothing of either."""
+
+        class_version = 2
         action_id: UUID
         chunk_no: int
         row: int
         line: int | None
         entity_id: str
-        op: str  # created | updated
+        op: str  # created | updated | unchanged
+        changes: dict[str, list[Any]] | None
+        entity_version: int | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["changes"] = None  # recorded before changes were: unknown, not "none"
+            state["entity_version"] = None
 
     @dataclass(frozen=True)
     class RecordFailed(DomainEvent):
@@ -322,7 +334,13 @@ def record_outcomes(
         }
         event: DomainEvent
         if result.outcome is Outcome.SUCCEEDED:
-            event = BulkChunk.RecordSucceeded(**common, entity_id=result.entity_id or "", op=result.op or "")
+            event = BulkChunk.RecordSucceeded(
+                **common,
+                entity_id=result.entity_id or "",
+                op=result.op or "",
+                changes=result.changes,
+                entity_version=result.version,
+            )
         elif result.outcome is Outcome.FAILED:
             event = BulkChunk.RecordFailed(**common, errors=result.errors)
         else:
@@ -351,7 +369,18 @@ def record_outcomes(
 class RecordResult:
     """The decision for one input record, before it becomes an event."""
 
-    __slots__ = ("duplicate_of_row", "entity_id", "errors", "line", "op", "outcome", "reason", "row")
+    __slots__ = (
+        "changes",
+        "duplicate_of_row",
+        "entity_id",
+        "errors",
+        "line",
+        "op",
+        "outcome",
+        "reason",
+        "row",
+        "version",
+    )
 
     def __init__(
         self,
@@ -364,6 +393,8 @@ class RecordResult:
         errors: list[dict[str, str]] | None = None,
         reason: str | None = None,
         duplicate_of_row: int | None = None,
+        changes: dict[str, list[Any]] | None = None,
+        version: int | None = None,
     ) -> None:
         self.row = row
         self.line = line
@@ -373,6 +404,8 @@ class RecordResult:
         self.errors = errors or []
         self.reason = reason
         self.duplicate_of_row = duplicate_of_row
+        self.changes = changes
+        self.version = version
 
     def __repr__(self) -> str:
         return f"RecordResult(row={self.row}, outcome={self.outcome}, reason={self.reason})"

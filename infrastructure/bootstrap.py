@@ -67,7 +67,7 @@ class Container:
         return Submission(self.events, self.quota, self.limits, self.clock, lambda: SQLiteKeyIndex(scratch))
 
     def completer(self) -> ActionCompleter:
-        return ActionCompleter(self.events, self.quota)
+        return ActionCompleter(self.events, self.quota, self.entities)
 
     def processor(self) -> ChunkProcessor:
         return ChunkProcessor(self.events, self.entities, self.clock, self.faults)

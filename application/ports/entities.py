@@ -47,7 +47,7 @@ class EntityChange:
     row: int
 
 
-UpdateStatus = Literal["updated", "not_found", "duplicate", "already_applied"]
+UpdateStatus = Literal["updated", "unchanged", "not_found", "duplicate", "already_applied"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,19 @@ class UpdateResult:
     entity_id: str | None = None
     # For "duplicate": the other entity that holds the new unique key.
     existing: EntityRef | None = None
+    # For "updated" and "already_applied": field -> [before, after] of the fields this
+    # row changed, and the entity's version after the change.
+    changes: dict[str, list[Any]] | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    """A row's change that its outcome events now hold: the store may forget it."""
+
+    entity_id: str
+    action_id: str
+    row: int
 
 
 class EntityStore(Protocol):
@@ -72,7 +85,20 @@ class EntityStore(Protocol):
 
     def update_many(self, account_id: str, entity_type: str, items: Sequence[EntityChange]) -> list[UpdateResult]: ...
 
+    def confirm(self, account_id: str, entity_type: str, stored: Sequence[StoredChange]) -> None:
+        """The outcome events of these changes are stored: their before values need not
+        be kept any longer (see application.entity_changes)."""
+        ...
+
+    def forget_changes(self, account_id: str, action_id: str) -> None:
+        """Drop whatever the store still keeps of a finished action's changes."""
+        ...
+
     def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None: ...
+
+    def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
+        """The entity's version: 1 when inserted, one more per change of its values."""
+        ...
 
     def count(self, account_id: str, entity_type: str) -> int: ...
 

@@ -3,17 +3,18 @@ unique_key); every filter names the account, so one account never sees another's
 
 The unique index, not a read, decides who gets a key: inserts go in one unordered
 ``insert_many`` and the refused ones (duplicate-key errors) are answered with the
-entity that holds the key. Updates are read, decided in order exactly as the SQLite
-store decides them, and written with a compare-and-set on a per-entity revision, so
-a concurrent writer is never overwritten: a missed compare-and-set re-reads and
-decides again. A key change that meets a key taken meanwhile is refused by the index.
-Values are stored after a JSON round trip, so ``get`` returns what SQLite returns.
+entity that holds the key. Updates are read, decided in order, and written with a
+compare-and-set on the entity's version and last change, so a concurrent writer is
+never overwritten: a missed compare-and-set re-reads and decides again. A key change
+that meets a key taken meanwhile is refused by the index. Values are stored after a
+JSON round trip, so ``get`` returns what SQLite returns. What to do with each change
+is decided by ``application.entity_changes.decide_update``, as in every store; this
+module only loads and writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,8 @@ import orjson
 from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from application.ports.entities import EntityChange, EntityRef, InsertResult, NewEntity, UpdateResult
+from application.entity_changes import RecordedChange, StoredEntity, UpdateDecision, decide_update, result_of
+from application.ports.entities import EntityChange, EntityRef, InsertResult, NewEntity, StoredChange, UpdateResult
 from infrastructure.mongo.client import Document, connect, exactly, insert_ignoring_duplicates
 
 # A compare-and-set that keeps losing means something else is rewriting the entity
@@ -38,30 +40,29 @@ def _as_json(values: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-@dataclass(slots=True)
-class _Stored:
-    """What the store knows of one entity while deciding a batch."""
+def _stored(doc: Document) -> StoredEntity:
+    """An entity document as the decision reads it; version = ``rev`` + 1 (``rev`` was
+    0 at insert before versions were named, and counts writes since)."""
+    last_change = doc.get("last_change")
+    return StoredEntity(
+        doc["_id"],
+        doc["unique_key"],
+        doc["values"],
+        doc.get("rev", 0) + 1,
+        doc.get("last_action"),
+        doc.get("last_row"),
+        RecordedChange.of_json(last_change) if last_change else None,
+    )
 
-    id: str
-    key: str
-    values: dict[str, Any]
-    last_action: str | None
-    last_row: int | None
-    rev: int
 
-    @classmethod
-    def of(cls, doc: Document) -> _Stored:
-        return cls(
-            doc["_id"],
-            doc["unique_key"],
-            doc["values"],
-            doc.get("last_action"),
-            doc.get("last_row"),
-            doc.get("rev", 0),
-        )
+def _change_key(change: RecordedChange | None) -> str:
+    """The compare-and-set token of an entity's last change ("" for none): a confirmation
+    clears the change without a new version, and a writer must notice that too."""
+    return "" if change is None else f"{change.action_id}:{change.row}"
 
-    def ref(self) -> EntityRef:
-        return EntityRef(self.id, self.last_action, self.last_row)
+
+def _journal_id(account_id: str, action_id: str, row: int) -> str:
+    return f"{account_id}\x00{action_id}\x00{row}"
 
 
 class _Batch:
@@ -70,18 +71,18 @@ class _Batch:
 
     def __init__(self, account_id: str, entity_type: str, now: str) -> None:
         self.account_id, self.entity_type, self.now = account_id, entity_type, now
-        self.by_id: dict[str, _Stored] = {}
-        self.by_key: dict[str, _Stored] = {}
+        self.by_id: dict[str, StoredEntity] = {}
+        self.by_key: dict[str, StoredEntity] = {}
 
-    def find(self, match: str, value: str) -> _Stored | None:
+    def find(self, match: str, value: str) -> StoredEntity | None:
         return self.by_id.get(value) if match == "id" else self.by_key.get(value)
 
-    def forget(self, stale: _Stored) -> None:
+    def forget(self, stale: StoredEntity) -> None:
         self.by_id.pop(stale.id, None)
         if self.by_key.get(stale.key) is stale:
             del self.by_key[stale.key]
 
-    def learn(self, fresh: Iterable[_Stored]) -> None:
+    def learn(self, fresh: Iterable[StoredEntity]) -> None:
         for stored in fresh:
             old = self.by_id.get(stored.id)
             if old is not None:
@@ -101,6 +102,7 @@ class MongoEntityStore:
     def __init__(self, uri: str, database: str, *, collection: str = "entities") -> None:
         self._client = connect(uri)
         self._entities = self._client[database][collection]
+        self._journal = self._client[database]["entity_changes"]
         self._legacy_index = self._index_named_by(_LEGACY_KEYS)
         if self._legacy_index is None:
             self._create_index()
@@ -160,13 +162,14 @@ class MongoEntityStore:
             "created_at": now,
             "updated_at": now,
             "rev": 0,
+            "last_change_key": "",
         }
 
-    def _holders(self, account_id: str, entity_type: str, keys: Iterable[str]) -> dict[str, _Stored]:
+    def _holders(self, account_id: str, entity_type: str, keys: Iterable[str]) -> dict[str, StoredEntity]:
         found = self._load(account_id, entity_type, "unique_key", list(keys))
         return {s.key: s for s in found}
 
-    def _load(self, account_id: str, entity_type: str, field: str, values: list[str]) -> list[_Stored]:
+    def _load(self, account_id: str, entity_type: str, field: str, values: list[str]) -> list[StoredEntity]:
         if not values:
             return []
         cursor = self._entities.find(
@@ -176,7 +179,7 @@ class MongoEntityStore:
                 field: {"$in": sorted(set(values))},
             }
         )
-        return [_Stored.of(doc) for doc in cursor]
+        return [_stored(doc) for doc in cursor]
 
     # ------------------------------------------------------------------ updates
 
@@ -187,44 +190,52 @@ class MongoEntityStore:
         batch = _Batch(account_id, entity_type, datetime.now(UTC).isoformat())
         batch.learn(self._load(account_id, entity_type, "_id", ids))
         batch.learn(self._load(account_id, entity_type, "unique_key", keys))
-        return [self._update(batch, item) for item in items]
+        journaled = self._journaled(account_id, items)
+        return [self._update(batch, item, journaled.get((item.action_id, item.row))) for item in items]
 
-    def _update(self, batch: _Batch, item: EntityChange) -> UpdateResult:
+    def _journaled(self, account_id: str, items: Sequence[EntityChange]) -> dict[tuple[str, int], RecordedChange]:
+        ids = sorted({_journal_id(account_id, i.action_id, i.row) for i in items})
+        if not ids:
+            return {}
+        changes = [RecordedChange.of_json(doc["change"]) for doc in self._journal.find({"_id": {"$in": ids}})]
+        return {(c.action_id, c.row): c for c in changes}
+
+    def _update(self, batch: _Batch, item: EntityChange, journaled: RecordedChange | None) -> UpdateResult:
         for _ in range(_MAX_ATTEMPTS):
             target = batch.find(item.match, item.match_value)
-            if target is None:
-                return UpdateResult("not_found")
-            if target.last_action == item.action_id and (target.last_row or 0) >= item.row:
-                # This row's change (or a later row's of the same action) is already stored.
-                return UpdateResult("already_applied", target.id)
-            new_key = item.new_unique_key
-            if new_key == target.key:
-                new_key = None
-            if new_key:
-                holder = batch.by_key.get(new_key)
-                if holder is not None and holder.id != target.id:
-                    return UpdateResult("duplicate", target.id, holder.ref())
-            if self._write(batch, item, target, new_key):
-                return UpdateResult("updated", target.id)
+            holder = batch.by_key.get(item.new_unique_key) if item.new_unique_key else None
+            decision = decide_update(item, target, holder, journaled)
+            if decision.kind != "write" or self._write(batch, item, decision):
+                return result_of(decision)
         raise RuntimeError(f"{batch.entity_type} {item.match_value}: gave up after {_MAX_ATTEMPTS} tries")
 
-    def _write(self, batch: _Batch, item: EntityChange, target: _Stored, new_key: str | None) -> bool:
-        """Compare-and-set one change; on a lost race learn what was stale and say so."""
-        merged = {**target.values, **_as_json(item.values)}
+    def _write(self, batch: _Batch, item: EntityChange, decision: UpdateDecision) -> bool:
+        """Compare-and-set one decided change; on a lost race learn what was stale and say so."""
+        target, change, values = decision.target, decision.change, decision.values
+        assert target is not None and change is not None and values is not None
+        if decision.journal is not None:
+            self._keep_in_journal(batch.account_id, target.id, decision.journal)
         fields: Document = {
-            "values": merged,
+            "values": _as_json(values),
             "last_action": item.action_id,
             "last_row": item.row,
             "updated_at": batch.now,
-            "rev": target.rev + 1,
+            "rev": change.version - 1,
+            "last_change": change.as_json(),
+            "last_change_key": _change_key(change),
         }
-        if new_key:
-            fields["unique_key"] = new_key
+        if decision.new_key:
+            fields["unique_key"] = decision.new_key
+        expected = {
+            "_id": exactly(target.id),
+            "rev": target.version - 1,
+            "last_change_key": _change_key(target.last_change),
+        }
         try:
-            result = self._entities.update_one({"_id": exactly(target.id), "rev": target.rev}, {"$set": fields})
+            result = self._entities.update_one(expected, {"$set": fields})
         except DuplicateKeyError:
             # The new key was taken after we looked: learn who holds it and decide again.
-            batch.learn(self._load(batch.account_id, batch.entity_type, "unique_key", [new_key or ""]))
+            batch.learn(self._load(batch.account_id, batch.entity_type, "unique_key", [decision.new_key or ""]))
             return False
         batch.forget(target)
         if result.matched_count == 0:
@@ -234,20 +245,54 @@ class MongoEntityStore:
             batch.learn(self._load(batch.account_id, batch.entity_type, "_id", [target.id]))
             batch.learn(self._load(batch.account_id, batch.entity_type, "unique_key", keys))
             return False
-        target.values, target.rev = merged, target.rev + 1
+        target.values, target.version, target.last_change = fields["values"], change.version, change
         target.last_action, target.last_row = item.action_id, item.row
-        target.key = new_key or target.key
+        target.key = decision.new_key or target.key
         batch.learn([target])
         return True
+
+    def _keep_in_journal(self, account_id: str, entity_id: str, change: RecordedChange) -> None:
+        """Before an unconfirmed change is overwritten: its row may be run again."""
+        document = {
+            "_id": _journal_id(account_id, change.action_id, change.row),
+            "account_id": account_id,
+            "action_id": change.action_id,
+            "entity_id": entity_id,
+            "change": change.as_json(),
+        }
+        insert_ignoring_duplicates(self._journal, [document])
+
+    # ------------------------------------------------------------------ confirmations
+
+    def confirm(self, account_id: str, entity_type: str, stored: Sequence[StoredChange]) -> None:
+        if not stored:
+            return
+        clear = {"$set": {"last_change": None, "last_change_key": ""}}
+        self._entities.bulk_write(
+            [UpdateOne({"_id": s.entity_id, "last_change_key": f"{s.action_id}:{s.row}"}, clear) for s in stored],
+            ordered=False,
+        )
+        ids = [_journal_id(account_id, s.action_id, s.row) for s in stored]
+        self._journal.delete_many({"_id": {"$in": ids}})
+
+    def forget_changes(self, account_id: str, action_id: str) -> None:
+        self._journal.delete_many({"account_id": exactly(account_id), "action_id": exactly(action_id)})
 
     # ------------------------------------------------------------------ reads
 
     def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
-        doc = self._entities.find_one(
-            {"_id": exactly(entity_id), "account_id": exactly(account_id), "entity_type": exactly(entity_type)},
-            {"values": 1},
-        )
+        doc = self._find_one(account_id, entity_type, entity_id, "values")
         return None if doc is None else dict(doc["values"])
+
+    def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
+        doc = self._find_one(account_id, entity_type, entity_id, "rev")
+        return None if doc is None else int(doc.get("rev", 0)) + 1
+
+    def _find_one(self, account_id: str, entity_type: str, entity_id: str, field: str) -> Document | None:
+        return self._entities.find_one(
+            {"_id": exactly(entity_id), "account_id": exactly(account_id), "entity_type": exactly(entity_type)},
+            {field: 1},
+        )
 
     def count(self, account_id: str, entity_type: str) -> int:
         return self._entities.count_documents({"account_id": exactly(account_id), "entity_type": exactly(entity_type)})
@@ -266,9 +311,8 @@ class MongoEntityStore:
         moved = 0
         page: list[UpdateOne] = []
         for doc in self._entities.find({}, {"_id": 1, "last_action": 1}):
-            page.append(
-                UpdateOne({"_id": doc["_id"]}, {"$set": {"account_id": owner_of(doc["_id"], doc.get("last_action"))}})
-            )
+            owner = owner_of(doc["_id"], doc.get("last_action"))
+            page.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"account_id": owner, "last_change_key": ""}}))
             if len(page) == 1000:
                 moved += self._write_owners(page)
                 page = []

@@ -8,7 +8,8 @@ every chunk scan the whole table (measured: quadratic, 4k records/s at 1M rows).
 
 Each batch runs in one BEGIN IMMEDIATE transaction: existing keys are read and the
 new rows written under the same write lock, so no other worker can take a key in
-between; within the batch, items are decided in order.
+between; within the batch, items are decided in order, by
+``application.entity_changes.decide_update`` (the store only loads and writes).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from application.ports.entities import EntityChange, EntityRef, InsertResult, NewEntity, UpdateResult
+from application.entity_changes import RecordedChange, StoredEntity, UpdateDecision, decide_update, result_of
+from application.ports.entities import EntityChange, EntityRef, InsertResult, NewEntity, StoredChange, UpdateResult
 from infrastructure.sqlite.database import SQLiteDatabase, statements
 
 SCHEMA = """
@@ -34,34 +36,46 @@ CREATE TABLE IF NOT EXISTS entities (
     last_action TEXT,
     last_row INTEGER,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    last_change BLOB
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS entities_account_unique_key ON entities (account_id, entity_type, unique_key)
+CREATE UNIQUE INDEX IF NOT EXISTS entities_account_unique_key ON entities (account_id, entity_type, unique_key);
+CREATE TABLE IF NOT EXISTS entity_changes (
+    account_id TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    entity_id TEXT NOT NULL,
+    change BLOB NOT NULL,
+    PRIMARY KEY (account_id, action_id, row)
+) WITHOUT ROWID
 """
+# Columns added after a release had stores in use (added in place when missing).
+_ADDED_COLUMNS = {"version": "INTEGER NOT NULL DEFAULT 1", "last_change": "BLOB"}
+_COLUMNS = "id, unique_key, data, version, last_action, last_row, last_change"
 
 _MAX_PARAMS = 900
 
 
-def _batches(values: list[str]) -> Iterable[list[str]]:
+def _batches(values: list[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(values), _MAX_PARAMS):
         yield values[start : start + _MAX_PARAMS]
 
 
+def _columns(conn: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in conn.execute("PRAGMA table_info(entities)")}
+
+
 def _has_legacy_schema(conn: sqlite3.Connection) -> bool:
     """An entities table from before entities belonged to accounts (no account_id)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(entities)")}
+    columns = _columns(conn)
     return bool(columns) and "account_id" not in columns
 
 
-class _Row:
-    __slots__ = ("data", "id", "key", "last_action", "last_row")
-
-    def __init__(self, id: str, key: str, data: bytes, last_action: str | None, last_row: int | None):
-        self.id, self.key, self.data = id, key, data
-        self.last_action, self.last_row = last_action, last_row
-
-    def ref(self) -> EntityRef:
-        return EntityRef(self.id, self.last_action, self.last_row)
+def _stored(row: tuple[Any, ...]) -> StoredEntity:
+    entity_id, key, data, version, last_action, last_row, last_change = row
+    change = RecordedChange.of_json(orjson.loads(last_change)) if last_change else None
+    return StoredEntity(entity_id, key, orjson.loads(data), version, last_action, last_row, change)
 
 
 class SQLiteEntityStore:
@@ -71,37 +85,55 @@ class SQLiteEntityStore:
         self._legacy = _has_legacy_schema(self.db.connection())
         if not self._legacy:
             self.db.apply_schema(SCHEMA)
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        with self.db.write() as conn:
+            present = _columns(conn)
+            for name, definition in _ADDED_COLUMNS.items():
+                if name not in present:
+                    conn.execute(f"ALTER TABLE entities ADD COLUMN {name} {definition}")
 
     def _load(
         self, conn: sqlite3.Connection, account_id: str, entity_type: str, column: str, values: list[str]
-    ) -> list[_Row]:
-        rows: list[_Row] = []
+    ) -> list[StoredEntity]:
+        found: list[StoredEntity] = []
         for batch in _batches(sorted(set(values))):
             marks = ",".join("?" * len(batch))
             cur = conn.execute(
-                f"SELECT id, unique_key, data, last_action, last_row FROM entities "
-                f"WHERE account_id=? AND entity_type=? AND {column} IN ({marks})",
+                f"SELECT {_COLUMNS} FROM entities WHERE account_id=? AND entity_type=? AND {column} IN ({marks})",
                 [account_id, entity_type, *batch],
             )
-            rows += [_Row(*r) for r in cur.fetchall()]
-        return rows
+            found += [_stored(row) for row in cur.fetchall()]
+        return found
+
+    # ------------------------------------------------------------------ inserts
 
     def insert_many(self, account_id: str, entity_type: str, items: Sequence[NewEntity]) -> list[InsertResult]:
         now = datetime.now(UTC).isoformat()
         with self.db.write() as conn:
             keys = [i.unique_key for i in items]
-            by_key = {r.key: r for r in self._load(conn, account_id, entity_type, "unique_key", keys)}
+            holders = {e.key: e.ref() for e in self._load(conn, account_id, entity_type, "unique_key", keys)}
             results: list[InsertResult] = []
             new_rows = []
             for item in items:
-                holder = by_key.get(item.unique_key)
+                holder = holders.get(item.unique_key)
                 if holder is not None:
-                    results.append(InsertResult(False, holder.ref()))
+                    results.append(InsertResult(False, holder))
                     continue
-                data = orjson.dumps(item.values)
-                by_key[item.unique_key] = _Row(item.entity_id, item.unique_key, data, item.action_id, item.row)
+                holders[item.unique_key] = EntityRef(item.entity_id, item.action_id, item.row)
                 new_rows.append(
-                    (item.entity_id, account_id, entity_type, item.unique_key, data, item.action_id, item.row, now, now)
+                    (
+                        item.entity_id,
+                        account_id,
+                        entity_type,
+                        item.unique_key,
+                        orjson.dumps(item.values),
+                        item.action_id,
+                        item.row,
+                        now,
+                        now,
+                    )
                 )
                 results.append(InsertResult(True))
             conn.executemany(
@@ -111,63 +143,92 @@ class SQLiteEntityStore:
             )
         return results
 
+    # ------------------------------------------------------------------ updates
+
     def update_many(self, account_id: str, entity_type: str, items: Sequence[EntityChange]) -> list[UpdateResult]:
         now = datetime.now(UTC).isoformat()
         with self.db.write() as conn:
-            ids = [i.match_value for i in items if i.match == "id"]
-            keys = [i.match_value for i in items if i.match == "unique"]
-            keys += [i.new_unique_key for i in items if i.new_unique_key]
-            loaded = self._load(conn, account_id, entity_type, "id", ids)
-            loaded += self._load(conn, account_id, entity_type, "unique_key", keys)
-            by_id = {r.id: r for r in loaded}
-            by_key = {r.key: r for r in loaded}
-            changed: dict[str, _Row] = {}
-            results = [self._apply(item, by_id, by_key, changed) for item in items]
+            batch = _Batch(self._targets(conn, account_id, entity_type, items))
+            journaled = self._journaled(conn, account_id, items)
+            results = [batch.apply(item, journaled.get((item.action_id, item.row))) for item in items]
             conn.executemany(
-                "UPDATE entities SET unique_key=?, data=?, last_action=?, last_row=?, updated_at=? "
-                "WHERE account_id=? AND entity_type=? AND id=?",
-                [
-                    (r.key, r.data, r.last_action, r.last_row, now, account_id, entity_type, r.id)
-                    for r in changed.values()
-                ],
+                "UPDATE entities SET unique_key=?, data=?, version=?, last_action=?, last_row=?, last_change=?,"
+                " updated_at=? WHERE account_id=? AND entity_type=? AND id=?",
+                [_update_row(e, now, account_id, entity_type) for e in batch.written.values()],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO entity_changes VALUES (?,?,?,?,?)",
+                [(account_id, c.action_id, c.row, entity_id, _json(c)) for entity_id, c in batch.journal],
             )
         return results
 
+    def _targets(
+        self, conn: sqlite3.Connection, account_id: str, entity_type: str, items: Sequence[EntityChange]
+    ) -> list[StoredEntity]:
+        ids = [i.match_value for i in items if i.match == "id"]
+        keys = [i.match_value for i in items if i.match == "unique"]
+        keys += [i.new_unique_key for i in items if i.new_unique_key]
+        loaded = self._load(conn, account_id, entity_type, "id", ids)
+        return loaded + self._load(conn, account_id, entity_type, "unique_key", keys)
+
     @staticmethod
-    def _apply(
-        item: EntityChange, by_id: dict[str, _Row], by_key: dict[str, _Row], changed: dict[str, _Row]
-    ) -> UpdateResult:
-        target = by_id.get(item.match_value) if item.match == "id" else by_key.get(item.match_value)
-        if target is None:
-            return UpdateResult("not_found")
-        if target.last_action == item.action_id and (target.last_row or 0) >= item.row:
-            # This row's change (or a later row's of the same action) is already stored.
-            return UpdateResult("already_applied", target.id)
-        new_key = item.new_unique_key
-        if new_key and new_key != target.key:
-            holder = by_key.get(new_key)
-            if holder is not None and holder.id != target.id:
-                return UpdateResult("duplicate", target.id, holder.ref())
-            del by_key[target.key]
-            target.key = new_key
-            by_key[new_key] = target
-        merged: dict[str, Any] = orjson.loads(target.data)
-        merged.update(item.values)
-        target.data = orjson.dumps(merged)
-        target.last_action, target.last_row = item.action_id, item.row
-        changed[target.id] = target
-        return UpdateResult("updated", target.id)
+    def _journaled(
+        conn: sqlite3.Connection, account_id: str, items: Sequence[EntityChange]
+    ) -> dict[tuple[str, int], RecordedChange]:
+        """This batch's rows' own changes that a later writer moved to the journal."""
+        found: dict[tuple[str, int], RecordedChange] = {}
+        pairs = sorted({(i.action_id, i.row) for i in items})
+        for batch in _batches(pairs):
+            marks = ",".join("(?,?)" for _ in batch)
+            cur = conn.execute(
+                f"SELECT change FROM entity_changes WHERE account_id=? AND (action_id, row) IN (VALUES {marks})",
+                [account_id, *(part for pair in batch for part in pair)],
+            )
+            for (change,) in cur.fetchall():
+                recorded = RecordedChange.of_json(orjson.loads(change))
+                found[(recorded.action_id, recorded.row)] = recorded
+        return found
+
+    # ------------------------------------------------------------------ confirmations
+
+    def confirm(self, account_id: str, entity_type: str, stored: Sequence[StoredChange]) -> None:
+        if not stored:
+            return
+        with self.db.write() as conn:
+            conn.executemany(
+                "UPDATE entities SET last_change=NULL WHERE account_id=? AND entity_type=? AND id=?"
+                " AND last_action=? AND last_row=? AND last_change IS NOT NULL",
+                [(account_id, entity_type, s.entity_id, s.action_id, s.row) for s in stored],
+            )
+            conn.executemany(
+                "DELETE FROM entity_changes WHERE account_id=? AND action_id=? AND row=?",
+                [(account_id, s.action_id, s.row) for s in stored],
+            )
+
+    def forget_changes(self, account_id: str, action_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM entity_changes WHERE account_id=? AND action_id=?", (account_id, action_id))
+
+    # ------------------------------------------------------------------ reads
 
     def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
-        row = (
+        row = self._row("data", account_id, entity_type, entity_id)
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
+        row = self._row("version", account_id, entity_type, entity_id)
+        return None if row is None else int(row[0])
+
+    def _row(self, column: str, account_id: str, entity_type: str, entity_id: str) -> tuple[Any, ...] | None:
+        found: tuple[Any, ...] | None = (
             self.db.connection()
             .execute(
-                "SELECT data FROM entities WHERE account_id=? AND entity_type=? AND id=?",
+                f"SELECT {column} FROM entities WHERE account_id=? AND entity_type=? AND id=?",
                 (account_id, entity_type, entity_id),
             )
             .fetchone()
         )
-        return None if row is None else dict(orjson.loads(row[0]))
+        return found
 
     def count(self, account_id: str, entity_type: str) -> int:
         row = (
@@ -210,3 +271,44 @@ class SQLiteEntityStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _update_row(e: StoredEntity, now: str, account_id: str, entity_type: str) -> tuple[Any, ...]:
+    data = orjson.dumps(e.values)
+    return (e.key, data, e.version, e.last_action, e.last_row, _json(e.last_change), now, account_id, entity_type, e.id)
+
+
+def _json(change: RecordedChange | None) -> bytes | None:
+    return None if change is None else orjson.dumps(change.as_json())
+
+
+class _Batch:
+    """The entities one ``update_many`` has loaded, kept current as it decides (later
+    items of the batch see what earlier ones changed)."""
+
+    def __init__(self, loaded: list[StoredEntity]) -> None:
+        self.by_id = {e.id: e for e in loaded}
+        self.by_key = {e.key: e for e in loaded}
+        self.written: dict[str, StoredEntity] = {}
+        self.journal: list[tuple[str, RecordedChange]] = []
+
+    def apply(self, item: EntityChange, journaled: RecordedChange | None) -> UpdateResult:
+        target = self.by_id.get(item.match_value) if item.match == "id" else self.by_key.get(item.match_value)
+        holder = self.by_key.get(item.new_unique_key) if item.new_unique_key else None
+        decision = decide_update(item, target, holder, journaled)
+        if decision.kind == "write":
+            self._write(item, decision)
+        return result_of(decision)
+
+    def _write(self, item: EntityChange, decision: UpdateDecision) -> None:
+        target, change = decision.target, decision.change
+        assert target is not None and change is not None and decision.values is not None
+        if decision.journal is not None:
+            self.journal.append((target.id, decision.journal))
+        if decision.new_key:
+            del self.by_key[target.key]
+            target.key = decision.new_key
+            self.by_key[target.key] = target
+        target.values, target.version, target.last_change = decision.values, change.version, change
+        target.last_action, target.last_row = item.action_id, item.row
+        self.written[target.id] = target

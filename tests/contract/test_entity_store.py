@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from application.ports.entities import EntityChange, NewEntity
+from application.ports.entities import EntityChange, NewEntity, StoredChange
 from domain.bulk_action import entity_id_for
 from tests.contract.adapters import ENTITY_STORES
 from tests.contract.legacy_entities import LEGACY_WRITERS
@@ -113,22 +113,72 @@ def test_changing_the_unique_key_to_a_free_one_moves_the_key(entity_store: Any) 
     assert not taken.inserted and taken.existing.entity_id == a.entity_id
 
 
-def test_a_change_already_written_by_the_same_or_a_later_row_of_the_action_is_not_reapplied(entity_store: Any) -> None:
-    a = _new("a@x.com", 1)
+def _change(entity_id: str, action: str, row: int, **values: Any) -> EntityChange:
+    return EntityChange("id", entity_id, values, None, action, row)
+
+
+def test_an_update_reports_before_and_after_of_the_fields_it_changed_and_a_new_version(entity_store: Any) -> None:
+    a = _new("a@x.com", 1, first_name="Ann", last_name="Lee")
     entity_store.insert_many(ACCOUNT, "contact", [a])
-    entity_store.update_many(
-        ACCOUNT, "contact", [EntityChange("id", a.entity_id, {"first_name": "Late"}, None, "act-2", 7)]
+    assert entity_store.version(ACCOUNT, "contact", a.entity_id) == 1
+
+    [result] = entity_store.update_many(
+        ACCOUNT, "contact", [_change(a.entity_id, "act-2", 1, first_name="Anne", last_name="Lee", phone="123")]
     )
-    results = entity_store.update_many(
-        ACCOUNT,
-        "contact",
-        [
-            EntityChange("id", a.entity_id, {"first_name": "Early"}, None, "act-2", 3),
-            EntityChange("id", a.entity_id, {"first_name": "Late"}, None, "act-2", 7),
-        ],
-    )
-    assert [r.status for r in results] == ["already_applied", "already_applied"]
-    assert entity_store.get(ACCOUNT, "contact", a.entity_id)["first_name"] == "Late"
+
+    assert (result.status, result.version) == ("updated", 2)
+    assert result.changes == {"first_name": ["Ann", "Anne"], "phone": [None, "123"]}
+    assert entity_store.version(ACCOUNT, "contact", a.entity_id) == 2
+
+
+def test_an_update_that_changes_nothing_is_unchanged_and_writes_nothing(entity_store: Any) -> None:
+    a = _new("a@x.com", 1, first_name="Ann")
+    entity_store.insert_many(ACCOUNT, "contact", [a])
+    [result] = entity_store.update_many(ACCOUNT, "contact", [_change(a.entity_id, "act-2", 1, first_name="Ann")])
+    assert (result.status, result.version, result.changes) == ("unchanged", 1, None)
+    assert entity_store.version(ACCOUNT, "contact", a.entity_id) == 1
+
+
+def test_a_row_run_again_after_its_write_gets_its_own_change_back_not_a_second_one(entity_store: Any) -> None:
+    a = _new("a@x.com", 1, first_name="Ann")
+    entity_store.insert_many(ACCOUNT, "contact", [a])
+    change = _change(a.entity_id, "act-2", 7, first_name="Late")
+    [first] = entity_store.update_many(ACCOUNT, "contact", [change])
+    [again] = entity_store.update_many(ACCOUNT, "contact", [change])  # a crash before its events were stored
+    assert (again.status, again.changes, again.version) == ("already_applied", first.changes, first.version)
+    assert again.changes == {"first_name": ["Ann", "Late"]}
+    assert entity_store.version(ACCOUNT, "contact", a.entity_id) == 2
+
+
+def test_a_row_run_again_after_another_action_changed_the_entity_still_gets_its_exact_before(
+    entity_store: Any,
+) -> None:
+    a = _new("a@x.com", 1, first_name="Ann")
+    entity_store.insert_many(ACCOUNT, "contact", [a])
+    mine = _change(a.entity_id, "act-x", 3, first_name="Xavier")
+    entity_store.update_many(ACCOUNT, "contact", [mine])  # then the worker dies before storing its events
+    [theirs] = entity_store.update_many(ACCOUNT, "contact", [_change(a.entity_id, "act-y", 1, first_name="Yan")])
+
+    [again] = entity_store.update_many(ACCOUNT, "contact", [mine])
+
+    assert (theirs.changes, theirs.version) == ({"first_name": ["Xavier", "Yan"]}, 3)
+    assert (again.status, again.changes, again.version) == ("already_applied", {"first_name": ["Ann", "Xavier"]}, 2)
+    assert entity_store.get(ACCOUNT, "contact", a.entity_id)["first_name"] == "Yan"
+
+
+def test_confirmed_changes_are_forgotten_and_a_finished_actions_journal_is_dropped(entity_store: Any) -> None:
+    a, b = _new("a@x.com", 1, first_name="Ann"), _new("b@x.com", 2, first_name="Bo")
+    entity_store.insert_many(ACCOUNT, "contact", [a, b])
+    first = [_change(a.entity_id, "act-x", 1, first_name="A2"), _change(b.entity_id, "act-x", 2, first_name="B2")]
+    entity_store.update_many(ACCOUNT, "contact", first)
+    entity_store.confirm(ACCOUNT, "contact", [StoredChange(a.entity_id, "act-x", 1)])
+    entity_store.update_many(ACCOUNT, "contact", [_change(b.entity_id, "act-y", 1, first_name="B3")])
+    entity_store.forget_changes(ACCOUNT, "act-x")
+
+    again = entity_store.update_many(ACCOUNT, "contact", first)
+
+    # Nothing kept of act-x any more: its rows are decided afresh against today's values.
+    assert [(r.status, r.changes) for r in again] == [("unchanged", None), ("updated", {"first_name": ["B3", "B2"]})]
 
 
 def test_updates_in_one_batch_apply_in_order(entity_store: Any) -> None:
