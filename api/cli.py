@@ -30,7 +30,7 @@ from application.ports.inputs import InputError, InputScan, InputSource
 from application.ports.quotas import QuotaExceededError
 from application.ports.read_models import ActionView
 from application.submission import InputChangedError, InvalidCommandError, SubmitCommand
-from domain.bulk_action import ActionType
+from domain.bulk_action import SUBMITTED_ACTIONS
 from domain.entities.registry import ENTITY_TYPES
 from domain.errors import DomainError
 from infrastructure.bootstrap import (
@@ -115,7 +115,7 @@ def _finish(container: Container, view: Any, started: float, as_json: bool) -> N
 @cli.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @click.option("--entity", required=True, type=click.Choice(sorted(ENTITY_TYPES)), help="Entity type.")
-@click.option("--action", "action_type", required=True, type=click.Choice([a.value for a in ActionType]))
+@click.option("--action", "action_type", required=True, type=click.Choice([a.value for a in SUBMITTED_ACTIONS]))
 @click.option("--match-by", default=None, help="UPDATE: 'id' or the unique field (default).")
 @click.option("--account", default="default", show_default=True)
 @click.option(

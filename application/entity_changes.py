@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from application.ports.entities import EntityChange, EntityRef, UpdateResult
+from application.ports.entities import EntityChange, EntityRef, EntityRevert, UpdateResult
 
 # field -> [before, after]; before is None for a field that had no value.
 Changes = dict[str, list[Any]]
@@ -65,17 +65,21 @@ class UpdateDecision:
     - ``not_found``, ``duplicate`` (``holder`` has the new key), ``unchanged``: nothing;
     - ``already_applied``: nothing, report ``change`` (this row's own, found again);
     - ``write``: store ``values`` (and ``new_key``) at ``change.version``, with ``change``
-      as the entity's last change; first journal ``journal`` (the unconfirmed change
-      it replaces), if any.
+      as the entity's last change;
+    - ``remove``: remove the entity (``change`` says what it held);
+    - ``changed_since``: nothing (a revert whose entity was changed by someone else);
+    and before a write or removal, put ``journal`` in the store's journal (the
+    unconfirmed change a write replaces; a removal's own change, since the entity that
+    would carry it is gone).
     """
 
-    kind: Literal["not_found", "duplicate", "unchanged", "already_applied", "write"]
+    kind: Literal["not_found", "duplicate", "unchanged", "already_applied", "write", "remove", "changed_since"]
     target: StoredEntity | None = None
     holder: StoredEntity | None = None
     values: dict[str, Any] | None = None
     new_key: str | None = None
     change: RecordedChange | None = None
-    journal: RecordedChange | None = None
+    journal: tuple[RecordedChange, ...] = ()
 
 
 def changes_between(stored: dict[str, Any], given: dict[str, Any]) -> Changes:
@@ -83,12 +87,18 @@ def changes_between(stored: dict[str, Any], given: dict[str, Any]) -> Changes:
     return {name: [stored.get(name), value] for name, value in given.items() if stored.get(name) != value}
 
 
-def own_change(target: StoredEntity, item: EntityChange, journaled: RecordedChange | None) -> RecordedChange | None:
+def own_change(
+    target: StoredEntity | None, action_id: str, row: int, journaled: RecordedChange | None
+) -> RecordedChange | None:
     """This row's change, if it was stored before (a chunk run again)."""
-    last = target.last_change
-    if last is not None and (last.action_id, last.row) == (item.action_id, item.row):
+    last = target.last_change if target is not None else None
+    if last is not None and (last.action_id, last.row) == (action_id, row):
         return last
     return journaled
+
+
+def _kept(target: StoredEntity) -> tuple[RecordedChange, ...]:
+    return () if target.last_change is None else (target.last_change,)
 
 
 def decide_update(
@@ -102,7 +112,7 @@ def decide_update(
     key), ``journaled`` this row's change found in the store's journal."""
     if target is None:
         return UpdateDecision("not_found")
-    found = own_change(target, item, journaled)
+    found = own_change(target, item.action_id, item.row, journaled)
     if found is not None:
         return UpdateDecision("already_applied", target, change=found)
     new_key = item.new_unique_key if item.new_unique_key != target.key else None
@@ -118,8 +128,47 @@ def decide_update(
         values={**target.values, **item.values},
         new_key=new_key,
         change=change,
-        journal=target.last_change,
+        journal=_kept(target),
     )
+
+
+def decide_revert(item: EntityRevert, target: StoredEntity | None, journaled: RecordedChange | None) -> UpdateDecision:
+    """Decide one revert: undo what a row of an earlier action did, only if the entity
+    still holds what that row left (anything else changed it since: left alone)."""
+    found = own_change(target, item.action_id, item.row, journaled)
+    if found is not None and (target is None or target.version >= found.version):
+        return UpdateDecision("already_applied", target or _gone(item), change=found)
+    if target is None:
+        return UpdateDecision("not_found")
+    if item.kind == "remove":
+        return _removal(item, target, found)
+    if any(target.values.get(name) != after for name, (_, after) in item.changes.items()):
+        return UpdateDecision("changed_since", target)
+    values = dict(target.values)
+    for name, (before, _) in item.changes.items():
+        if before is None:
+            values.pop(name, None)
+        else:
+            values[name] = before
+    changes = {name: [after, before] for name, (before, after) in item.changes.items()}
+    change = RecordedChange(item.action_id, item.row, target.version + 1, changes)
+    return UpdateDecision("write", target, values=values, change=change, journal=_kept(target))
+
+
+def _removal(item: EntityRevert, target: StoredEntity, found: RecordedChange | None) -> UpdateDecision:
+    """Remove an inserted entity that holds exactly what the insert set. ``found``: this
+    row's removal journaled but not done (a store without transactions journals first)."""
+    inserted = {name: after for name, (_, after) in item.changes.items()}
+    if target.values != inserted:
+        return UpdateDecision("changed_since", target)
+    held = {name: [value, None] for name, value in target.values.items()}
+    change = found or RecordedChange(item.action_id, item.row, target.version + 1, held)
+    return UpdateDecision("remove", target, change=change, journal=(*_kept(target), change))
+
+
+def _gone(item: EntityRevert) -> StoredEntity:
+    """The entity a revert removed, already gone when the revert is run again."""
+    return StoredEntity(item.entity_id, "", {}, 0, item.action_id, item.row, None)
 
 
 def result_of(decision: UpdateDecision) -> UpdateResult:
@@ -132,8 +181,12 @@ def result_of(decision: UpdateDecision) -> UpdateResult:
         return UpdateResult("duplicate", target.id, decision.holder.ref())
     if decision.kind == "unchanged":
         return UpdateResult("unchanged", target.id, version=target.version)
+    if decision.kind == "changed_since":
+        return UpdateResult("changed_since", target.id, target.ref())
     change = decision.change
     assert change is not None
     if decision.kind == "write":
         return UpdateResult("updated", target.id, changes=change.changes, version=change.version)
+    if decision.kind == "remove":
+        return UpdateResult("removed", target.id, changes=change.changes, version=change.version)
     return UpdateResult("already_applied", target.id, changes=change.changes, version=change.version)

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 from application.event_store import ActionNotFoundError, BulkActionLog
 from application.ports.inputs import InputRecord, InputScan, InputSource, KeyIndex
 from application.ports.quotas import Clock, QuotaExceededError, QuotaGate, QuotaLimits
-from domain.bulk_action import ActionType, BulkAction, BulkChunk, action_id_for_key
+from domain.bulk_action import SUBMITTED_ACTIONS, ActionType, BulkAction, BulkChunk, action_id_for_key
 from domain.entities.base import EntityType
 from domain.entities.registry import entity_type as entity_type_named
 from domain.errors import InvalidMatchFieldError, UnknownActionTypeError
@@ -65,11 +65,10 @@ class IdempotencyKeyReusedError(IdempotencyKeyError):
 def checked_command(command: SubmitCommand) -> SubmitCommand:
     """Refuse unknown entity and action types and impossible match fields up front."""
     etype = entity_type_named(command.entity_type)
-    try:
-        action = ActionType(command.action_type)
-    except ValueError:
-        known = ", ".join(a.value for a in ActionType)
-        raise UnknownActionTypeError(f"unknown action {command.action_type!r} (known: {known})") from None
+    action = next((a for a in SUBMITTED_ACTIONS if a.value == command.action_type), None)
+    if action is None:
+        known = ", ".join(a.value for a in SUBMITTED_ACTIONS)
+        raise UnknownActionTypeError(f"unknown action {command.action_type!r} (known: {known})")
     match_by = command.match_by
     if action is ActionType.UPDATE:
         match_by = match_by or etype.unique_field

@@ -21,13 +21,23 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
-from domain.errors import ActionAlreadyFinishedError, InputNotQueuedError
+from domain.errors import (
+    ActionAlreadyFinishedError,
+    ActionNotFinishedError,
+    AlreadyRevertedError,
+    CannotRevertError,
+    InputNotQueuedError,
+)
 
 
 class ActionType(enum.StrEnum):
     INSERT = "insert"
     UPDATE = "update"
     UPSERT = "upsert"
+    REVERT = "revert"  # made by reverting another action, never submitted with input
+
+
+SUBMITTED_ACTIONS = (ActionType.INSERT, ActionType.UPDATE, ActionType.UPSERT)
 
 
 class ActionStatus(enum.StrEnum):
@@ -81,6 +91,10 @@ class BulkAction(Aggregate):
     """Header of one bulk action: what, for whom, how many, and how it ended."""
 
     class Created(Aggregate.Created):
+        """v2 adds who submitted it (``actor``: the account, the API key's id or the
+        operating-system user of the CLI, the request id); v1 events did not say."""
+
+        class_version = 2
         account_id: str
         entity_type: str
         action_type: str
@@ -88,6 +102,11 @@ class BulkAction(Aggregate):
         source: dict[str, Any]
         chunk_size: int
         expected_total: int | None
+        actor: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["actor"] = None
 
     @event(Created)
     def __init__(
@@ -99,8 +118,10 @@ class BulkAction(Aggregate):
         source: dict[str, Any],
         chunk_size: int,
         expected_total: int | None,
+        actor: dict[str, Any] | None,
     ) -> None:
         self.account_id = account_id
+        self.actor = actor
         self.entity_type = entity_type
         self.action_type = action_type
         self.match_by = match_by
@@ -111,6 +132,7 @@ class BulkAction(Aggregate):
         self.chunk_count: int | None = None
         self.cancelled = False
         self.completed = False
+        self.reverted_by: UUID | None = None
 
     @classmethod
     def submit(
@@ -123,6 +145,7 @@ class BulkAction(Aggregate):
         source: dict[str, Any],
         chunk_size: int,
         expected_total: int | None,
+        actor: dict[str, Any] | None = None,
     ) -> BulkAction:
         """A new action with a given id (random, or derived from an idempotency key)."""
         return cls._create(
@@ -135,6 +158,7 @@ class BulkAction(Aggregate):
             source=source,
             chunk_size=chunk_size,
             expected_total=expected_total,
+            actor=actor,
         )
 
     @property
@@ -165,6 +189,29 @@ class BulkAction(Aggregate):
     def _input_queued(self, total: int, chunk_count: int) -> None:
         self.total = total
         self.chunk_count = chunk_count
+
+    @property
+    def reverts(self) -> UUID | None:
+        """The action this one reverts, if it is a revert."""
+        return UUID(self.source["action_id"]) if self.source.get("kind") == "revert" else None
+
+    class RevertStarted(Aggregate.Event):
+        revert_id: UUID
+
+    def start_revert(self, revert_id: UUID) -> None:
+        """Link this action to the action that reverts it: once, and only when it has
+        finished (a revert of work still being done would race it)."""
+        if not self.is_finished:
+            raise ActionNotFinishedError(f"action {self.id} is {self.status}: only a finished action can be reverted")
+        if self.reverts is not None:
+            raise CannotRevertError(f"action {self.id} is itself a revert; submit the records again instead")
+        if self.reverted_by is not None:
+            raise AlreadyRevertedError(f"action {self.id} was already reverted by action {self.reverted_by}")
+        self.trigger_event(self.RevertStarted, revert_id=revert_id)
+
+    @event(RevertStarted)
+    def _revert_started(self, revert_id: UUID) -> None:
+        self.reverted_by = revert_id
 
     class Cancelled(Aggregate.Event):
         reason: str

@@ -21,5 +21,17 @@ class ActionAlreadyFinishedError(DomainError):
     """The action is completed or cancelled: it takes no more chunks or commands."""
 
 
+class ActionNotFinishedError(DomainError):
+    """The action is still being queued or processed: what was asked needs it finished."""
+
+
+class AlreadyRevertedError(DomainError):
+    """The action has been reverted already (a second revert would undo the first)."""
+
+
+class CannotRevertError(DomainError):
+    """This action cannot be reverted (a revert itself)."""
+
+
 class InputNotQueuedError(DomainError):
     """Completion was asked before every chunk of the input was queued."""

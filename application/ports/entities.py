@@ -47,7 +47,25 @@ class EntityChange:
     row: int
 
 
-UpdateStatus = Literal["updated", "unchanged", "not_found", "duplicate", "already_applied"]
+@dataclass(frozen=True, slots=True)
+class EntityRevert:
+    """Undo what a row of an earlier action did to an entity, if nothing changed it since.
+
+    ``restore``: the fields it changed, as field -> [before, after]: each must still hold
+    ``after``, and gets ``before`` back (None: the field had no value). ``remove``: the
+    entity it inserted, still at version 1 and holding exactly ``values``, is removed.
+    """
+
+    kind: Literal["restore", "remove"]
+    entity_id: str
+    changes: dict[str, list[Any]]
+    action_id: str  # the revert's
+    row: int
+
+
+UpdateStatus = Literal[
+    "updated", "unchanged", "not_found", "duplicate", "already_applied", "removed", "changed_since"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +102,12 @@ class EntityStore(Protocol):
     def insert_many(self, account_id: str, entity_type: str, items: Sequence[NewEntity]) -> list[InsertResult]: ...
 
     def update_many(self, account_id: str, entity_type: str, items: Sequence[EntityChange]) -> list[UpdateResult]: ...
+
+    def revert_many(self, account_id: str, entity_type: str, items: Sequence[EntityRevert]) -> list[UpdateResult]:
+        """Apply each revert whose entity is unchanged since ("updated": restored,
+        "removed"); otherwise "changed_since" (``existing``: who changed it last) or
+        "not_found"; a revert already applied by this row is "already_applied"."""
+        ...
 
     def confirm(self, account_id: str, entity_type: str, stored: Sequence[StoredChange]) -> None:
         """The outcome events of these changes are stored: their before values need not

@@ -22,8 +22,23 @@ import orjson
 from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from application.entity_changes import RecordedChange, StoredEntity, UpdateDecision, decide_update, result_of
-from application.ports.entities import EntityChange, EntityRef, InsertResult, NewEntity, StoredChange, UpdateResult
+from application.entity_changes import (
+    RecordedChange,
+    StoredEntity,
+    UpdateDecision,
+    decide_revert,
+    decide_update,
+    result_of,
+)
+from application.ports.entities import (
+    EntityChange,
+    EntityRef,
+    EntityRevert,
+    InsertResult,
+    NewEntity,
+    StoredChange,
+    UpdateResult,
+)
 from infrastructure.mongo.client import Document, connect, exactly, insert_ignoring_duplicates
 
 # A compare-and-set that keeps losing means something else is rewriting the entity
@@ -193,7 +208,52 @@ class MongoEntityStore:
         journaled = self._journaled(account_id, items)
         return [self._update(batch, item, journaled.get((item.action_id, item.row))) for item in items]
 
-    def _journaled(self, account_id: str, items: Sequence[EntityChange]) -> dict[tuple[str, int], RecordedChange]:
+    def revert_many(self, account_id: str, entity_type: str, items: Sequence[EntityRevert]) -> list[UpdateResult]:
+        batch = _Batch(account_id, entity_type, datetime.now(UTC).isoformat())
+        batch.learn(self._load(account_id, entity_type, "_id", [i.entity_id for i in items]))
+        journaled = self._journaled(account_id, items)
+        return [self._revert(batch, item, journaled.get((item.action_id, item.row))) for item in items]
+
+    def _revert(self, batch: _Batch, item: EntityRevert, journaled: RecordedChange | None) -> UpdateResult:
+        for _ in range(_MAX_ATTEMPTS):
+            decision = decide_revert(item, batch.by_id.get(item.entity_id), journaled)
+            if decision.kind == "write":
+                done = self._write(batch, decision, None)
+            elif decision.kind == "remove":
+                done = self._remove(batch, decision)
+            else:
+                done = True
+            if done:
+                return result_of(decision)
+        raise RuntimeError(f"{batch.entity_type} {item.entity_id}: gave up after {_MAX_ATTEMPTS} tries")
+
+    def _remove(self, batch: _Batch, decision: UpdateDecision) -> bool:
+        """Journal the removal first (no transaction spans two collections: a crash
+        between the two leaves a journaled removal not done, which the decision
+        recognises), then remove the entity if it is as it was read."""
+        target = decision.target
+        assert target is not None
+        for kept in decision.journal:
+            self._keep_in_journal(batch.account_id, target.id, kept)
+        removed = self._entities.delete_one(self._unchanged(target))
+        batch.forget(target)
+        if removed.deleted_count == 0:
+            batch.learn(self._load(batch.account_id, batch.entity_type, "_id", [target.id]))
+            return False
+        return True
+
+    @staticmethod
+    def _unchanged(target: StoredEntity) -> Document:
+        """The compare-and-set filter: the entity still as ``target`` read it."""
+        return {
+            "_id": exactly(target.id),
+            "rev": target.version - 1,
+            "last_change_key": _change_key(target.last_change),
+        }
+
+    def _journaled(
+        self, account_id: str, items: Sequence[EntityChange | EntityRevert]
+    ) -> dict[tuple[str, int], RecordedChange]:
         ids = sorted({_journal_id(account_id, i.action_id, i.row) for i in items})
         if not ids:
             return {}
@@ -205,20 +265,22 @@ class MongoEntityStore:
             target = batch.find(item.match, item.match_value)
             holder = batch.by_key.get(item.new_unique_key) if item.new_unique_key else None
             decision = decide_update(item, target, holder, journaled)
-            if decision.kind != "write" or self._write(batch, item, decision):
+            match_key = item.match_value if item.match == "unique" else None
+            if decision.kind != "write" or self._write(batch, decision, match_key):
                 return result_of(decision)
         raise RuntimeError(f"{batch.entity_type} {item.match_value}: gave up after {_MAX_ATTEMPTS} tries")
 
-    def _write(self, batch: _Batch, item: EntityChange, decision: UpdateDecision) -> bool:
-        """Compare-and-set one decided change; on a lost race learn what was stale and say so."""
+    def _write(self, batch: _Batch, decision: UpdateDecision, match_key: str | None) -> bool:
+        """Compare-and-set one decided change; on a lost race learn what was stale and say
+        so (``match_key``: the unique key the change was matched by, read again too)."""
         target, change, values = decision.target, decision.change, decision.values
         assert target is not None and change is not None and values is not None
-        if decision.journal is not None:
-            self._keep_in_journal(batch.account_id, target.id, decision.journal)
+        for kept in decision.journal:
+            self._keep_in_journal(batch.account_id, target.id, kept)
         fields: Document = {
             "values": _as_json(values),
-            "last_action": item.action_id,
-            "last_row": item.row,
+            "last_action": change.action_id,
+            "last_row": change.row,
             "updated_at": batch.now,
             "rev": change.version - 1,
             "last_change": change.as_json(),
@@ -226,13 +288,8 @@ class MongoEntityStore:
         }
         if decision.new_key:
             fields["unique_key"] = decision.new_key
-        expected = {
-            "_id": exactly(target.id),
-            "rev": target.version - 1,
-            "last_change_key": _change_key(target.last_change),
-        }
         try:
-            result = self._entities.update_one(expected, {"$set": fields})
+            result = self._entities.update_one(self._unchanged(target), {"$set": fields})
         except DuplicateKeyError:
             # The new key was taken after we looked: learn who holds it and decide again.
             batch.learn(self._load(batch.account_id, batch.entity_type, "unique_key", [decision.new_key or ""]))
@@ -241,12 +298,12 @@ class MongoEntityStore:
         if result.matched_count == 0:
             # Someone changed the entity since we read it: read it (and whatever now
             # answers to the key we matched on) again.
-            keys = [item.match_value] if item.match == "unique" else []
+            keys = [match_key] if match_key else []
             batch.learn(self._load(batch.account_id, batch.entity_type, "_id", [target.id]))
             batch.learn(self._load(batch.account_id, batch.entity_type, "unique_key", keys))
             return False
         target.values, target.version, target.last_change = fields["values"], change.version, change
-        target.last_action, target.last_row = item.action_id, item.row
+        target.last_action, target.last_row = change.action_id, change.row
         target.key = decision.new_key or target.key
         batch.learn([target])
         return True

@@ -22,8 +22,23 @@ from typing import Any
 
 import orjson
 
-from application.entity_changes import RecordedChange, StoredEntity, UpdateDecision, decide_update, result_of
-from application.ports.entities import EntityChange, EntityRef, InsertResult, NewEntity, StoredChange, UpdateResult
+from application.entity_changes import (
+    RecordedChange,
+    StoredEntity,
+    UpdateDecision,
+    decide_revert,
+    decide_update,
+    result_of,
+)
+from application.ports.entities import (
+    EntityChange,
+    EntityRef,
+    EntityRevert,
+    InsertResult,
+    NewEntity,
+    StoredChange,
+    UpdateResult,
+)
 from infrastructure.sqlite.database import SQLiteDatabase, statements
 
 SCHEMA = """
@@ -151,15 +166,7 @@ class SQLiteEntityStore:
             batch = _Batch(self._targets(conn, account_id, entity_type, items))
             journaled = self._journaled(conn, account_id, items)
             results = [batch.apply(item, journaled.get((item.action_id, item.row))) for item in items]
-            conn.executemany(
-                "UPDATE entities SET unique_key=?, data=?, version=?, last_action=?, last_row=?, last_change=?,"
-                " updated_at=? WHERE account_id=? AND entity_type=? AND id=?",
-                [_update_row(e, now, account_id, entity_type) for e in batch.written.values()],
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO entity_changes VALUES (?,?,?,?,?)",
-                [(account_id, c.action_id, c.row, entity_id, _json(c)) for entity_id, c in batch.journal],
-            )
+            self._store(conn, batch, now, account_id, entity_type)
         return results
 
     def _targets(
@@ -171,9 +178,33 @@ class SQLiteEntityStore:
         loaded = self._load(conn, account_id, entity_type, "id", ids)
         return loaded + self._load(conn, account_id, entity_type, "unique_key", keys)
 
+    def revert_many(self, account_id: str, entity_type: str, items: Sequence[EntityRevert]) -> list[UpdateResult]:
+        now = datetime.now(UTC).isoformat()
+        with self.db.write() as conn:
+            batch = _Batch(self._load(conn, account_id, entity_type, "id", [i.entity_id for i in items]))
+            journaled = self._journaled(conn, account_id, items)
+            results = [batch.revert(item, journaled.get((item.action_id, item.row))) for item in items]
+            self._store(conn, batch, now, account_id, entity_type)
+            conn.executemany(
+                "DELETE FROM entities WHERE account_id=? AND entity_type=? AND id=?",
+                [(account_id, entity_type, entity_id) for entity_id in batch.removed],
+            )
+        return results
+
+    def _store(self, conn: sqlite3.Connection, batch: _Batch, now: str, account_id: str, entity_type: str) -> None:
+        conn.executemany(
+            "UPDATE entities SET unique_key=?, data=?, version=?, last_action=?, last_row=?, last_change=?,"
+            " updated_at=? WHERE account_id=? AND entity_type=? AND id=?",
+            [_update_row(e, now, account_id, entity_type) for e in batch.written.values()],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO entity_changes VALUES (?,?,?,?,?)",
+            [(account_id, c.action_id, c.row, entity_id, _json(c)) for entity_id, c in batch.journal],
+        )
+
     @staticmethod
     def _journaled(
-        conn: sqlite3.Connection, account_id: str, items: Sequence[EntityChange]
+        conn: sqlite3.Connection, account_id: str, items: Sequence[EntityChange | EntityRevert]
     ) -> dict[tuple[str, int], RecordedChange]:
         """This batch's rows' own changes that a later writer moved to the journal."""
         found: dict[tuple[str, int], RecordedChange] = {}
@@ -290,25 +321,37 @@ class _Batch:
         self.by_id = {e.id: e for e in loaded}
         self.by_key = {e.key: e for e in loaded}
         self.written: dict[str, StoredEntity] = {}
+        self.removed: list[str] = []
         self.journal: list[tuple[str, RecordedChange]] = []
 
     def apply(self, item: EntityChange, journaled: RecordedChange | None) -> UpdateResult:
         target = self.by_id.get(item.match_value) if item.match == "id" else self.by_key.get(item.match_value)
         holder = self.by_key.get(item.new_unique_key) if item.new_unique_key else None
-        decision = decide_update(item, target, holder, journaled)
+        return self._done(decide_update(item, target, holder, journaled))
+
+    def revert(self, item: EntityRevert, journaled: RecordedChange | None) -> UpdateResult:
+        return self._done(decide_revert(item, self.by_id.get(item.entity_id), journaled))
+
+    def _done(self, decision: UpdateDecision) -> UpdateResult:
+        target = decision.target
+        if decision.kind in ("write", "remove"):
+            assert target is not None
+            self.journal += [(target.id, kept) for kept in decision.journal]
         if decision.kind == "write":
-            self._write(item, decision)
+            self._write(decision)
+        elif decision.kind == "remove":
+            assert target is not None
+            del self.by_id[target.id], self.by_key[target.key]
+            self.removed.append(target.id)
         return result_of(decision)
 
-    def _write(self, item: EntityChange, decision: UpdateDecision) -> None:
+    def _write(self, decision: UpdateDecision) -> None:
         target, change = decision.target, decision.change
         assert target is not None and change is not None and decision.values is not None
-        if decision.journal is not None:
-            self.journal.append((target.id, decision.journal))
         if decision.new_key:
             del self.by_key[target.key]
             target.key = decision.new_key
             self.by_key[target.key] = target
         target.values, target.version, target.last_change = decision.values, change.version, change
-        target.last_action, target.last_row = item.action_id, item.row
+        target.last_action, target.last_row = change.action_id, change.row
         self.written[target.id] = target

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from application.ports.entities import EntityChange, NewEntity, StoredChange
+from application.ports.entities import EntityChange, EntityRevert, NewEntity, StoredChange
 from domain.bulk_action import entity_id_for
 from tests.contract.adapters import ENTITY_STORES
 from tests.contract.legacy_entities import LEGACY_WRITERS
@@ -294,3 +294,76 @@ def test_a_store_from_before_accounts_is_migrated_to_the_owners_the_rule_names(
 def test_a_current_store_needs_no_migration(entity_store: Any) -> None:
     assert not entity_store.needs_owner_migration()
     assert entity_store.assign_owners(lambda entity_id, last: "nobody") == 0
+
+
+# --------------------------------------------------------------------------- revert
+
+
+def _restore(entity_id: str, changes: dict[str, list[Any]], row: int = 1) -> EntityRevert:
+    return EntityRevert("restore", entity_id, changes, "act-revert", row)
+
+
+def _remove(item: NewEntity, row: int = 1) -> EntityRevert:
+    return EntityRevert("remove", item.entity_id, {k: [None, v] for k, v in item.values.items()}, "act-revert", row)
+
+
+def test_a_revert_restores_the_fields_a_change_made_and_drops_fields_it_added(entity_store: Any) -> None:
+    a = _new("a@x.com", 1, first_name="Ann")
+    entity_store.insert_many(ACCOUNT, "contact", [a])
+    [changed] = entity_store.update_many(
+        ACCOUNT, "contact", [_change(a.entity_id, "act-x", 1, first_name="Xav", phone="123")]
+    )
+
+    [reverted] = entity_store.revert_many(ACCOUNT, "contact", [_restore(a.entity_id, changed.changes)])
+
+    assert (reverted.status, reverted.version) == ("updated", 3)
+    assert reverted.changes == {"first_name": ["Xav", "Ann"], "phone": ["123", None]}
+    assert entity_store.get(ACCOUNT, "contact", a.entity_id) == {"email": "a@x.com", "first_name": "Ann"}
+
+
+def test_a_revert_leaves_an_entity_changed_since_alone_and_names_who_changed_it(entity_store: Any) -> None:
+    a = _new("a@x.com", 1, first_name="Ann")
+    entity_store.insert_many(ACCOUNT, "contact", [a])
+    [changed] = entity_store.update_many(ACCOUNT, "contact", [_change(a.entity_id, "act-x", 1, first_name="Xav")])
+    entity_store.update_many(ACCOUNT, "contact", [_change(a.entity_id, "act-y", 4, first_name="Yan")])
+
+    [refused] = entity_store.revert_many(ACCOUNT, "contact", [_restore(a.entity_id, changed.changes)])
+
+    assert refused.status == "changed_since"
+    assert (refused.existing.action_id, refused.existing.row) == ("act-y", 4)
+    assert entity_store.get(ACCOUNT, "contact", a.entity_id)["first_name"] == "Yan"
+
+
+def test_a_revert_removes_an_inserted_entity_that_holds_what_the_insert_set_and_frees_its_key(
+    entity_store: Any,
+) -> None:
+    kept, changed = _new("kept@x.com", 1, first_name="K"), _new("changed@x.com", 2, first_name="C")
+    entity_store.insert_many(ACCOUNT, "contact", [kept, changed])
+    entity_store.update_many(ACCOUNT, "contact", [_change(changed.entity_id, "act-y", 1, first_name="C2")])
+
+    results = entity_store.revert_many(ACCOUNT, "contact", [_remove(kept, 1), _remove(changed, 2)])
+
+    assert [r.status for r in results] == ["removed", "changed_since"]
+    assert results[0].changes == {"email": ["kept@x.com", None], "first_name": ["K", None]}
+    assert entity_store.get(ACCOUNT, "contact", kept.entity_id) is None
+    assert entity_store.insert_many(ACCOUNT, "contact", [_new("kept@x.com", 3, action="act-z")])[0].inserted
+
+
+def test_a_revert_run_again_after_a_crash_reports_what_it_did_the_first_time(entity_store: Any) -> None:
+    a, b = _new("a@x.com", 1, first_name="Ann"), _new("b@x.com", 2)
+    entity_store.insert_many(ACCOUNT, "contact", [a, b])
+    [changed] = entity_store.update_many(ACCOUNT, "contact", [_change(a.entity_id, "act-x", 1, first_name="Xav")])
+    reverts = [_restore(a.entity_id, changed.changes, 1), _remove(b, 2)]
+    first = entity_store.revert_many(ACCOUNT, "contact", reverts)
+
+    again = entity_store.revert_many(ACCOUNT, "contact", reverts)
+
+    assert [r.status for r in again] == ["already_applied", "already_applied"]
+    assert [(r.changes, r.version) for r in again] == [(r.changes, r.version) for r in first]
+    assert entity_store.get(ACCOUNT, "contact", a.entity_id)["first_name"] == "Ann"
+
+
+def test_a_revert_of_an_entity_that_is_gone_is_not_found(entity_store: Any) -> None:
+    a = _new("a@x.com", 1)
+    [missing] = entity_store.revert_many(ACCOUNT, "contact", [_restore(a.entity_id, {"first_name": [None, "X"]})])
+    assert missing.status == "not_found"
