@@ -63,9 +63,7 @@ class EntityRevert:
     row: int
 
 
-UpdateStatus = Literal[
-    "updated", "unchanged", "not_found", "duplicate", "already_applied", "removed", "changed_since"
-]
+UpdateStatus = Literal["updated", "unchanged", "not_found", "duplicate", "already_applied", "removed", "changed_since"]
 
 
 @dataclass(frozen=True, slots=True)
