@@ -15,12 +15,20 @@ is raised for the whole chunk (``StoreUnavailableError``), which the worker retr
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, StoreUnavailableError
-from application.ports.entities import EntityChange, EntityRef, EntityStore, NewEntity, StoredChange, UpdateResult
+from application.ports.entities import (
+    EntityChange,
+    EntityRef,
+    EntityRevert,
+    EntityStore,
+    NewEntity,
+    StoredChange,
+    UpdateResult,
+)
 from application.ports.quotas import Clock
 from domain.bulk_action import (
     ActionType,
@@ -43,9 +51,10 @@ def _failed(row: int, line: int | None, errors: list[FieldError]) -> RecordResul
     return RecordResult(row, line, Outcome.FAILED, errors=[e.as_dict() for e in errors])
 
 
-def _updated(event: Any) -> bool:
-    """An outcome that changed an existing entity (the store keeps its change until confirmed)."""
-    return isinstance(event, BulkChunk.RecordSucceeded) and event.op == "updated"
+def _left_a_change(event: Any) -> bool:
+    """An outcome that changed or removed an existing entity: the store keeps its change
+    until it is confirmed."""
+    return isinstance(event, BulkChunk.RecordSucceeded) and event.op in ("updated", "reverted", "deleted")
 
 
 def _created(row: int, line: int | None, entity_id: str, values: dict[str, Any]) -> RecordResult:
@@ -261,6 +270,53 @@ class ChunkDecider:
         )
 
 
+class RevertDecider(ChunkDecider):
+    """A revert's chunk: each record says what a row of the original did to its entity
+    (``application.reversion.revert_input``); the entity store undoes it if nothing
+    changed the entity since."""
+
+    def _decide(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        results: list[RecordResult | None] = [None] * len(records)
+        reverts: list[tuple[int, EntityRevert]] = []
+        for index, record in enumerate(records):
+            row, line, data = record["row"], record.get("line"), record["data"]
+            target = data.get("target")
+            if target is None:
+                reason = f"nothing_to_revert: {data['nothing']}"
+                results[index] = RecordResult(row, line, Outcome.SKIPPED, reason=reason)
+                continue
+            kind: Literal["restore", "remove"] = "remove" if target["op"] == "created" else "restore"
+            reverts.append((index, EntityRevert(kind, target["entity_id"], target["changes"], self.action_key, row)))
+        if reverts:
+            done = self.entities.revert_many(self.account_id, self.etype.name, [item for _, item in reverts])
+            for (index, item), outcome in zip(reverts, done, strict=True):
+                results[index] = self._reverted(item, records[index].get("line"), outcome)
+        return [r for r in results if r is not None]
+
+    def _reverted(self, item: EntityRevert, line: int | None, outcome: UpdateResult) -> RecordResult:
+        if outcome.status in ("updated", "removed", "already_applied"):
+            op = "deleted" if item.kind == "remove" else "reverted"
+            return RecordResult(
+                item.row,
+                line,
+                Outcome.SUCCEEDED,
+                entity_id=item.entity_id,
+                op=op,
+                changes=outcome.changes,
+                version=outcome.version,
+            )
+        if outcome.existing is not None:
+            by = outcome.existing
+            where = f" (row {by.row})" if by.row is not None else ""
+            reason = (
+                f"changed_since: {self.etype.name} {item.entity_id} was changed by action {by.action_id}{where}"
+                " after the reverted action"
+            )
+        else:
+            reason = f"changed_since: {self.etype.name} {item.entity_id} is gone"
+        return RecordResult(item.row, line, Outcome.SKIPPED, entity_id=item.entity_id, reason=reason)
+
+
 class ChunkProcessor:
     """The use case run by workers for each chunk message."""
 
@@ -277,12 +333,13 @@ class ChunkProcessor:
             return "cancelled"
         if self.events.chunk_summary(action_id, chunk_no) is not None:
             # Done before; if that run stopped before confirming, confirm now.
-            self._confirm(action, [e for e in self.events.chunk_events(action_id, chunk_no) if _updated(e)])
+            self._confirm(action, [e for e in self.events.chunk_events(action_id, chunk_no) if _left_a_change(e)])
             return "duplicate"
         queued = self.events.chunk_queued(action_id, chunk_no)
         if queued is None:
             return "missing"
-        decider = ChunkDecider(
+        decider_class = RevertDecider if action.reverts is not None else ChunkDecider
+        decider = decider_class(
             self.entities,
             action.account_id,
             action_id,
@@ -294,7 +351,7 @@ class ChunkProcessor:
         results = decider.decide(queued.records)
         events = record_outcomes(action_id, chunk_no, results, self.clock.now())
         stored = self.events.record_outcomes(events)  # False: another delivery stored the same
-        self._confirm(action, [e for e in events if _updated(e)])
+        self._confirm(action, [e for e in events if _left_a_change(e)])
         return "processed" if stored else "duplicate"
 
     def _confirm(self, action: BulkAction, updates: list[Any]) -> None:

@@ -61,6 +61,14 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         except IntegrityError:
             raise ActionChangedError(f"action {action.id} was changed meanwhile") from None
 
+    def save_together(self, *actions: BulkAction) -> None:
+        """Store several actions' new events in one transaction (a revert and the link
+        on its original); ``ActionChangedError`` if any was changed meanwhile."""
+        try:
+            self.save(*actions)
+        except IntegrityError:
+            raise ActionChangedError(f"one of actions {[str(a.id) for a in actions]} was changed meanwhile") from None
+
     def queue_chunks(self, chunks: Sequence[BulkChunk]) -> None:
         """Store chunks in one transaction; chunks already stored (a resumed import)
         are left as they are."""

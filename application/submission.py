@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 from application.event_store import ActionNotFoundError, BulkActionLog
 from application.ports.inputs import InputRecord, InputScan, InputSource, KeyIndex
 from application.ports.quotas import Clock, QuotaExceededError, QuotaGate, QuotaLimits
+from application.reversion import RevertSource
 from domain.bulk_action import SUBMITTED_ACTIONS, ActionType, BulkAction, BulkChunk, action_id_for_key
 from domain.entities.base import EntityType
 from domain.entities.registry import entity_type as entity_type_named
@@ -197,14 +198,17 @@ class Submission:
         except ActionNotFoundError:
             return None
 
-    def queue_input(self, action_id: UUID, source: InputSource) -> int:
+    def queue_input(self, action_id: UUID, source: InputSource | None) -> int:
         """Store the input as chunks; chunks already stored (a resume) are skipped.
+        ``source`` may be None for an action whose input is not a file (a revert reads
+        its original's outcomes).
 
         Returns the number of records. Records ``InputQueued`` at the end.
         """
         action = self.events.get_action(action_id)
         if action.total is not None:
             return action.total
+        source = source or self._source_of(action)
         expected = action.source.get("sha256")
         if action.source.get("kind") == "file" and expected is not None:
             try:
@@ -245,6 +249,11 @@ class Submission:
         action.mark_input_queued(total, chunk_no + 1 if total else 0)
         self.events.save_action(action)
         return total
+
+    def _source_of(self, action: BulkAction) -> InputSource:
+        if action.reverts is None:
+            raise InputChangedError(f"action {action.id} needs its input file to go on")
+        return RevertSource(self.events, self.events.get_action(action.reverts))
 
     def _save_chunks(self, action_id: UUID, chunks: list[BulkChunk]) -> None:
         if self.events.get_action(action_id).cancelled:

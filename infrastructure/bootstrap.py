@@ -23,6 +23,7 @@ from application.ports.messaging import MessageTransport, PositionStore
 from application.ports.quotas import QuotaGate, QuotaLimits
 from application.ports.read_models import ReadModelStore
 from application.relay import Relay
+from application.reversion import Reversion
 from application.submission import Submission
 from application.worker import ChunkWorker
 from infrastructure.inprocess.rate_limits import InProcessRateLimiter
@@ -65,6 +66,9 @@ class Container:
 
         scratch = self.settings.data_dir
         return Submission(self.events, self.quota, self.limits, self.clock, lambda: SQLiteKeyIndex(scratch))
+
+    def reversion(self) -> Reversion:
+        return Reversion(self.events, self.quota, self.clock)
 
     def completer(self) -> ActionCompleter:
         return ActionCompleter(self.events, self.quota, self.entities)
