@@ -6,25 +6,81 @@ equal the live ones by construction (``verify`` checks it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from application.ports.read_models import ActionView, ChunkInput, LogLine, ViewChanges
+from application.ports.read_models import (
+    ActionView,
+    ChunkInput,
+    EntityHistoryLine,
+    EntityKey,
+    LogLine,
+    ViewChanges,
+)
 from domain.bulk_action import ActionStatus, BulkAction, BulkChunk
+from domain.entities.registry import entity_type as entity_type_named
 
 PROJECTION_NAME = "actions"
 
 
-def project(events: Iterable[tuple[int, Any]]) -> ViewChanges:
+ActionOf = Callable[[str], ActionView | None]
+
+
+def project(events: Iterable[tuple[int, Any]], action_of: ActionOf = lambda _: None) -> ViewChanges:
+    """What ``events`` change. ``action_of`` answers for actions created before this
+    batch (each entity's history needs its action's account and entity type)."""
     changes = ViewChanges()
+    actions = _Actions(changes, action_of)
     for position, event in events:
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(changes, position, event)
+        if type(event) is BulkChunk.RecordSucceeded:
+            _entity_history(changes, position, event, actions)
     return changes
+
+
+class _Actions:
+    """The actions a batch's outcomes belong to: created in the batch, or known before."""
+
+    def __init__(self, changes: ViewChanges, action_of: ActionOf) -> None:
+        self.changes, self.action_of = changes, action_of
+        self.known: dict[str, ActionView | None] = {}
+
+    def get(self, action_id: str) -> ActionView | None:
+        if action_id not in self.known:
+            created = next((v for v in self.changes.new_actions if v.action_id == action_id), None)
+            self.known[action_id] = created or self.action_of(action_id)
+        return self.known[action_id]
+
+
+def _entity_history(changes: ViewChanges, position: int, e: Any, actions: _Actions) -> None:
+    action_id = _uuid_text(e.action_id)
+    action = actions.get(action_id)
+    if action is None:  # an outcome without its action: nothing to file it under
+        return
+    changes.entity_history.append(
+        EntityHistoryLine(
+            entity_id=e.entity_id,
+            account_id=action.account_id,
+            entity_type=action.entity_type,
+            version=e.entity_version,
+            position=position,
+            action_id=action_id,
+            row=e.row,
+            line=e.line,
+            op=e.op,
+            at=_iso(e.timestamp),
+            changes=e.changes,
+        )
+    )
+    unique = entity_type_named(action.entity_type).unique_field
+    taken = (e.changes or {}).get(unique, [None, None])[1]
+    if taken is not None:
+        changes.entity_keys.append(EntityKey(action.account_id, action.entity_type, taken, e.entity_id, position))
 
 
 def _created(changes: ViewChanges, _: int, e: BulkAction.Created) -> None:
@@ -39,8 +95,14 @@ def _created(changes: ViewChanges, _: int, e: BulkAction.Created) -> None:
             chunk_size=e.chunk_size,
             expected_total=e.expected_total,
             created_at=e.timestamp.isoformat(),
+            actor=e.actor,
+            reverts=e.source.get("action_id") if e.source.get("kind") == "revert" else None,
         )
     )
+
+
+def _revert_started(changes: ViewChanges, _: int, e: BulkAction.RevertStarted) -> None:
+    changes.delta(str(e.originator_id)).reverted_by = str(e.revert_id)
 
 
 def _input_queued(changes: ViewChanges, _: int, e: BulkAction.InputQueued) -> None:
@@ -116,6 +178,7 @@ _HANDLERS: dict[type, Any] = {
     BulkAction.InputQueued: _input_queued,
     BulkAction.Cancelled: _cancelled,
     BulkAction.Completed: _completed,
+    BulkAction.RevertStarted: _revert_started,
     BulkChunk.ChunkQueued: _chunk_queued,
     BulkChunk.ChunkProcessed: _chunk_processed,
     BulkChunk.RecordSucceeded: _outcome("succeeded"),

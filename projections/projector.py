@@ -40,7 +40,7 @@ class Projector:
         events = self.events.follow(position, page)
         if not events:
             return 0
-        changes = project(events)
+        changes = project(events, self.store.get_action)
         if not self.store.apply(self.name, events[-1][0], changes, expected_position=position):
             return len(events)  # another projector moved on meanwhile: read again from there
         if self.complete_if_done is not None:

@@ -31,6 +31,9 @@ class ActionView:
     last_outcome_at: str | None = None
     finished_at: str | None = None
     discrepancy: str | None = None
+    actor: dict[str, Any] | None = None  # who submitted it (None for actions of v1)
+    reverts: str | None = None  # the action this one reverts
+    reverted_by: str | None = None  # the action that reverts this one
 
     @property
     def processed(self) -> int:
@@ -52,6 +55,7 @@ class ActionDelta:
     last_outcome_at: str | None = None
     finished_at: str | None = None
     discrepancy: str | None = None
+    reverted_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,34 @@ class ChunkInput:
     records: list[dict[str, Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class EntityHistoryLine:
+    """One change of one entity, as an outcome event recorded it (the audit trail)."""
+
+    entity_id: str
+    account_id: str
+    entity_type: str
+    version: int | None  # the entity's version after it; None for events of v1
+    position: int  # notification id of the outcome event
+    action_id: str
+    row: int
+    line: int | None
+    op: str
+    at: str
+    changes: dict[str, list[Any]] | None  # field -> [before, after]; None: not recorded (v1)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityKey:
+    """An entity took this unique value (inserted with it, or changed to it)."""
+
+    account_id: str
+    entity_type: str
+    key: str
+    entity_id: str
+    position: int
+
+
 @dataclass(slots=True)
 class ViewChanges:
     """Everything one batch of events changes, applied atomically with its position."""
@@ -85,6 +117,8 @@ class ViewChanges:
     deltas: dict[str, ActionDelta] = field(default_factory=dict)
     log_lines: list[LogLine] = field(default_factory=list)
     chunk_inputs: list[ChunkInput] = field(default_factory=list)
+    entity_history: list[EntityHistoryLine] = field(default_factory=list)
+    entity_keys: list[EntityKey] = field(default_factory=list)
 
     def delta(self, action_id: str) -> ActionDelta:
         found = self.deltas.get(action_id)
