@@ -180,6 +180,10 @@ class ProductionStack:
         self.prefetch = prefetch
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = data_dir / "logs"
+        # Settings the processes get instead of the stack's own (a server reached
+        # through a proxy, another document store); the test's own queries keep
+        # going straight to the servers.
+        self.overrides: dict[str, str] = {}
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -198,6 +202,7 @@ class ProductionStack:
             "BULK_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(REPO),
         }
+        env.update(self.overrides)
         env.update(extra)
         return env
 
