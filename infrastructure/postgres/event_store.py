@@ -17,6 +17,7 @@ RECORDER_TOPIC = "infrastructure.postgres.recorder:BulkPostgresApplicationRecord
 # Seconds a writer waits for the events table lock before failing (and being retried
 # by redelivery) instead of hanging behind a stuck transaction.
 LOCK_TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class PostgresDsnError(ValueError):
@@ -72,5 +73,7 @@ def postgres_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
         # No POSTGRES_PRE_PING: it costs a round trip per statement (three per chunk);
         # the recorder retries a statement that meets a dropped connection instead.
-        "POSTGRES_CONNECT_TIMEOUT": "10",
+        # Seconds to wait for a pooled connection: with PostgreSQL down a statement
+        # fails after 2 x this (recorder.py), and the caller's fault policy takes over.
+        "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
     }

@@ -17,21 +17,55 @@ Two changes to the library's recorder, each for a reason measured here:
    the library's; the notification ids are the contiguous block ending at the
    sequence's ``currval`` (no other transaction can draw from it while we hold the
    lock).
+
+3. A statement is tried twice, not ten times. The library retries each statement up
+   to 10 times, each waiting up to the pool's timeout for a connection: with
+   PostgreSQL down a worker sat silent in one call for about 100 s (10 x 10 s) before
+   anything was said. A connection dropped by a server restart needs one retry, after
+   the pool has checked its idle connections (``pool.check()`` discards every dead
+   one at once, instead of one per failed statement); an outage longer than that is
+   raised to the caller's fault policy, which says so once and waits it out with
+   backoff (``application/faults.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import contextlib
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 # Any fixed 64-bit number; only table creation uses it.
 DDL_LOCK_KEY = 0x62756C6B5F646471  # "bulk_ddq"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _twice(method: F) -> F:
+    """``method``, and once more after the pool has dropped its dead connections."""
+
+    @functools.wraps(method)
+    def call(self: BulkPostgresApplicationRecorder, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (InterfaceError, OperationalError):
+            with contextlib.suppress(psycopg.Error):
+                self.datastore.pool.check()
+            return method(self, *args, **kwargs)
+
+    return call  # type: ignore[return-value]
+
+
+def _unretried(name: str) -> Callable[..., Any]:
+    """The library's ``name`` without its own ten retries."""
+    method: Callable[..., Any] = getattr(PostgresApplicationRecorder, name).__wrapped__
+    return method
 
 
 class BulkPostgresApplicationRecorder(PostgresApplicationRecorder):
@@ -53,7 +87,11 @@ class BulkPostgresApplicationRecorder(PostgresApplicationRecorder):
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK_KEY,))
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    select_events = _twice(_unretried("select_events"))
+    select_notifications = _twice(_unretried("select_notifications"))
+    max_notification_id = _twice(_unretried("max_notification_id"))
+
+    @_twice
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
