@@ -9,15 +9,16 @@ from __future__ import annotations
 from pymongo.errors import DuplicateKeyError
 
 from application.accounts import Account, AccountLimits, DuplicateAccountError
-from infrastructure.mongo.client import Document, connect, exactly
+from infrastructure.mongo.client import Document, closed_on_error, connect, exactly
 
 
 class MongoAccountStore:
     def __init__(self, uri: str, database: str) -> None:
         self._client = connect(uri)
         self._accounts = self._client[database]["accounts"]
-        self._accounts.create_index("name", unique=True)
-        self._accounts.create_index("key_hash", unique=True)
+        with closed_on_error(self._client):
+            self._accounts.create_index("name", unique=True)
+            self._accounts.create_index("key_hash", unique=True)
 
     def add(self, account: Account) -> None:
         limits = account.limits

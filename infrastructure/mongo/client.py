@@ -3,7 +3,8 @@ duplicate-tolerant inserts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pymongo import MongoClient
@@ -18,6 +19,18 @@ DUPLICATE_KEY = 11000
 def connect(uri: str) -> MongoClient[Document]:
     """A client for ``uri``; server selection fails after 10 s instead of 30."""
     return MongoClient(uri, serverSelectionTimeoutMS=10_000, tz_aware=False)
+
+
+@contextlib.contextmanager
+def closed_on_error(client: MongoClient[Document]) -> Iterator[MongoClient[Document]]:
+    """Close ``client`` if preparing an adapter with it fails (indexes cannot be made
+    while the server is down): a process that waits for the server at start builds its
+    adapters again and again, and must not leave a client and its threads each time."""
+    try:
+        yield client
+    except BaseException:
+        client.close()
+        raise
 
 
 def exactly(value: Any) -> Document:

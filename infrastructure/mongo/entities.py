@@ -39,7 +39,7 @@ from application.ports.entities import (
     StoredChange,
     UpdateResult,
 )
-from infrastructure.mongo.client import Document, connect, exactly, insert_ignoring_duplicates
+from infrastructure.mongo.client import Document, closed_on_error, connect, exactly, insert_ignoring_duplicates
 
 # A compare-and-set that keeps losing means something else is rewriting the entity
 # in a loop; give up loudly rather than spin.
@@ -118,9 +118,10 @@ class MongoEntityStore:
         self._client = connect(uri)
         self._entities = self._client[database][collection]
         self._journal = self._client[database]["entity_changes"]
-        self._legacy_index = self._index_named_by(_LEGACY_KEYS)
-        if self._legacy_index is None:
-            self._create_index()
+        with closed_on_error(self._client):
+            self._legacy_index = self._index_named_by(_LEGACY_KEYS)
+            if self._legacy_index is None:
+                self._create_index()
 
     def _index_named_by(self, keys: list[tuple[str, int]]) -> str | None:
         for name, info in self._entities.index_information().items():

@@ -50,6 +50,7 @@ from pymongo.database import Database
 from application.ports.read_models import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
 from infrastructure.mongo.client import (
     Document,
+    closed_on_error,
     connect,
     exactly,
     insert_ignoring_duplicates,
@@ -98,14 +99,15 @@ class MongoReadModelStore:
         self._client = connect(uri)
         c = _collections(self._client[database], prefix)
         self._actions, self._logs, self._chunks, self._positions = (c[k] for k in KINDS)
-        self._actions.create_index([("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)])
-        self._actions.create_index([("created_key", DESCENDING), ("id_key", DESCENDING)])
-        self._claims = ProjectionClaims(self._positions, claim_seconds, claim_wait_seconds)
-        self.transactions = has_transactions(self._client) if transactions is None else transactions
-        self._transactions = ProjectionTransactions(self._client, self._positions)
-        self._actions.create_index("pos")
-        self._logs.create_index([("action_id", ASCENDING), ("row", ASCENDING)], unique=True)
-        self._logs.create_index([("action_id", ASCENDING), ("outcome", ASCENDING), ("row", ASCENDING)])
+        with closed_on_error(self._client):
+            self._actions.create_index([("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)])
+            self._actions.create_index([("created_key", DESCENDING), ("id_key", DESCENDING)])
+            self._claims = ProjectionClaims(self._positions, claim_seconds, claim_wait_seconds)
+            self.transactions = has_transactions(self._client) if transactions is None else transactions
+            self._transactions = ProjectionTransactions(self._client, self._positions)
+            self._actions.create_index("pos")
+            self._logs.create_index([("action_id", ASCENDING), ("row", ASCENDING)], unique=True)
+            self._logs.create_index([("action_id", ASCENDING), ("outcome", ASCENDING), ("row", ASCENDING)])
 
     # ------------------------------------------------------------------ writes
 
