@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from application.faults import FaultPolicy
-from infrastructure.bootstrap import ConfigurationError, Container, bootstrap, single_active_lock
+from api.chunk_trial import SubprocessChunkTrial, run_trial
+from application.faults import FaultPolicy, StoreUnavailableError
+from infrastructure.bootstrap import ConfigurationError, Container, bootstrap, fault_policy, single_active_lock
 from infrastructure.settings import Settings
 
 if TYPE_CHECKING:
@@ -74,28 +75,25 @@ def _settings(data_dir: Path, *, needs_postgres: bool, needs_broker: bool) -> Se
     return settings
 
 
-def bootstrap_with_retry(settings: Settings, stop: threading.Event, attempts: int = 10) -> Container:
-    """Build the container, retrying while the servers are still starting (processes
-    and servers come up together under docker compose or a supervisor)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return bootstrap(settings)
-        except ConfigurationError:
-            raise
-        except Exception as exc:
-            if attempt == attempts or stop.is_set():
-                raise
-            log.warning("cannot start yet (%s); retrying", exc)
-            stop.wait(min(0.5 * attempt, 5.0))
-    raise AssertionError("unreachable")
+def bootstrap_with_retry(settings: Settings, stop: threading.Event) -> Container | None:
+    """Build the container, waiting (with backoff, said once) while a server cannot be
+    reached: processes and servers come up together under docker compose or a
+    supervisor, and a server may be down when a process starts. None if stopped
+    meanwhile. Anything else (a bad setting, a store to migrate) is raised at once."""
+    try:
+        return fault_policy(settings).retrying("starting", lambda: bootstrap(settings), stop)
+    except StoreUnavailableError:
+        return None  # stopped while waiting
 
 
 def run_worker(settings: Settings, consumers: int, stop: threading.Event, alive_file: Path | None) -> None:
     container = bootstrap_with_retry(settings, stop)
+    if container is None:
+        return
     threads = []
     try:
         for n in range(consumers):
-            worker = container.worker()
+            worker = container.worker(trial=SubprocessChunkTrial(settings))
             thread = threading.Thread(target=worker.run, args=(stop,), name=f"consumer-{n}", daemon=True)
             thread.start()
             threads.append(thread)
@@ -129,11 +127,13 @@ def run_single_active(
     """
     lock = single_active_lock(settings, lock_name)
     container = bootstrap_with_retry(settings, stop)
+    if container is None:
+        return
     step = make_step(container)
     try:
         while not stop.is_set():
             _touch(alive_file)
-            if not lock.try_acquire():
+            if not _acquired(lock, container.faults):
                 stop.wait(standby_poll)
                 continue
             log.warning("%s: active (holding the %r lock)", lock_name, lock_name)
@@ -141,6 +141,21 @@ def run_single_active(
     finally:
         lock.release()
         container.close()
+
+
+def _acquired(lock: SingleActiveLock, faults: FaultPolicy) -> bool:
+    """Whether this process holds the lock now; a database that cannot be reached is
+    said once per outage (a standby polls every second)."""
+    where = f"{lock.name}: taking the lock"
+    try:
+        held = lock.try_acquire()
+    except Exception as exc:
+        if not faults.is_infrastructure(exc):
+            raise
+        faults.episodes.failed(where, exc)
+        return False
+    faults.episodes.recovered(where)
+    return held
 
 
 def _run_while_held(
@@ -217,12 +232,23 @@ def _data_dir(ctx: click.Context, data_dir: Path | None) -> Path:
     show_default=True,
     help="Chunk consumers in this process (each with its own connection).",
 )
+@click.option(
+    "--try-chunk",
+    metavar="ACTION_ID:N",
+    default=None,
+    hidden=True,
+    help="Process this one chunk and exit (a dead-lettered chunk's trial, see api/chunk_trial.py).",
+)
 @_DATA_DIR
 @_ALIVE_FILE
 @click.pass_context
-def worker(ctx: click.Context, consumers: int, data_dir: Path | None, alive_file: Path | None) -> None:
+def worker(
+    ctx: click.Context, consumers: int, try_chunk: str | None, data_dir: Path | None, alive_file: Path | None
+) -> None:
     """Process chunk messages from RabbitMQ until SIGTERM."""
     settings = _settings(_data_dir(ctx, data_dir), needs_postgres=False, needs_broker=True)
+    if try_chunk is not None:
+        raise SystemExit(run_trial(settings, try_chunk))  # the status is the verdict
     run_worker(settings, consumers, stop_on_signals(), alive_file)
 
 

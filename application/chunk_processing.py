@@ -359,6 +359,10 @@ class ChunkProcessor:
         done = [StoredChange(e.entity_id, str(e.action_id), e.row) for e in updates]
         self.entities.confirm(action.account_id, action.entity_type, done)
 
+    def is_done(self, action_id: UUID, chunk_no: int) -> bool:
+        """Whether the chunk's outcomes are stored."""
+        return self.events.chunk_summary(action_id, chunk_no) is not None
+
     def fail_chunk(self, action_id: UUID, chunk_no: int, reason: str) -> bool:
         """A chunk that keeps crashing its worker (dead-lettered): every record that has
         no outcome yet is recorded as failed with a system error, so the action ends."""

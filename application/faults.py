@@ -71,7 +71,9 @@ class FaultEpisodes:
             started, attempts = self._open.get(where, (time.monotonic(), 0))
             self._open[where] = (started, attempts + 1)
         if attempts == 0:
-            log.warning("%s: %s: %s; retrying with backoff until it is back", where, type(exc).__name__, exc)
+            # One line, even for a driver's multi-line message (or one that says nothing).
+            said = " ".join(str(exc).split()) or "no details given"
+            log.warning("%s: %s: %s; retrying with backoff until it is back", where, type(exc).__name__, said)
 
     def recovered(self, where: str) -> None:
         with self._lock:
@@ -87,6 +89,21 @@ class FaultEpisodes:
             return sorted(self._open)
 
 
+class Backoff:
+    """Exponential waits between attempts through one fault: ``first`` doubling to ``most``."""
+
+    def __init__(self, first: float, most: float) -> None:
+        self.first, self.most = first, most
+        self._next = first
+
+    def next_delay(self) -> float:
+        delay, self._next = self._next, min(self._next * 2, self.most)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
 @dataclass
 class FaultPolicy:
     """What counts as an infrastructure fault in this process, and how to wait it out."""
@@ -96,24 +113,38 @@ class FaultPolicy:
     first_delay: float = 0.2
     max_delay: float = 30.0
 
+    def backoff(self) -> Backoff:
+        return Backoff(self.first_delay, self.max_delay)
+
     def retrying(self, where: str, call: Callable[[], T], stop: threading.Event) -> T:
         """``call()``, again and again while it fails with an infrastructure fault, with
         exponential backoff. Other errors are raised at once. Stopping during a fault
         raises ``StoreUnavailableError`` (the work stays to be done: not acknowledged)."""
-        delay = self.first_delay
+        backoff = self.backoff()
         while True:
             try:
-                result = call()
-            except Exception as exc:
-                if not self.is_infrastructure(exc):
+                return self.attempt(where, call, stop, backoff)
+            except StoreUnavailableError:
+                if stop.is_set():
                     raise
-                self.episodes.failed(where, exc)
-                if stop.wait(delay):
-                    raise StoreUnavailableError(f"{where}: stopped while waiting for {exc}") from exc
-                delay = min(delay * 2, self.max_delay)
-                continue
-            self.episodes.recovered(where)
-            return result
+
+    def attempt(self, where: str, call: Callable[[], T], stop: threading.Event, backoff: Backoff) -> T:
+        """``call()`` once. On an infrastructure fault: note it (one log line per
+        episode), wait ``backoff``'s next delay (less if stopped) and raise
+        ``StoreUnavailableError``, so the caller can let go of what it holds (a message
+        goes back to its queue uncounted) before the next attempt. Other errors are
+        raised as they are."""
+        try:
+            result = call()
+        except Exception as exc:
+            if not self.is_infrastructure(exc):
+                raise
+            self.episodes.failed(where, exc)
+            stop.wait(backoff.next_delay())
+            raise StoreUnavailableError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        backoff.reset()
+        self.episodes.recovered(where)
+        return result
 
     def run_steps(self, where: str, step: Callable[[], int], stop: threading.Event, poll_seconds: float) -> None:
         """A follower's loop (relay, projector): ``step`` until stopped, waiting

@@ -6,12 +6,13 @@ releases it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from application.accounts import AccountStore, FallbackRateLimiter, RateLimiter
 from application.chunk_processing import ChunkProcessor
@@ -19,7 +20,7 @@ from application.completion import ActionCompleter
 from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, any_of, is_transient_os_error
 from application.ports.entities import EntityStore
-from application.ports.messaging import MessageTransport, PositionStore
+from application.ports.messaging import ChunkTrial, MessageTransport, PositionStore
 from application.ports.quotas import QuotaGate, QuotaLimits
 from application.ports.read_models import ReadModelStore
 from application.relay import Relay
@@ -32,6 +33,8 @@ from projections.projector import Projector
 
 if TYPE_CHECKING:
     from infrastructure.postgres.positions import SingleActiveLock
+
+T = TypeVar("T")
 
 
 class SystemClock:
@@ -76,8 +79,8 @@ class Container:
     def processor(self) -> ChunkProcessor:
         return ChunkProcessor(self.events, self.entities, self.clock, self.faults)
 
-    def worker(self) -> ChunkWorker:
-        return ChunkWorker(self.processor(), self.transport)
+    def worker(self, trial: ChunkTrial | None = None) -> ChunkWorker:
+        return ChunkWorker(self.processor(), self.transport, trial)
 
     def relay(self) -> Relay:
         return Relay(self.events, self.transport, self.positions, self.faults)
@@ -158,7 +161,11 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True, migratin
     settings = settings or Settings()
     _checked_data_dir(settings, create=create)
     events = BulkActionLog(env=event_store_env(settings))
-    container = _container(settings, events)
+    try:
+        container = _container(settings, events)
+    except BaseException:
+        events.close()  # a process waiting for a server at start tries again: leave nothing open
+        raise
     if not migrating and container.entities.needs_owner_migration():
         container.close()
         raise OutdatedStoreError(
@@ -184,19 +191,35 @@ def _checked_data_dir(settings: Settings, *, create: bool) -> None:
 
 def _container(settings: Settings, events: BulkActionLog) -> Container:
     faults = fault_policy(settings)
-    return Container(
-        settings=settings,
-        events=events,
-        entities=_entity_store(settings),
-        read_models=read_model_store(settings),
-        transport=_transport(settings),
-        positions=_position_store(settings),
-        quota=_quota(settings),
-        clock=SystemClock(),
-        accounts=_accounts(settings),
-        rate_limiter=FallbackRateLimiter(_rate_limiter(settings), InProcessRateLimiter(), faults),
-        faults=faults,
-    )
+    built: list[object] = []
+
+    def kept(part: T) -> T:
+        built.append(part)
+        return part
+
+    try:
+        return Container(
+            settings=settings,
+            events=events,
+            entities=kept(_entity_store(settings)),
+            read_models=kept(read_model_store(settings)),
+            transport=kept(_transport(settings, faults)),
+            positions=kept(_position_store(settings)),
+            quota=kept(_quota(settings)),
+            clock=SystemClock(),
+            accounts=kept(_accounts(settings)),
+            rate_limiter=FallbackRateLimiter(kept(_rate_limiter(settings)), InProcessRateLimiter(), faults),
+            faults=faults,
+        )
+    except BaseException:
+        # A server that is down at start: close the adapters built so far (clients,
+        # connections, their threads) before the caller tries again.
+        for part in built:
+            close = getattr(part, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+        raise
 
 
 def _entity_store(settings: Settings) -> EntityStore:
@@ -310,7 +333,7 @@ def _position_store(settings: Settings) -> PositionStore:
     return PostgresPositionStore(settings.postgres_dsn)
 
 
-def _transport(settings: Settings) -> MessageTransport:
+def _transport(settings: Settings, faults: FaultPolicy) -> MessageTransport:
     if settings.transport == "inprocess":
         from infrastructure.inprocess.transport import InProcessTransport
 
@@ -319,7 +342,9 @@ def _transport(settings: Settings) -> MessageTransport:
         raise ConfigurationError("BULK_TRANSPORT=rabbitmq needs BULK_RABBITMQ_URL")
     from infrastructure.rabbitmq.transport import RabbitMQTransport
 
-    return RabbitMQTransport(settings.rabbitmq_url, settings.delivery_limit, settings.rabbitmq_prefetch)
+    return RabbitMQTransport(
+        settings.rabbitmq_url, settings.delivery_limit, settings.rabbitmq_prefetch, episodes=faults.episodes
+    )
 
 
 def single_active_lock(settings: Settings, name: str) -> SingleActiveLock:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 class MessageTransport(Protocol):
@@ -17,6 +17,10 @@ class MessageTransport(Protocol):
     RabbitMQ). ``consume`` calls the handler per message and acknowledges only after
     the handler returns; an exception re-queues the message, and a message that keeps
     failing goes to the dead-letter handler, if any, after ``delivery_limit`` attempts.
+
+    A handler (or dead-letter handler) that raises ``StoreUnavailableError`` gives the
+    message back *without counting an attempt*: an infrastructure fault says nothing
+    about the message, so it must never bring it closer to the dead-letter queue.
     """
 
     def publish(self, queue: str, bodies: Sequence[bytes]) -> None: ...
@@ -33,6 +37,18 @@ class MessageTransport(Protocol):
     def depth(self, queue: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+class ChunkTrial(Protocol):
+    """Processes one chunk alone, where a crash cannot take the caller down with it (a
+    child process), to tell a chunk that crashes its worker from one whose deliveries
+    were lost to infrastructure faults before it is failed as poison."""
+
+    def try_alone(self, action_id: str, chunk_no: int) -> Literal["processed", "unavailable", "crashed"]:
+        """``processed``: its outcomes are stored (or were already); ``unavailable``: an
+        infrastructure fault stopped it, try again later; ``crashed``: it killed the
+        process or failed on its own."""
+        ...
 
 
 class PositionStore(Protocol):

@@ -11,6 +11,8 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 
+from application.faults import StoreUnavailableError
+
 log = logging.getLogger(__name__)
 
 
@@ -48,12 +50,14 @@ class InProcessTransport:
                 continue
             try:
                 handler(body, attempt)
+            except StoreUnavailableError:
+                source.put((body, attempt))  # an infrastructure fault: not an attempt
             except Exception:
                 log.exception("delivery %d of a message on %s failed", attempt, queue_name)
                 if attempt < self.delivery_limit:
                     source.put((body, attempt + 1))
                 elif dead_letter is not None:
-                    dead_letter(body)
+                    _dead_letter(dead_letter, body, stop)
             finally:
                 source.task_done()
 
@@ -63,3 +67,15 @@ class InProcessTransport:
     def close(self) -> None:
         with self._lock:
             self._queues.clear()
+
+
+def _dead_letter(dead_letter: Callable[[bytes], None], body: bytes, stop: threading.Event) -> None:
+    """Hand ``body`` to the dead-letter handler until it takes it (it waits out an
+    infrastructure fault itself, then raises to let go); on stop it is left to
+    ``resume``, like everything else in this process's queues."""
+    while not stop.is_set():
+        try:
+            dead_letter(body)
+        except StoreUnavailableError:
+            continue
+        return

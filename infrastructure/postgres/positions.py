@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import threading
 
 import psycopg
 
 from infrastructure.postgres.event_store import schema_of
 from infrastructure.postgres.recorder import DDL_LOCK_KEY
-
-log = logging.getLogger(__name__)
 
 _CREATE = "CREATE TABLE IF NOT EXISTS bulk_positions (name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
 _UPSERT = (
@@ -100,14 +97,15 @@ class SingleActiveLock:
         self._conn: psycopg.Connection | None = None
 
     def try_acquire(self) -> bool:
+        """Whether this session holds the lock now; raises if PostgreSQL cannot be
+        reached (the caller says so once per outage, not once per poll)."""
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
             row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
-        except psycopg.OperationalError as exc:
-            log.warning("cannot reach PostgreSQL for the %s lock: %s", self.name, exc)
+        except psycopg.Error:
             self.release()
-            return False
+            raise
         return bool(row and row[0])
 
     def still_held(self) -> bool:

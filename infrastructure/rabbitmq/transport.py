@@ -13,9 +13,16 @@ the connection (heartbeats), and the ack is handed back with
 the connection dropped under it.
 
 pika has no automatic recovery, so both sides reconnect: ``publish`` republishes the
-whole batch on a new connection (at-least-once; consumers are idempotent) and
-``consume`` reconnects until told to stop. Messages taken but not acked when a
-connection dies are redelivered by the broker.
+whole batch once on a new connection (at-least-once; consumers are idempotent), then
+leaves a broker that stays away to its caller's fault policy; ``consume`` reconnects
+until told to stop, saying so once per outage. Messages taken but not acked when a
+connection dies are redelivered by the broker (which, before RabbitMQ 4.3, counts that
+as a delivery: see ``ChunkWorker`` for why that never fails a chunk by itself).
+
+A handler that raises ``StoreUnavailableError`` (an infrastructure fault, not the
+message's) gives its message back *uncounted*: a fresh copy is published with a
+confirm, then the delivery is acked. ``basic_nack(requeue=True)`` would count a
+delivery, and so would holding the message past the broker's consumer timeout.
 """
 
 from __future__ import annotations
@@ -33,12 +40,16 @@ import pika  # type: ignore[import-untyped]
 import pika.exceptions  # type: ignore[import-untyped]
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection  # type: ignore[import-untyped]
 
+from application.faults import FaultEpisodes, StoreUnavailableError
+
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_EXCHANGE = "bulk.dead-letter"
 # Heartbeat we ask for (the broker may lower it): a dead peer is noticed within ~2x.
 HEARTBEAT_SECONDS = 30
-PUBLISH_ATTEMPTS = 10
+# One more on a new connection (a pooled one may have died idle); a broker that is
+# away longer is the caller's fault policy's to wait out (one log line per outage).
+PUBLISH_ATTEMPTS = 2
 # How long a stopping consumer waits for the handler in flight before letting the
 # broker redeliver its message.
 STOP_GRACE_SECONDS = 60.0
@@ -61,6 +72,7 @@ def dead_letter_queue(queue_name: str) -> str:
 class _Delivery:
     connection: BlockingConnection
     channel: BlockingChannel
+    queue: str
     delivery_tag: int
     body: bytes
     attempt: int
@@ -68,10 +80,14 @@ class _Delivery:
 
 
 class RabbitMQTransport:
-    def __init__(self, url: str, delivery_limit: int = 5, prefetch: int = 4) -> None:
+    def __init__(
+        self, url: str, delivery_limit: int = 5, prefetch: int = 4, episodes: FaultEpisodes | None = None
+    ) -> None:
         self.url = url
         self.delivery_limit = delivery_limit
         self.prefetch = prefetch
+        self.episodes = episodes or FaultEpisodes()
+        _quiet_pika()
         self._local = threading.local()
         self._publishers: list[BlockingConnection] = []
         self._publishers_lock = threading.Lock()
@@ -142,23 +158,24 @@ class RabbitMQTransport:
 
     def publish(self, queue: str, bodies: Sequence[bytes]) -> None:
         """Returns once the broker has confirmed every body (persistent messages)."""
+        self._send(queue, bodies, declaring=True)
+
+    def _send(self, queue: str, bodies: Sequence[bytes], *, declaring: bool) -> None:
         properties = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent)
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
             try:
                 _, channel = self._publisher()
-                if queue not in self._local.declared:
+                if declaring and queue not in self._local.declared:
                     self.declare(channel, queue)
                     self._local.declared.add(queue)
                 for body in bodies:
                     # With confirms on, this blocks until the broker has the message.
                     channel.basic_publish("", queue, body, properties, mandatory=True)
                 return
-            except (pika.exceptions.NackError, pika.exceptions.UnroutableError, *CONNECTION_ERRORS) as exc:
+            except (pika.exceptions.NackError, pika.exceptions.UnroutableError, *CONNECTION_ERRORS):
                 self._drop_publisher()
                 if attempt == PUBLISH_ATTEMPTS:
                     raise
-                log.warning("publish to %s failed (%s); retrying on a new connection", queue, exc)
-                time.sleep(min(0.2 * 2**attempt, 5.0))
 
     def consume(
         self,
@@ -170,23 +187,20 @@ class RabbitMQTransport:
     ) -> None:
         """Deliver messages to ``handler`` until ``stop`` is set; reconnects on loss."""
         work: queue_module.Queue[_Delivery] = queue_module.Queue()
-        idle = threading.Event()
-        idle.set()
         runner = threading.Thread(
-            target=self._run_handlers,
-            args=(work, handler, dead_letter, stop, idle),
-            name=f"{queue}-handler",
-            daemon=True,
+            target=self._run_handlers, args=(work, handler, dead_letter, stop), name=f"{queue}-handler", daemon=True
         )
         runner.start()
         backoff = 0.5
+        where = f"consuming {queue}"
         try:
             while not stop.is_set():
                 try:
-                    self._consume_connection(queue, work, stop, idle, consume_dead=dead_letter is not None)
+                    self._consume_connection(queue, work, stop, runner, consume_dead=dead_letter is not None)
                     backoff = 0.5
                 except CONNECTION_ERRORS as exc:
-                    log.warning("consumer of %s lost its connection (%s); reconnecting", queue, exc)
+                    # Once per outage, not per attempt to reconnect.
+                    self.episodes.failed(where, exc)
                     _discard_all(work)  # the broker redelivers whatever was not acked
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 10.0)
@@ -198,7 +212,7 @@ class RabbitMQTransport:
         queue_name: str,
         work: queue_module.Queue[_Delivery],
         stop: threading.Event,
-        idle: threading.Event,
+        runner: threading.Thread,
         *,
         consume_dead: bool,
     ) -> None:
@@ -211,21 +225,25 @@ class RabbitMQTransport:
             def on_message(dead: bool, ch: BlockingChannel, method: Any, props: Any, body: bytes) -> None:
                 headers = props.headers or {}
                 attempt = int(headers.get("x-delivery-count", 0)) + 1
-                work.put(_Delivery(conn, ch, method.delivery_tag, body, attempt, dead))
+                source = dead_letter_queue(queue_name) if dead else queue_name
+                work.put(_Delivery(conn, ch, source, method.delivery_tag, body, attempt, dead))
 
             tags = [channel.basic_consume(queue_name, functools.partial(on_message, False))]
             if consume_dead:
                 dead = dead_letter_queue(queue_name)
                 tags.append(channel.basic_consume(dead, functools.partial(on_message, True)))
+            self.episodes.recovered(f"consuming {queue_name}")
             while not stop.is_set():
                 conn.process_data_events(time_limit=0.2)
-            # Stopping: take nothing new, let the handler in flight finish and ack.
+            # Stopping: take nothing new, let the handler in flight finish and ack, then
+            # give back what was taken and not started (uncounted: closing the channel
+            # would count a delivery for each).
             for tag in tags:
                 channel.basic_cancel(tag)
-            _discard_all(work)
             deadline = time.monotonic() + STOP_GRACE_SECONDS
-            while not idle.is_set() and time.monotonic() < deadline:
+            while runner.is_alive() and time.monotonic() < deadline:
                 conn.process_data_events(time_limit=0.1)
+            self._give_back(work)
             conn.process_data_events(0)
         finally:
             _close_quietly(conn)
@@ -236,34 +254,60 @@ class RabbitMQTransport:
         handler: Callable[[bytes, int], None],
         dead_letter: Callable[[bytes], None] | None,
         stop: threading.Event,
-        idle: threading.Event,
     ) -> None:
-        while not stop.is_set() or not work.empty():
+        """The handler thread: one delivery at a time, until stopped (what it has not
+        started then is the consuming thread's to give back)."""
+        while not stop.is_set():
             try:
                 delivery = work.get(timeout=0.1)
             except queue_module.Empty:
                 continue
-            if stop.is_set() or not delivery.channel.is_open:
-                continue  # not acked: the broker redelivers it
-            idle.clear()
+            if stop.is_set():
+                work.put(delivery)
+                return
+            if delivery.channel.is_open:  # else the broker redelivers it
+                self._handle(delivery, handler, dead_letter)
+
+    def _handle(
+        self, delivery: _Delivery, handler: Callable[[bytes, int], None], dead_letter: Callable[[bytes], None] | None
+    ) -> None:
+        ok = True
+        try:
+            if delivery.dead:
+                assert dead_letter is not None
+                dead_letter(delivery.body)
+            else:
+                handler(delivery.body, delivery.attempt)
+        except StoreUnavailableError:
+            ok = self._hand_back(delivery)
+        except Exception:
+            ok = False
+            log.exception("delivery %d of a message failed; returning it to the queue", delivery.attempt)
+        try:
+            delivery.connection.add_callback_threadsafe(functools.partial(_settle, delivery, ok))
+        except CONNECTION_ERRORS:
+            # The broker returns the message itself when the connection is gone.
+            log.debug("connection gone before the ack; the message will be redelivered")
+
+    def _give_back(self, work: queue_module.Queue[_Delivery]) -> None:
+        """On the consuming thread: every delivery not started goes back uncounted."""
+        while True:
             try:
-                ok = True
-                try:
-                    if delivery.dead:
-                        assert dead_letter is not None
-                        dead_letter(delivery.body)
-                    else:
-                        handler(delivery.body, delivery.attempt)
-                except Exception:
-                    ok = False
-                    log.exception("delivery %d of a message failed; returning it to the queue", delivery.attempt)
-                settle = functools.partial(_settle, delivery, ok)
-                try:
-                    delivery.connection.add_callback_threadsafe(settle)
-                except CONNECTION_ERRORS:
-                    log.warning("connection gone before the ack; the message will be redelivered")
-            finally:
-                idle.set()
+                delivery = work.get_nowait()
+            except queue_module.Empty:
+                return
+            if delivery.channel.is_open and self._hand_back(delivery):
+                delivery.channel.basic_ack(delivery.delivery_tag)
+
+    def _hand_back(self, delivery: _Delivery) -> bool:
+        """Put a fresh copy of the message at the back of its queue (confirmed), so the
+        delivery can be acked without the broker counting an attempt. False if the
+        broker is unreachable: then the message is returned the only way left."""
+        try:
+            self._send(delivery.queue, [delivery.body], declaring=False)
+        except (pika.exceptions.NackError, pika.exceptions.UnroutableError, *CONNECTION_ERRORS):
+            return False
+        return True
 
     def depth(self, queue: str) -> int:
         """Messages ready in ``queue`` (not those delivered and not yet acked); 0 if it
@@ -312,6 +356,14 @@ def _settle(delivery: _Delivery, ok: bool) -> None:
     else:
         # Requeue: the quorum queue counts the attempt and dead-letters past the limit.
         delivery.channel.basic_nack(delivery.delivery_tag, requeue=True)
+
+
+def _quiet_pika() -> None:
+    """pika logs every failed connection attempt at ERROR, with a traceback, and then
+    raises; the transport reports the outage once (``FaultEpisodes``). Its own logs
+    stay available at DEBUG."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 
 def _discard_all(work: queue_module.Queue[_Delivery]) -> None:

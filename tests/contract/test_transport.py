@@ -1,5 +1,6 @@
 """Contract of the MessageTransport port: at-least-once delivery, redelivery on
-failure, dead-lettering after the delivery limit."""
+failure, dead-lettering after the delivery limit, and an infrastructure fault
+(``StoreUnavailableError``) that never counts as an attempt."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import uuid
 from typing import Any
 
+from application.faults import StoreUnavailableError
 from tests.waiting import wait_for
 
 DEADLINE_S = 20.0
@@ -72,6 +74,47 @@ def test_a_message_that_always_fails_is_dead_lettered_once(transport: Any) -> No
     stop.set()
     thread.join(timeout=10)
     assert dead == [b"poison"]
+
+
+def test_a_message_given_back_for_an_infrastructure_fault_is_never_counted_nor_dead_lettered(transport: Any) -> None:
+    queue = f"test.{uuid.uuid4()}"
+    attempts: list[int] = []
+    dead: list[bytes] = []
+    # Twice the delivery limit (3): counted, it would have been dead-lettered.
+    faults = 6
+
+    def store_down_for_a_while(body: bytes, attempt: int) -> None:
+        attempts.append(attempt)
+        if len(attempts) <= faults:
+            raise StoreUnavailableError("the store is down")
+
+    transport.publish(queue, [b"chunk"])
+    stop, thread = _consume_in_background(transport, queue, store_down_for_a_while, dead_letter=dead.append)
+    wait_for(lambda: len(attempts) > faults, DEADLINE_S, "the delivery after the fault")
+    stop.set()
+    thread.join(timeout=10)
+    assert attempts == [1] * (faults + 1)
+    assert dead == []
+
+
+def test_a_dead_letter_given_back_for_an_infrastructure_fault_is_handed_over_again(transport: Any) -> None:
+    queue = f"test.{uuid.uuid4()}"
+    dead: list[bytes] = []
+
+    def always_fails(body: bytes, attempt: int) -> None:
+        raise RuntimeError("always fails")
+
+    def store_down_once(body: bytes) -> None:
+        dead.append(body)
+        if len(dead) == 1:
+            raise StoreUnavailableError("the store is down")
+
+    transport.publish(queue, [b"poison"])
+    stop, thread = _consume_in_background(transport, queue, always_fails, dead_letter=store_down_once)
+    wait_for(lambda: len(dead) >= 2, DEADLINE_S, "the dead letter handed over again")
+    stop.set()
+    thread.join(timeout=10)
+    assert dead[:2] == [b"poison", b"poison"]
 
 
 def test_depth_counts_messages_not_yet_consumed(transport: Any) -> None:

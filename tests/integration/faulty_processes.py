@@ -9,7 +9,8 @@ the restarted one finds it and runs normally.
 
 FAULT is one of:
 - ``crash-on-chunk:N``: the worker process dies (``os._exit``) whenever it starts
-  chunk N: a poison chunk that crashes every worker that takes it;
+  chunk N: a poison chunk that crashes every worker that takes it (and the child a
+  worker tries a dead-lettered chunk in: it runs with the same fault);
 - ``pause-before-outcomes``: after a chunk's entities are written and before its
   outcome events are stored, write ``BULK_FAULT_MARKER`` and pause 30 s, so a test
   can SIGKILL the worker in the middle of a chunk;
@@ -42,7 +43,15 @@ def _first_time() -> bool:
 
 
 def _crash_on_chunk(poison: int) -> None:
+    from api.chunk_trial import SubprocessChunkTrial
     from application.chunk_processing import ChunkProcessor
+
+    SubprocessChunkTrial.program = [
+        sys.executable,
+        "-m",
+        "tests.integration.faulty_processes",
+        f"crash-on-chunk:{poison}",
+    ]
 
     original = ChunkProcessor.process
 

@@ -124,3 +124,30 @@ def test_stop_lets_the_message_in_hand_finish_and_be_acked(vhost: str) -> None:
     # Acked before the connection closed: nothing left to redeliver.
     assert transport.depth("graceful") == 0
     transport.close()
+
+
+def test_messages_a_stopping_consumer_took_and_did_not_start_go_back_uncounted(vhost: str) -> None:
+    # Closing the channel would return them *counted* (RabbitMQ before 4.3): a worker
+    # stopped during a deployment must not bring its prefetched chunks closer to the
+    # dead-letter queue.
+    transport = RabbitMQTransport(vhost_url(vhost), delivery_limit=5, prefetch=3)
+    transport.publish("prefetched", [b"one", b"two", b"three"])
+    started, release = threading.Event(), threading.Event()
+
+    def slow(body: bytes, attempt: int) -> None:
+        started.set()
+        release.wait(20)
+
+    stop, thread = _consume(transport, "prefetched", slow)
+    assert started.wait(20)
+    wait_for(lambda: _queue_totals(vhost, "prefetched") == (0, 3), 20, "all three taken by the consumer")
+    stop.set()  # while the first is in hand
+    release.set()
+    thread.join(timeout=30)
+    attempts: dict[bytes, int] = {}
+    stop, thread = _consume(transport, "prefetched", attempts.setdefault)
+    wait_for(lambda: len(attempts) == 2, 20, "the two messages not started")
+    stop.set()
+    thread.join(timeout=30)
+    assert attempts == {b"two": 1, b"three": 1}
+    transport.close()
