@@ -2,6 +2,10 @@
 
 After each batch it asks the completer to close actions whose every chunk is in (the
 completer checks the event store itself, so a stale read model cannot complete early).
+An action stays "to complete" until that has been asked without a fault: a store
+that fails between a batch and its completion (the batch is stored, so the next step
+reads on from after it), or a projector killed there, must not leave it PROCESSING
+forever. A projector's first step therefore also looks at every PROCESSING action.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from uuid import UUID
 
 from application.event_store import BulkActionLog
 from application.faults import FaultPolicy
-from application.ports.read_models import ReadModelStore
+from application.ports.read_models import ActionFilter, ReadModelStore
 from domain.bulk_action import ActionStatus
 from projections.actions import PROJECTION_NAME, project
 
@@ -34,8 +38,12 @@ class Projector:
         self.complete_if_done = complete_if_done
         self.name = name
         self.faults = faults
+        # Actions to ask the completer about; None until the first step has looked at
+        # every PROCESSING action (what a previous projector may have left).
+        self._to_complete: set[str] | None = None
 
     def run_once(self, page: int = 1000) -> int:
+        self._complete_waiting()
         position = self.store.position(self.name)
         events = self.events.follow(position, page)
         if not events:
@@ -43,11 +51,31 @@ class Projector:
         changes = project(events, self.store.get_action)
         if not self.store.apply(self.name, events[-1][0], changes, expected_position=position):
             return len(events)  # another projector moved on meanwhile: read again from there
-        if self.complete_if_done is not None:
-            for action_id, delta in changes.deltas.items():
-                if delta.chunks_done or delta.total is not None:
-                    self._maybe_complete(action_id)
+        if self.complete_if_done is not None and self._to_complete is not None:
+            self._to_complete.update(
+                action_id for action_id, delta in changes.deltas.items() if delta.chunks_done or delta.total is not None
+            )
+            self._complete_waiting()
         return len(events)
+
+    def _complete_waiting(self) -> None:
+        """Ask about each action still to complete; one that raises stays for the next step."""
+        if self.complete_if_done is None:
+            return
+        if self._to_complete is None:
+            self._to_complete = self._processing_actions()
+        for action_id in sorted(self._to_complete):
+            self._maybe_complete(action_id)
+            self._to_complete.discard(action_id)
+
+    def _processing_actions(self) -> set[str]:
+        found: set[str] = set()
+        before = None
+        only_processing = ActionFilter(status=ActionStatus.PROCESSING.value)
+        while page := self.store.list_actions(only_processing, before=before, limit=500):
+            found.update(view.action_id for view in page)
+            before = (page[-1].created_at, page[-1].action_id)
+        return found
 
     def _maybe_complete(self, action_id: str) -> None:
         view = self.store.get_action(action_id)

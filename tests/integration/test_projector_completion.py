@@ -1,0 +1,73 @@
+"""The projector completes an action even when completing it failed the first time:
+a store that fails between a projected batch and its completion (the batch is
+stored, so the next step reads on from after it), or a projector killed there, must
+never leave an action PROCESSING for good."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from domain.bulk_action import BulkAction, BulkChunk
+from infrastructure.bootstrap import Container, bootstrap
+from infrastructure.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    built = bootstrap(Settings(data_dir=tmp_path))
+    yield built
+    built.close()
+
+
+def _processed_action(container: Container) -> str:
+    """An action whose one chunk has its outcomes stored: ready to complete."""
+    action = BulkAction.submit(uuid.uuid4(), "acc", "contact", "insert", None, {"kind": "inline"}, 10, 2)
+    container.events.create_action(action)
+    records = [{"row": 1, "line": 2, "data": {"email": "a@x.org"}}, {"row": 2, "line": 3, "data": {"email": "b"}}]
+    container.events.queue_chunks([BulkChunk.queue(action.id, 0, 1, records)])
+    action.mark_input_queued(2, 1)
+    container.events.save_action(action)
+    container.processor().process(action.id, 0)
+    return str(action.id)
+
+
+def _status(container: Container, action_id: str) -> str:
+    container.projector(completing=False).catch_up()  # project the Completed event, if any
+    view = container.read_models.get_action(action_id)
+    assert view is not None
+    return view.status
+
+
+def test_an_action_whose_completion_met_a_fault_is_completed_at_the_next_step(container: Container) -> None:
+    action_id = _processed_action(container)
+    complete = container.completer().complete_if_done
+    calls = []
+
+    def store_down_once(action: uuid.UUID) -> bool:
+        calls.append(action)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return complete(action)
+
+    projector = container.projector()
+    projector.complete_if_done = store_down_once
+    with pytest.raises(sqlite3.OperationalError):
+        projector.run_once()  # the batch is stored; completing it fails
+    projector.run_once()  # no outcome left to project, and yet:
+    assert calls == [uuid.UUID(action_id)] * 2
+    assert _status(container, action_id) == "COMPLETED"
+
+
+def test_a_new_projector_completes_an_action_a_previous_one_left_processing(container: Container) -> None:
+    action_id = _processed_action(container)
+    container.projector(completing=False).catch_up()  # as if it died before completing
+    assert _status(container, action_id) == "PROCESSING"
+    container.projector().run_once()
+    assert _status(container, action_id) == "COMPLETED"
