@@ -8,7 +8,9 @@ publishes it from the event log) and watches the read model the projector keeps.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from uuid import UUID
@@ -86,7 +88,9 @@ def _run_on_services(
 ) -> ActionView:
     action = container.events.get_action(action_id)
     if action.total is None and source is not None:
-        container.submission().queue_input(action_id, source)
+        # Resumable by construction: after a fault it goes on from the chunks stored.
+        queue_input = functools.partial(container.submission().queue_input, action_id, source)
+        container.faults.retrying("storing the input", queue_input, threading.Event())
     if resuming:
         # Messages of a crashed run may be gone (purged, dead-lettered): publish every
         # chunk without outcomes again; workers skip the ones done meanwhile.
@@ -97,8 +101,10 @@ def _run_on_services(
 def _wait_for_services(container: Container, action_id: UUID, on_progress: ProgressCallback) -> ActionView:
     key = str(action_id)
     last_change, last_seen, warned = time.monotonic(), None, False
+    never = threading.Event()  # Ctrl-C ends the wait
     while True:
-        view = container.read_models.get_action(key)
+        # A read-model store that is down is waited out (said once), like the services do.
+        view = container.faults.retrying("watching the action", lambda: container.read_models.get_action(key), never)
         on_progress(view)
         if view is not None and view.status in FINAL_STATUSES:
             return view
@@ -121,7 +127,9 @@ def _redispatch_unfinished(container: Container, action_id: UUID) -> None:
     completer = container.completer()
     unfinished = completer.unfinished_chunks(action_id)
     if unfinished:
-        container.transport.publish(CHUNKS_QUEUE, [chunk_message(str(action_id), n) for n in unfinished])
+        messages = [chunk_message(str(action_id), n) for n in unfinished]
+        publish = functools.partial(container.transport.publish, CHUNKS_QUEUE, messages)
+        container.faults.retrying("publishing the unfinished chunks", publish, threading.Event())
     elif unfinished == []:
         completer.complete_if_done(action_id)
 
