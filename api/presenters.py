@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from application.ports.read_models import ActionView, LogLine
+import orjson
 
-FINAL_STATUSES = ("COMPLETED", "CANCELLED")
+from application.ports.read_models import ActionView, LogLine
+from application.queries import FINAL_STATUSES, ResultRow
+
 _DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -72,6 +74,12 @@ def log_csv_row(line: LogLine) -> list[str]:
     errors = "; ".join(f"{e['field']}: {e['message']}" for e in line.errors)
     values = [line.row, line.line, line.outcome, line.entity_id, line.op, errors, line.reason, line.duplicate_of_row]
     return [safe_cell(v) for v in values]
+
+
+def result_csv_row(row: ResultRow) -> list[str]:
+    """A results CSV line: the log columns, the input's fields, the rest of the input."""
+    other = orjson.dumps(row.other).decode() if row.other else ""
+    return [*log_csv_row(row.line), *(safe_cell(v) for v in row.values), safe_cell(other)]
 
 
 def event_record(event: Any, row: int | None = None) -> dict[str, Any]:

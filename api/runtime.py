@@ -35,14 +35,14 @@ def projector_process(settings: dict[str, Any], stop: Any, parent_pid: int) -> N
         container.close()
 
 
-def queue_input_process(settings: dict[str, Any], action_id: str, source: Any) -> None:
+def store_input_process(settings: dict[str, Any], action_id: str, source: Any) -> None:
     """Child process body: store the input as chunks (parse, key index, ChunkQueued)."""
     container = bootstrap(Settings(**settings))
     try:
         # Storing the input is resumable (chunks stored are skipped): through a full
         # disk or a locked store it simply starts again once the store is back.
-        queue_input = functools.partial(container.submission().queue_input, UUID(action_id), source)
-        container.faults.retrying("storing the input", queue_input, threading.Event())
+        store_input = functools.partial(container.services.submission.store_input, UUID(action_id), source)
+        container.faults.retrying("storing the input", store_input, threading.Event())
     finally:
         container.close()
 
@@ -56,7 +56,7 @@ class EmbeddedRuntime:
         self.threads: list[threading.Thread] = []
         self._mp_stop: Any = None
         self._child: multiprocessing.process.BaseProcess | None = None
-        self._queuer: multiprocessing.process.BaseProcess | None = None
+        self._storer: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> None:
         c = self.container
@@ -86,23 +86,23 @@ class EmbeddedRuntime:
             log.exception("%s stopped on an error", name)
             raise
 
-    def queue_input(self, action_id: UUID, source: Any) -> None:
-        """Store the input in a process of its own, so that parsing and queueing use the
+    def store_input(self, action_id: UUID, source: Any) -> None:
+        """Store the input in a process of its own, so that parsing and storing use the
         second core instead of taking the GIL from the workers; returns at once."""
         ctx = multiprocessing.get_context("spawn")
         settings = self.container.settings.model_dump(mode="json")
-        self._queuer = ctx.Process(
-            target=queue_input_process, args=(settings, str(action_id), source), name="queue-input", daemon=True
+        self._storer = ctx.Process(
+            target=store_input_process, args=(settings, str(action_id), source), name="store-input", daemon=True
         )
-        self._queuer.start()
+        self._storer.start()
 
-    def queueing_done(self) -> bool:
+    def input_stored(self) -> bool:
         """True when no input is being stored (never started, or finished well)."""
-        return self._queuer is None or (not self._queuer.is_alive() and self._queuer.exitcode == 0)
+        return self._storer is None or (not self._storer.is_alive() and self._storer.exitcode == 0)
 
-    def queueing_failed(self) -> bool:
-        queuer = self._queuer
-        return queuer is not None and not queuer.is_alive() and queuer.exitcode != 0
+    def storing_failed(self) -> bool:
+        storer = self._storer
+        return storer is not None and not storer.is_alive() and storer.exitcode != 0
 
     def projector_alive(self) -> bool:
         if self._child is not None:
@@ -117,10 +117,10 @@ class EmbeddedRuntime:
             thread.join(timeout=60)
         if self._mp_stop is not None:
             self._mp_stop.set()
-        if self._queuer is not None:
-            self._queuer.join(timeout=30)
-            if self._queuer.is_alive():
-                self._queuer.terminate()
+        if self._storer is not None:
+            self._storer.join(timeout=30)
+            if self._storer.is_alive():
+                self._storer.terminate()
         if self._child is not None:
             self._child.join(timeout=30)
             if self._child.is_alive():

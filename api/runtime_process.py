@@ -7,11 +7,11 @@ process (and the projector in a third, as ``EmbeddedRuntime`` already does) the 
 schedules them and the API answers in milliseconds. They meet only through the
 SQLite files, as the production processes meet through PostgreSQL and RabbitMQ.
 
-The child also stores the inputs the API accepts as chunks (``Submission.queue_input``,
+The child also stores the inputs the API accepts as chunks (``Submission.store_pending``,
 handed over through a multiprocessing queue): parsing a million-row file is CPU work
-too. On start it resumes what a previous run left unfinished (queueing the
-rest of a half-queued input from its spool file, and publishing again the chunks
-that have no outcomes: the in-process queue died with the previous process).
+too. On start it resumes what a previous run left unfinished (storing the rest of a
+half-stored input from its spool file, and publishing again the chunks that have no
+outcomes: the in-process queue died with the previous process).
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ import logging
 import multiprocessing
 import os
 import queue
-from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-from api.http.intake import InputQueuer, resume_unfinished
+from api.input_storing import InputStorer, resume_unfinished
 from api.runtime import EmbeddedRuntime
-from application.submission import SubmitCommand
+from application.submission import PendingInput
 from infrastructure.bootstrap import bootstrap
 from infrastructure.settings import Settings
 
@@ -41,25 +39,27 @@ def _run(settings: dict[str, Any], workers: int, created_before: str, inbox: Any
     # process) it takes the CPU the API leaves, and the API stays quick under load.
     os.nice(RUNTIME_NICENESS)
     container = bootstrap(config)
-    queuer = InputQueuer(container)
+    storer = InputStorer(container.services)
     try:
         with EmbeddedRuntime(container, workers):
             try:
-                resume_unfinished(container, queuer, redispatch=True, created_before=created_before)
+                resume_unfinished(
+                    container.services, storer, redispatch=True, created_before=created_before, data_dir=config.data_dir
+                )
             except Exception:
                 log.exception("resuming unfinished actions failed")
             while not stop.is_set() and os.getppid() == parent_pid:
                 try:
-                    action_id, command, path, fmt = inbox.get(timeout=0.2)
+                    pending = inbox.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                queuer.queue(action_id, command, path, fmt)
+                storer.store(pending)
     finally:
         if os.getppid() != parent_pid:
             # The API died: end now, as a crash would; the next `serve` resumes the
-            # input this process was still queueing.
+            # input this process was still storing.
             os._exit(1)
-        queuer.close()
+        storer.close()
         container.close()
 
 
@@ -81,9 +81,9 @@ class RuntimeProcess:
         self._child = self._ctx.Process(target=_run, args=args, name="bulk-runtime", daemon=False)
         self._child.start()
 
-    def queue(self, action_id: UUID, command: SubmitCommand, path: Path, fmt: str) -> None:
+    def store(self, pending: PendingInput) -> None:
         """Hand an accepted input to the runtime process, which stores it as chunks."""
-        self._inbox.put((action_id, command, path, fmt))
+        self._inbox.put(pending)
 
     def close(self) -> None:
         """Nothing to release here: ``stop`` ends the process."""

@@ -19,6 +19,8 @@ from application.faults import FaultPolicy
 from application.ports.quotas import Clock, QuotaLimits
 
 KEY_PREFIX = "bap_"
+# Requests are counted per account in fixed windows of this many seconds.
+REQUEST_WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +129,12 @@ def new_api_key() -> str:
 
 
 class Accounts:
-    """Create accounts and recognise their API keys."""
+    """Create accounts, recognise their API keys, and count their requests."""
 
-    def __init__(self, store: AccountStore, clock: Clock) -> None:
+    def __init__(self, store: AccountStore, clock: Clock, rate_limiter: RateLimiter) -> None:
         self.store = store
         self.clock = clock
+        self.rate_limiter = rate_limiter
 
     def create(self, name: str, limits: AccountLimits) -> tuple[Account, str]:
         """A new account and its API key (returned once; only the hash is stored)."""
@@ -154,3 +157,9 @@ class Accounts:
         if not api_key.startswith(KEY_PREFIX):
             return None
         return self.store.by_key_hash(hash_key(api_key))
+
+    def count_request(self, account: Account) -> RateDecision:
+        """Count one request of the account in the current window, or refuse it (not
+        counted) when the account's requests per minute are spent."""
+        limit = account.limits.requests_per_minute
+        return self.rate_limiter.hit(account.account_id, limit, REQUEST_WINDOW_SECONDS, self.clock.now())

@@ -11,7 +11,9 @@ from uuid import UUID
 from application.event_store import ActionChangedError, BulkActionLog
 from application.ports.entities import EntityStore
 from application.ports.quotas import QuotaGate
-from domain.bulk_action import BulkAction, ChunkSummary
+from application.ports.read_models import ActionView
+from application.queries import ActionQueries
+from domain.bulk_action import ActionStatus, BulkAction, ChunkSummary
 
 
 class ActionCompleter:
@@ -63,3 +65,21 @@ class ActionCompleter:
             except ActionChangedError:
                 continue  # completed or cancelled just now: the next read says which
         self._release(action)
+
+
+class Cancellation:
+    """Cancel an account's action, for the CLI and the HTTP API alike."""
+
+    def __init__(self, completer: ActionCompleter, queries: ActionQueries) -> None:
+        self.completer = completer
+        self.queries = queries
+
+    def cancel(self, account_id: str | None, action_id: UUID) -> ActionView:
+        """Cancel the action (``ActionNotFoundError`` if it is another account's; None:
+        any account's). Chunks not yet processed never are. Returns the counts so far,
+        with the status the read model will show once the projector has seen it."""
+        self.queries.owned_action(account_id, action_id)
+        self.completer.cancel(action_id)
+        view = self.queries.owned_view(account_id, action_id)
+        view.status = ActionStatus.CANCELLED.value
+        return view

@@ -56,3 +56,14 @@ def migrate_entity_owners(events: BulkActionLog, store: OwnerMigratable) -> Owne
 
     moved = store.assign_owners(owner_of)
     return OwnerMigration(moved, crossed)
+
+
+class EntityOwnerMigration:
+    """``bulkactions migrate``: the migration above, over the process's stores."""
+
+    def __init__(self, events: BulkActionLog, store: OwnerMigratable) -> None:
+        self.events = events
+        self.store = store
+
+    def run(self) -> OwnerMigration | None:
+        return migrate_entity_owners(self.events, self.store)

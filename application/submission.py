@@ -14,17 +14,17 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from application.event_store import ActionNotFoundError, BulkActionLog
-from application.ports.inputs import InputRecord, InputScan, InputSource, KeyIndex
+from application.ports.inputs import InputFiles, InputRecord, InputScan, InputSource, KeyIndex
 from application.ports.quotas import Clock, QuotaExceededError, QuotaGate, QuotaLimits
 from application.reversion import RevertSource
-from domain.bulk_action import SUBMITTED_ACTIONS, ActionType, BulkAction, BulkChunk, action_id_for_key
+from domain.bulk_action import SUBMITTED_ACTIONS, ActionStatus, ActionType, BulkAction, BulkChunk, action_id_for_key
 from domain.entities.base import EntityType
 from domain.entities.registry import entity_type as entity_type_named
 from domain.errors import InvalidMatchFieldError, UnknownActionTypeError
 
 log = logging.getLogger(__name__)
 
-# Chunks stored per transaction while queueing: fewer commits, bounded memory.
+# Chunks stored per transaction while storing an input: fewer commits, bounded memory.
 CHUNKS_PER_SAVE = 4
 MAX_CHUNK_SIZE = 10_000
 
@@ -45,6 +45,34 @@ class SubmitCommand:
     @property
     def action_id(self) -> UUID | None:
         return action_id_for_key(self.account_id, self.idempotency_key) if self.idempotency_key else None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedInput:
+    """A command and its input file, both checked (the file read once)."""
+
+    command: SubmitCommand
+    source: InputSource
+    scan: InputScan
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInput:
+    """An accepted input that is not (wholly) stored as chunks yet: the file it is in
+    (None for a revert, whose input is its original's outcomes), and the command it is
+    read with."""
+
+    action_id: UUID
+    command: SubmitCommand
+    path: str | None
+    format: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    action_id: UUID
+    created: bool  # False: the idempotency key named an action that already exists
+    status: str
 
 
 class InputChangedError(Exception):
@@ -104,6 +132,25 @@ def allowed_fields(entity_type: str, action_type: str, match_by: str | None) -> 
     return fields | {"id"} if action_type == ActionType.UPDATE and match_by == "id" else fields
 
 
+def open_input(
+    files: InputFiles, command: SubmitCommand, path: str, fmt: str | None, name: str | None = None
+) -> InputSource:
+    """The command's input file, read with the columns its entity and action allow;
+    ``name`` is what the user called it, where the file on disk is a copy."""
+    source = files.open(path, fmt, allowed_fields(command.entity_type, command.action_type, command.match_by))
+    if name is not None:
+        source.name = name
+    return source
+
+
+def checked_input(files: InputFiles, command: SubmitCommand, path: str, fmt: str | None) -> CheckedInput:
+    """The command and its file, checked (the file read once): raises on bad input
+    before any store is needed, so bad input creates nothing."""
+    command = checked_command(command)
+    source = open_input(files, command, path, fmt)
+    return CheckedInput(command, source, source.scan())
+
+
 def record_key(
     etype: type[EntityType], action_type: str, match_by: str | None, data: dict[str, Any] | None
 ) -> str | None:
@@ -134,12 +181,34 @@ class Submission:
         limits: QuotaLimits,
         clock: Clock,
         key_index: Callable[[], KeyIndex],
+        files: InputFiles,
     ) -> None:
         self.events = events
         self.quota = quota
         self.limits = limits
         self.clock = clock
         self.key_index = key_index
+        self.files = files
+
+    def submit_file(
+        self,
+        command: SubmitCommand,
+        path: str,
+        fmt: str | None,
+        *,
+        name: str | None = None,
+        scan: InputScan | None = None,
+        limits: QuotaLimits | None = None,
+    ) -> Submitted:
+        """Check the command and the file (unless ``scan`` says it was read as it was
+        written), spend quota, record ``Created``. Storing the input is left to
+        ``store_input``, in the background: the id is answered at once."""
+        command = checked_command(command)
+        source = open_input(self.files, command, path, fmt, name)
+        action_id, created = self.create(command, source, scan or source.scan(), limits)
+        if not created:
+            return Submitted(action_id, False, self.events.get_action(action_id).status.value)
+        return Submitted(action_id, True, ActionStatus.QUEUEING.value)
 
     def create(
         self, command: SubmitCommand, source: InputSource, scan: InputScan, limits: QuotaLimits | None = None
@@ -198,7 +267,18 @@ class Submission:
         except ActionNotFoundError:
             return None
 
-    def queue_input(self, action_id: UUID, source: InputSource | None) -> int:
+    def pending_source(self, pending: PendingInput) -> InputSource:
+        """Where a pending input is read from: its file, or (a revert, ``path`` None) the
+        original's outcomes."""
+        if pending.path is None or pending.format is None:
+            return self._source_of(self.events.get_action(pending.action_id))
+        return open_input(self.files, pending.command, pending.path, pending.format)
+
+    def store_pending(self, pending: PendingInput) -> int:
+        """Store an accepted input from where it waits (see ``store_input``)."""
+        return self.store_input(pending.action_id, self.pending_source(pending))
+
+    def store_input(self, action_id: UUID, source: InputSource | None) -> int:
         """Store the input as chunks; chunks already stored (a resume) are skipped.
         ``source`` may be None for an action whose input is not a file (a revert reads
         its original's outcomes).

@@ -1,40 +1,99 @@
 """The composition root: the one place that picks adapters from ``Settings``.
 
-Nothing connects at import time; ``bootstrap`` builds everything and ``close``
-releases it.
+One backend per concern, chosen once by name (as the event store library picks its
+persistence by ``PERSISTENCE_MODULE``): the event storage (``BULK_EVENT_STORE``), the
+document stores (``BULK_DOCUMENT_STORE``: entities, read models, quota, accounts,
+request counts) and the transport (``BULK_TRANSPORT``). Each backend is one class or
+module in its technology's package; nothing here asks which one it got.
+
+``bootstrap`` builds the adapters and, from them, the application services that the
+entrypoints use (``ApplicationServices``); nothing connects at import time, and
+``Container.close`` releases everything.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from application.accounts import AccountStore, FallbackRateLimiter, RateLimiter
+from application.accounts import Accounts, AccountStore, FallbackRateLimiter, RateLimiter
 from application.chunk_processing import ChunkProcessor
-from application.completion import ActionCompleter
+from application.completion import ActionCompleter, Cancellation
 from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, any_of, is_transient_os_error
+from application.migration import EntityOwnerMigration
 from application.ports.entities import EntityStore
+from application.ports.inputs import InputFiles
 from application.ports.messaging import ChunkTrial, MessageTransport, PositionStore
 from application.ports.quotas import QuotaGate, QuotaLimits
-from application.ports.read_models import ReadModelStore
+from application.ports.read_models import ReadModelSets, ReadModelStore
+from application.queries import ActionQueries
+from application.recovery import ActionRecovery
 from application.relay import Relay
 from application.reversion import Reversion
 from application.submission import Submission
 from application.worker import ChunkWorker
+from infrastructure.events import faults as event_faults
+from infrastructure.files.readers import FileInputs
 from infrastructure.inprocess.rate_limits import InProcessRateLimiter
-from infrastructure.settings import Settings
+from infrastructure.settings import ConfigurationError, Settings
+from infrastructure.sqlite import faults as sqlite_faults
+from infrastructure.sqlite.key_index import SQLiteKeyIndex
+from projections.maintenance import ReadModelMaintenance
 from projections.projector import Projector
 
 if TYPE_CHECKING:
     from infrastructure.postgres.positions import SingleActiveLock
 
 T = TypeVar("T")
+__all__ = ["ConfigurationError", "bootstrap"]
+
+# Each backend by the name its setting gives it: "module:attribute".
+EVENT_STORAGES = {
+    "sqlite": "infrastructure.sqlite.backend:SQLiteEventStorage",
+    "postgres": "infrastructure.postgres.backend:PostgresEventStorage",
+}
+DOCUMENT_STORES = {
+    "sqlite": "infrastructure.sqlite.backend:SQLiteDocumentStores",
+    "mongodb": "infrastructure.mongo.backend:MongoDocumentStores",
+}
+TRANSPORTS = {"inprocess": "infrastructure.inprocess.backend", "rabbitmq": "infrastructure.rabbitmq.backend"}
+MAPPER_TOPIC = "infrastructure.events.mapper:FastMapper"
+
+
+class EventStorage(Protocol):
+    """Where events are stored (the event store library's persistence environment),
+    and where the relay remembers how far it has published."""
+
+    is_transient: FaultClassifier
+
+    def env(self) -> dict[str, str]: ...
+
+    def holds_events(self) -> bool: ...
+
+    def positions(self) -> PositionStore: ...
+
+
+class DocumentStores(ReadModelSets, Protocol):
+    """Entities, read models (live, and sets built aside), quota, accounts and request counts."""
+
+    local: bool  # reads are quick enough to run on an API's event loop
+    is_transient: FaultClassifier
+
+    def entities(self) -> EntityStore: ...
+
+    def quota(self) -> QuotaGate: ...
+
+    def accounts(self) -> AccountStore: ...
+
+    def rate_limiter(self) -> RateLimiter: ...
+
+    def close(self) -> None: ...
 
 
 class SystemClock:
@@ -42,14 +101,41 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class ConfigurationError(Exception):
-    pass
+class OutdatedStoreError(ConfigurationError):
+    """A store written by an earlier release that must be migrated before use."""
+
+
+class DataDirError(ConfigurationError):
+    """The data dir is missing (for a command that only reads), or cannot be written."""
+
+
+@dataclass(frozen=True)
+class ApplicationServices:
+    """What the entrypoints (CLI commands, HTTP routes) call: application services only."""
+
+    submission: Submission
+    queries: ActionQueries
+    cancellation: Cancellation
+    reversion: Reversion
+    recovery: ActionRecovery
+    accounts: Accounts
+    maintenance: ReadModelMaintenance
+    migration: EntityOwnerMigration
+    files: InputFiles
+    faults: FaultPolicy
+    # Bring the read models up to the event log now (and complete what is done).
+    catch_up: Callable[[], int]
+    # The document stores are local files: their reads may run on an event loop.
+    local_stores: bool
 
 
 @dataclass
 class Container:
+    """Every adapter, and the services and processes built from them."""
+
     settings: Settings
     events: BulkActionLog
+    documents: DocumentStores
     entities: EntityStore
     read_models: ReadModelStore
     transport: MessageTransport
@@ -60,15 +146,40 @@ class Container:
     rate_limiter: RateLimiter
     faults: FaultPolicy
 
+    def __post_init__(self) -> None:
+        self.services = self._services()
+
     @property
     def limits(self) -> QuotaLimits:
         return QuotaLimits(self.settings.records_per_day, self.settings.max_active_actions)
 
-    def submission(self) -> Submission:
-        from infrastructure.sqlite.key_index import SQLiteKeyIndex
-
+    def _services(self) -> ApplicationServices:
+        files = FileInputs()
         scratch = self.settings.data_dir
-        return Submission(self.events, self.quota, self.limits, self.clock, lambda: SQLiteKeyIndex(scratch))
+        queries = ActionQueries(self.read_models, self.events)
+        completer = self.completer()
+        return ApplicationServices(
+            submission=Submission(
+                self.events, self.quota, self.limits, self.clock, lambda: SQLiteKeyIndex(scratch), files
+            ),
+            queries=queries,
+            cancellation=Cancellation(completer, queries),
+            reversion=self.reversion(),
+            recovery=ActionRecovery(
+                self.events,
+                self.read_models,
+                completer,
+                self.transport,
+                lambda: self.projector(completing=False).catch_up(),
+            ),
+            accounts=Accounts(self.accounts, self.clock, self.rate_limiter),
+            maintenance=ReadModelMaintenance(self.events, self.read_models, self.documents),
+            migration=EntityOwnerMigration(self.events, self.entities),
+            files=files,
+            faults=self.faults,
+            catch_up=lambda: self.projector().catch_up(),
+            local_stores=self.documents.local,
+        )
 
     def reversion(self) -> Reversion:
         return Reversion(self.events, self.quota, self.clock)
@@ -98,6 +209,7 @@ class Container:
             self.quota,
             self.accounts,
             self.rate_limiter,
+            self.documents,
         ):
             close = getattr(part, "close", None)
             if close is not None:
@@ -105,52 +217,43 @@ class Container:
         self.events.close()
 
 
+def input_files() -> InputFiles:
+    """The input files reader, for a check made before any store is opened."""
+    return FileInputs()
+
+
+def _backend(table: dict[str, str], name: str) -> Any:
+    module, _, attribute = table[name].partition(":")
+    loaded = importlib.import_module(module)
+    return getattr(loaded, attribute) if attribute else loaded
+
+
+def _event_storage(settings: Settings) -> EventStorage:
+    storage: EventStorage = _backend(EVENT_STORAGES, settings.event_store).from_settings(settings)
+    return storage
+
+
+def _document_stores(settings: Settings) -> DocumentStores:
+    stores: DocumentStores = _backend(DOCUMENT_STORES, settings.document_store).from_settings(settings)
+    return stores
+
+
 def fault_policy(settings: Settings) -> FaultPolicy:
     """What counts as an infrastructure fault for the adapters ``settings`` pick."""
-    from infrastructure.events import faults as event_faults
-    from infrastructure.sqlite import faults as sqlite_faults
-
     # SQLite is always in use: the embedded stores, or scratch files (key index).
     classifiers: list[FaultClassifier] = [is_transient_os_error, sqlite_faults.is_transient, event_faults.is_transient]
-    if settings.event_store == "postgres":
-        from infrastructure.postgres import faults as postgres_faults
-
-        classifiers.append(postgres_faults.is_transient)
-    if settings.document_store == "mongodb":
-        from infrastructure.mongo import faults as mongo_faults
-
-        classifiers.append(mongo_faults.is_transient)
-    if settings.transport == "rabbitmq":
-        from infrastructure.rabbitmq import faults as rabbitmq_faults
-
-        classifiers.append(rabbitmq_faults.is_transient)
+    for table, name in (
+        (EVENT_STORAGES, settings.event_store),
+        (DOCUMENT_STORES, settings.document_store),
+        (TRANSPORTS, settings.transport),
+    ):
+        classifiers.append(_backend(table, name).is_transient)
     return FaultPolicy(any_of(*classifiers))
 
 
 def event_store_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing library's environment for the chosen event store."""
-    common = {"MAPPER_TOPIC": "infrastructure.events.mapper:FastMapper"}
-    if settings.event_store == "sqlite":
-        return {
-            **common,
-            "PERSISTENCE_MODULE": "infrastructure.sqlite.event_recorder:EmbeddedSQLiteFactory",
-            "SQLITE_DBNAME": str(settings.data_dir / "events.db"),
-            "SQLITE_LOCK_TIMEOUT": "60",
-            "APPLICATION_RECORDER_TOPIC": "infrastructure.sqlite.event_recorder:BatchSQLiteApplicationRecorder",
-        }
-    if not settings.postgres_dsn:
-        raise ConfigurationError("BULK_EVENT_STORE=postgres needs BULK_POSTGRES_DSN")
-    from infrastructure.postgres.event_store import postgres_env
-
-    return {**common, **postgres_env(settings)}
-
-
-class OutdatedStoreError(ConfigurationError):
-    """A store written by an earlier release that must be migrated before use."""
-
-
-class DataDirError(ConfigurationError):
-    """The data dir is missing (for a command that only reads), or cannot be written."""
+    return {"MAPPER_TOPIC": MAPPER_TOPIC, **_event_storage(settings).env()}
 
 
 def bootstrap(settings: Settings | None = None, *, create: bool = True, migrating: bool = False) -> Container:
@@ -159,10 +262,11 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True, migratin
     A store that needs ``bulkactions migrate`` is refused (``OutdatedStoreError``)
     unless ``migrating``."""
     settings = settings or Settings()
-    _checked_data_dir(settings, create=create)
-    events = BulkActionLog(env=event_store_env(settings))
+    storage = _event_storage(settings)
+    _checked_data_dir(settings, storage, create=create)
+    events = BulkActionLog(env={"MAPPER_TOPIC": MAPPER_TOPIC, **storage.env()})
     try:
-        container = _container(settings, events)
+        container = _container(settings, storage, events)
     except BaseException:
         events.close()  # a process waiting for a server at start tries again: leave nothing open
         raise
@@ -176,9 +280,9 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True, migratin
     return container
 
 
-def _checked_data_dir(settings: Settings, *, create: bool) -> None:
+def _checked_data_dir(settings: Settings, storage: EventStorage, *, create: bool) -> None:
     data_dir = settings.data_dir
-    if not create and settings.event_store == "sqlite" and not (data_dir / "events.db").is_file():
+    if not create and not storage.holds_events():
         raise DataDirError(f"no bulk actions data in {data_dir}: check --data-dir (or BULK_DATA_DIR)")
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -189,9 +293,10 @@ def _checked_data_dir(settings: Settings, *, create: bool) -> None:
         raise DataDirError(f"the data dir {data_dir} is read-only: bulkactions needs to write there")
 
 
-def _container(settings: Settings, events: BulkActionLog) -> Container:
+def _container(settings: Settings, storage: EventStorage, events: BulkActionLog) -> Container:
     faults = fault_policy(settings)
-    built: list[object] = []
+    documents = _document_stores(settings)
+    built: list[object] = [documents]
 
     def kept(part: T) -> T:
         built.append(part)
@@ -201,20 +306,21 @@ def _container(settings: Settings, events: BulkActionLog) -> Container:
         return Container(
             settings=settings,
             events=events,
-            entities=kept(_entity_store(settings)),
-            read_models=kept(read_model_store(settings)),
-            transport=kept(_transport(settings, faults)),
-            positions=kept(_position_store(settings)),
-            quota=kept(_quota(settings)),
+            documents=documents,
+            entities=kept(documents.entities()),
+            read_models=kept(documents.open()),
+            transport=kept(_backend(TRANSPORTS, settings.transport).transport(settings, faults)),
+            positions=kept(storage.positions()),
+            quota=kept(documents.quota()),
             clock=SystemClock(),
-            accounts=kept(_accounts(settings)),
-            rate_limiter=FallbackRateLimiter(kept(_rate_limiter(settings)), InProcessRateLimiter(), faults),
+            accounts=kept(documents.accounts()),
+            rate_limiter=FallbackRateLimiter(kept(documents.rate_limiter()), InProcessRateLimiter(), faults),
             faults=faults,
         )
     except BaseException:
-        # A server that is down at start: close the adapters built so far (clients,
-        # connections, their threads) before the caller tries again.
-        for part in built:
+        # A server that is down at start: close what was built so far (clients,
+        # connections, their threads), the adapters first, before the caller tries again.
+        for part in reversed(built):
             close = getattr(part, "close", None)
             if close is not None:
                 with contextlib.suppress(Exception):
@@ -222,135 +328,10 @@ def _container(settings: Settings, events: BulkActionLog) -> Container:
         raise
 
 
-def _entity_store(settings: Settings) -> EntityStore:
-    if settings.document_store == "sqlite":
-        from infrastructure.sqlite.entities import SQLiteEntityStore
-
-        return SQLiteEntityStore(settings.data_dir / "entities.db")
-    from infrastructure.mongo.entities import MongoEntityStore
-
-    return MongoEntityStore(_mongodb_uri(settings), settings.mongodb_database)
-
-
-def _mongodb_uri(settings: Settings) -> str:
-    if not settings.mongodb_uri:
-        raise ConfigurationError("BULK_DOCUMENT_STORE=mongodb needs BULK_MONGODB_URI")
-    return settings.mongodb_uri
-
-
-def read_model_store(settings: Settings, label: str = "") -> ReadModelStore:
-    """The live read models (label ""), or a separate set named by ``label`` that a
-    replay builds aside and ``promote_read_models`` then puts in place."""
-    if settings.document_store == "sqlite":
-        from infrastructure.sqlite.read_models import SQLiteReadModelStore
-
-        return SQLiteReadModelStore(settings.data_dir / _sqlite_read_model_file(label))
-    from infrastructure.mongo.read_models import MongoReadModelStore
-
-    return MongoReadModelStore(_mongodb_uri(settings), settings.mongodb_database, prefix=label)
-
-
-def _sqlite_read_model_file(label: str) -> str:
-    return f"readmodels.{label}.db" if label else "readmodels.db"
-
-
-def discard_read_models(settings: Settings, label: str) -> None:
-    """Delete a set of read models built aside (never the live one)."""
-    assert label, "refusing to discard the live read models"
-    if settings.document_store == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            (settings.data_dir / (_sqlite_read_model_file(label) + suffix)).unlink(missing_ok=True)
-        return
-    from infrastructure.mongo.read_models import drop_read_models
-
-    drop_read_models(_mongodb_uri(settings), settings.mongodb_database, prefix=label)
-
-
-@contextmanager
-def read_models_aside(settings: Settings, label: str) -> Iterator[ReadModelStore]:
-    """An empty set of read models under ``label`` for the length of a block, then gone
-    (what ``verify`` rebuilds into)."""
-    discard_read_models(settings, label)
-    store = read_model_store(settings, label)
-    try:
-        yield store
-    finally:
-        store.close()
-        discard_read_models(settings, label)
-
-
-def promote_read_models(settings: Settings, label: str) -> None:
-    """Make the read models built aside under ``label`` the live ones (stop projectors first)."""
-    if settings.document_store == "sqlite":
-        live = settings.data_dir / _sqlite_read_model_file("")
-        for suffix in ("-wal", "-shm", ""):
-            (settings.data_dir / (live.name + suffix)).unlink(missing_ok=True)
-        os.replace(settings.data_dir / _sqlite_read_model_file(label), live)
-        return
-    from infrastructure.mongo.read_models import promote_read_models as promote_mongo
-
-    promote_mongo(_mongodb_uri(settings), settings.mongodb_database, prefix=label)
-
-
-def _quota(settings: Settings) -> QuotaGate:
-    if settings.document_store == "sqlite":
-        from infrastructure.sqlite.quota import SQLiteQuotaGate
-
-        return SQLiteQuotaGate(settings.data_dir / "quota.db")
-    from infrastructure.mongo.quota import MongoQuotaGate
-
-    return MongoQuotaGate(_mongodb_uri(settings), settings.mongodb_database)
-
-
-def _accounts(settings: Settings) -> AccountStore:
-    if settings.document_store == "sqlite":
-        from infrastructure.sqlite.accounts import SQLiteAccountStore
-
-        return SQLiteAccountStore(settings.data_dir / "accounts.db")
-    from infrastructure.mongo.accounts import MongoAccountStore
-
-    return MongoAccountStore(_mongodb_uri(settings), settings.mongodb_database)
-
-
-def _rate_limiter(settings: Settings) -> RateLimiter:
-    if settings.document_store == "sqlite":
-        from infrastructure.sqlite.rate_limits import SQLiteRateLimiter
-
-        return SQLiteRateLimiter(settings.data_dir / "ratelimits.db")
-    from infrastructure.mongo.rate_limits import MongoRateLimiter
-
-    return MongoRateLimiter(_mongodb_uri(settings), settings.mongodb_database)
-
-
-def _position_store(settings: Settings) -> PositionStore:
-    if settings.event_store == "sqlite":
-        from infrastructure.sqlite.positions import SQLitePositionStore
-
-        return SQLitePositionStore(settings.data_dir / "relay.db")
-    from infrastructure.postgres.positions import PostgresPositionStore
-
-    assert settings.postgres_dsn is not None
-    return PostgresPositionStore(settings.postgres_dsn)
-
-
-def _transport(settings: Settings, faults: FaultPolicy) -> MessageTransport:
-    if settings.transport == "inprocess":
-        from infrastructure.inprocess.transport import InProcessTransport
-
-        return InProcessTransport(settings.delivery_limit)
-    if not settings.rabbitmq_url:
-        raise ConfigurationError("BULK_TRANSPORT=rabbitmq needs BULK_RABBITMQ_URL")
-    from infrastructure.rabbitmq.transport import RabbitMQTransport
-
-    return RabbitMQTransport(
-        settings.rabbitmq_url, settings.delivery_limit, settings.rabbitmq_prefetch, episodes=faults.episodes
-    )
-
-
 def single_active_lock(settings: Settings, name: str) -> SingleActiveLock:
     """The lock that lets one relay (or projector) of several be active at a time."""
     if settings.event_store != "postgres" or not settings.postgres_dsn:
         raise ConfigurationError("a single-active lock needs BULK_EVENT_STORE=postgres and BULK_POSTGRES_DSN")
-    from infrastructure.postgres.positions import SingleActiveLock
+    from infrastructure.postgres.backend import PostgresEventStorage
 
-    return SingleActiveLock(settings.postgres_dsn, name)
+    return PostgresEventStorage(settings).single_active_lock(name)

@@ -12,6 +12,10 @@ PREFIX = "BULK_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
+class ConfigurationError(Exception):
+    """Settings that cannot work together (a store chosen without its address)."""
+
+
 class LogSettings(BaseSettings):
     """What a process reads first: it sets up logging before anything else is read."""
 

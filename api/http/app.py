@@ -1,10 +1,10 @@
-"""The app factory: ``create_app(container, runtime)``.
+"""The app factory: ``create_app(services, config, runtime)``.
 
 With a runtime (``bulkactions serve`` on the embedded default: relay, workers and
 projector in a child process, see ``api.runtime_process``) the app starts and stops
 it with itself, and the runtime resumes what a previous run left unfinished. Without
 one (the production stack, where those run as their own processes) the app itself
-resumes queueing any input a previous API process left half-queued.
+resumes storing any input a previous API process left half-stored.
 """
 
 from __future__ import annotations
@@ -13,27 +13,29 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.http import problems
-from api.http.deps import Services, reject_unknown_query
-from api.http.intake import InputQueuer, Queuer, resume_unfinished
+from api.http.deps import ApiState, reject_unknown_query
 from api.http.ratelimit_headers import RateLimitHeaders
 from api.http.routes import bulk_actions, events, results
 from api.http.schemas import BulkActionCreate
 from api.http.spool import SpoolFolder
-from application.accounts import Accounts
-from infrastructure.bootstrap import Container
+from api.input_storing import InputStorer, InputStoring, resume_unfinished
+from infrastructure.bootstrap import ApplicationServices
+from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class Runtime(Queuer, Protocol):
-    """Relay, workers and projector started with the app; it also queues the inputs
+class Runtime(InputStoring, Protocol):
+    """Relay, workers and projector started with the app; it also stores the inputs
     the app accepts (off the API's process)."""
 
     def start(self) -> None: ...
@@ -41,10 +43,25 @@ class Runtime(Queuer, Protocol):
     def stop(self) -> None: ...
 
 
-def create_app(container: Container, runtime: Runtime | None = None, *, resume: bool = True) -> FastAPI:
-    queuer = runtime if runtime is not None else InputQueuer(container)
-    spool = SpoolFolder(container.settings.data_dir)
-    services = Services(container, Accounts(container.accounts, container.clock), queuer, spool)
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The settings the API itself reads: where request bodies are spooled (the data
+    dir's ``spool/``), and the largest body it takes."""
+
+    data_dir: Path
+    max_upload_bytes: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> ApiConfig:
+        return cls(settings.data_dir, settings.max_upload_bytes)
+
+
+def create_app(
+    services: ApplicationServices, config: ApiConfig, runtime: Runtime | None = None, *, resume: bool = True
+) -> FastAPI:
+    storer = runtime if runtime is not None else InputStorer(services)
+    spool = SpoolFolder(config.data_dir)
+    state = ApiState(services, storer, spool, config.max_upload_bytes)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -53,16 +70,18 @@ def create_app(container: Container, runtime: Runtime | None = None, *, resume: 
             runtime.start()  # and the runtime resumes unfinished actions
         elif resume:
             started = datetime.now(UTC).isoformat()
-            resuming = threading.Thread(target=_resume, args=(services, started), name="resume", daemon=True)
+            resuming = threading.Thread(
+                target=_resume, args=(services, config.data_dir, started), name="resume", daemon=True
+            )
             resuming.start()
         try:
             yield
         finally:
-            # The resume thread uses the container's stores: let it finish before the
-            # composition root closes them (as the queuer's close waits for its inputs).
+            # The resume thread uses the stores: let it finish before the composition
+            # root closes them (as the storer's close waits for its inputs).
             if resuming is not None:
                 resuming.join()
-            services.queuer.close()
+            state.storer.close()
             if runtime is not None:
                 runtime.stop()
             spool.close()
@@ -73,8 +92,8 @@ def create_app(container: Container, runtime: Runtime | None = None, *, resume: 
         summary="Bulk insert / update / upsert of CRM records, with per-record results and an audit trail.",
         lifespan=lifespan,
     )
-    app.state.services = services
-    problems.install(app, container.faults)
+    app.state.api = state
+    problems.install(app, services.faults)
     for module in (bulk_actions, results, events):
         app.include_router(module.router, dependencies=[Depends(reject_unknown_query)])
     app.add_middleware(RateLimitHeaders)
@@ -82,13 +101,15 @@ def create_app(container: Container, runtime: Runtime | None = None, *, resume: 
     return app
 
 
-def _resume(services: Services, created_before: str) -> None:
+def _resume(services: ApplicationServices, data_dir: Path, created_before: str) -> None:
     try:
-        queuer = InputQueuer(services.container)
+        storer = InputStorer(services)
         try:
-            count = resume_unfinished(services.container, queuer, redispatch=False, created_before=created_before)
+            count = resume_unfinished(
+                services, storer, redispatch=False, created_before=created_before, data_dir=data_dir
+            )
         finally:
-            queuer.close()
+            storer.close()
         if count:
             log.warning("resumed %d unfinished action(s)", count)
     except Exception:

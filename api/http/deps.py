@@ -1,11 +1,11 @@
-"""Dependencies of the routes, as ``Annotated`` aliases: the container's ports, the
+"""Dependencies of the routes, as ``Annotated`` aliases: the application services, the
 authenticated account (API key, then the per-minute request limit), and the intake.
 
 They are ``async``. Reading a local SQLite file takes microseconds, less than a hop
 to the thread pool, so on the embedded stores the key and rate checks run on the event
 loop (measured: p99 of GET /v1/bulk-actions/{id} during a large import about halves).
 A network store (MongoDB) must not block the loop for a round trip: then they run in
-the thread pool (``Services.store_io``)."""
+the thread pool (``ApiState.store_io``)."""
 
 from __future__ import annotations
 
@@ -18,16 +18,15 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.http.intake import Queuer
 from api.http.problems import ProblemError
 from api.http.ratelimit_headers import record_decision, requests_refused
 from api.http.spool import SpoolFolder
-from application.accounts import Account, Accounts
-from application.event_store import BulkActionLog
-from application.ports.read_models import ReadModelStore
-from infrastructure.bootstrap import Container
+from api.input_storing import InputStoring
+from application.accounts import REQUEST_WINDOW_SECONDS, Account
+from application.completion import Cancellation
+from application.queries import ActionQueries
+from infrastructure.bootstrap import ApplicationServices
 
-WINDOW_SECONDS = 60
 T = TypeVar("T")
 
 
@@ -35,16 +34,18 @@ KEY_CACHE_SECONDS = 10.0
 
 
 @dataclass
-class Services:
-    container: Container
-    accounts: Accounts
-    queuer: Queuer
+class ApiState:
+    """What the routes share: the application services, the intake, the upload cap."""
+
+    services: ApplicationServices
+    storer: InputStoring
     spool: SpoolFolder
+    max_upload_bytes: int
     _known_keys: dict[str, tuple[Account, float]] = field(default_factory=dict)
 
     async def store_io(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a store call: inline on local SQLite, in the thread pool otherwise."""
-        if self.container.settings.document_store == "sqlite":
+        """Run a store call: inline on local stores, in the thread pool otherwise."""
+        if self.services.local_stores:
             return call(*args)
         return await run_in_threadpool(call, *args)
 
@@ -55,7 +56,7 @@ class Services:
         known = self._known_keys.get(api_key)
         if known is not None and known[1] > now:
             return known[0]
-        account = self.accounts.authenticate(api_key)
+        account = self.services.accounts.authenticate(api_key)
         if account is not None:
             if len(self._known_keys) > 10_000:
                 self._known_keys.clear()
@@ -63,40 +64,33 @@ class Services:
         return account
 
 
-async def services(request: Request) -> Services:
-    found: Services = request.app.state.services
+async def api_state(request: Request) -> ApiState:
+    found: ApiState = request.app.state.api
     return found
 
 
-ServicesDep = Annotated[Services, Depends(services)]
+StateDep = Annotated[ApiState, Depends(api_state)]
 
 
-async def container(svc: ServicesDep) -> Container:
-    return svc.container
+async def queries(state: StateDep) -> ActionQueries:
+    return state.services.queries
 
 
-ContainerDep = Annotated[Container, Depends(container)]
+QueriesDep = Annotated[ActionQueries, Depends(queries)]
 
 
-async def read_models(c: ContainerDep) -> ReadModelStore:
-    return c.read_models
+async def cancellation(state: StateDep) -> Cancellation:
+    return state.services.cancellation
 
 
-ReadModelsDep = Annotated[ReadModelStore, Depends(read_models)]
-
-
-async def event_log(c: ContainerDep) -> BulkActionLog:
-    return c.events
-
-
-EventsDep = Annotated[BulkActionLog, Depends(event_log)]
+CancellationDep = Annotated[Cancellation, Depends(cancellation)]
 
 bearer = HTTPBearer(auto_error=False, description="An API key from `bulkactions accounts create`")
 
 
 async def current_account(
     request: Request,
-    svc: ServicesDep,
+    state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Account:
     """The caller's account, once its key is known and its request rate allows one more."""
@@ -109,16 +103,13 @@ async def current_account(
             "send an API key: Authorization: Bearer <key>",
             headers=challenge,
         )
-    account = await svc.store_io(svc.authenticate, credentials.credentials)
+    account = await state.store_io(state.authenticate, credentials.credentials)
     if account is None:
         raise ProblemError(401, "unauthenticated", "Unauthorized", "unknown API key", headers=challenge)
-    c = svc.container
-    decision = await svc.store_io(
-        c.rate_limiter.hit, account.account_id, account.limits.requests_per_minute, WINDOW_SECONDS, c.clock.now()
-    )
-    record_decision(request, decision, WINDOW_SECONDS)
+    decision = await state.store_io(state.services.accounts.count_request, account)
+    record_decision(request, decision, REQUEST_WINDOW_SECONDS)
     if not decision.allowed:
-        raise requests_refused(decision, WINDOW_SECONDS)
+        raise requests_refused(decision, REQUEST_WINDOW_SECONDS)
     return account
 
 

@@ -21,6 +21,7 @@ from application.event_store import ActionNotFoundError
 from application.faults import FaultPolicy
 from application.ports.inputs import InputError
 from application.ports.quotas import QuotaExceededError
+from application.queries import InvalidCursorError, InvalidInstantError, RowBeyondTotalError, RowNotFoundError
 from application.submission import IdempotencyKeyReusedError, InvalidCommandError
 from domain.errors import ActionAlreadyFinishedError, DomainError
 
@@ -140,7 +141,23 @@ def install(app: FastAPI, faults: FaultPolicy) -> None:
 
     @app.exception_handler(ActionNotFoundError)
     async def on_missing(request: Request, exc: ActionNotFoundError) -> JSONResponse:
-        return problem_response(request, not_found("such action"))
+        return problem_response(request, not_found(f"action {exc.action_id}"))
+
+    @app.exception_handler(RowNotFoundError)
+    async def on_missing_row(request: Request, exc: RowNotFoundError) -> JSONResponse:
+        if isinstance(exc, RowBeyondTotalError):
+            return problem_response(
+                request, not_found(f"row {exc.row}: action {exc.action_id} has {exc.total} records")
+            )
+        return problem_response(request, not_found(f"row {exc.row} of action {exc.action_id} (not stored yet)"))
+
+    @app.exception_handler(InvalidCursorError)
+    async def on_cursor(request: Request, exc: InvalidCursorError) -> JSONResponse:
+        return problem_response(request, ProblemError(400, "invalid-cursor", "Bad Request", str(exc)))
+
+    @app.exception_handler(InvalidInstantError)
+    async def on_instant(request: Request, exc: InvalidInstantError) -> JSONResponse:
+        return problem_response(request, ProblemError(422, "invalid-request", "Invalid Request", str(exc)))
 
     @app.exception_handler(Exception)
     async def on_error(request: Request, exc: Exception) -> JSONResponse:
@@ -161,7 +178,7 @@ class FaultTranslatingRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def translated(request: Request) -> Response:
-            faults: FaultPolicy = request.app.state.services.container.faults
+            faults: FaultPolicy = request.app.state.api.services.faults
             try:
                 response = await handle(request)
             except Exception as exc:

@@ -192,3 +192,32 @@ class RecordHistory(BaseModel):
     action_id: str
     row: int
     events: list[dict[str, Any]] = Field(description="the record's input event, then its outcome, in order")
+
+
+# The body of POST /v1/bulk-actions, read by hand (streamed, size-capped), as the
+# OpenAPI schema shows it: JSON records inline, or a file upload.
+UPLOAD_SCHEMA = {
+    "type": "object",
+    "required": ["entity", "action", "file"],
+    "properties": {
+        "entity": {"type": "string", "example": "contact"},
+        "action": {"type": "string", "enum": ["insert", "update", "upsert"]},
+        "match_by": {"type": "string"},
+        "chunk_size": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "format": {"type": "string", "enum": ["csv", "jsonl", "json"]},
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "CSV with a header, JSON lines, or a JSON array",
+        },
+    },
+}
+SUBMIT_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/BulkActionCreate"}},
+            "multipart/form-data": {"schema": UPLOAD_SCHEMA},
+        },
+    },
+}

@@ -72,5 +72,12 @@ class KeyIndex(Protocol):
     def close(self) -> None: ...
 
 
+class InputFiles(Protocol):
+    """Opens input files: a CSV, JSON-lines or JSON-array file (``fmt`` None: told by
+    the file's extension), whose columns must be among ``allowed_fields``."""
+
+    def open(self, path: str, fmt: str | None, allowed_fields: frozenset[str]) -> InputSource: ...
+
+
 class InputError(Exception):
     """The input as a whole is unusable (encoding, header, format): nothing was created."""

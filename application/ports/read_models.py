@@ -170,3 +170,18 @@ class ReadModelStore(Protocol):
     def chunk_input(self, action_id: str, chunk_no: int) -> ChunkInput | None: ...
 
     def close(self) -> None: ...
+
+
+class ReadModelSets(Protocol):
+    """Sets of read models by label: "" is the live set; another label names a set that
+    a replay builds aside and then puts in place, or that verify rebuilds into."""
+
+    def open(self, label: str = "") -> ReadModelStore: ...
+
+    def discard(self, label: str) -> None:
+        """Delete a set built aside (never the live one)."""
+        ...
+
+    def promote(self, label: str) -> None:
+        """Make the set built aside under ``label`` the live one (projectors stopped)."""
+        ...

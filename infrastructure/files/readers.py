@@ -89,6 +89,13 @@ def _decode_error(name: str, exc: UnicodeDecodeError, consumed: int) -> InputErr
     )
 
 
+class FileInputs:
+    """Opens input files (the application's ``InputFiles``)."""
+
+    def open(self, path: str, fmt: str | None, allowed_fields: frozenset[str]) -> FileSource:
+        return FileSource(path, fmt, allowed_fields=allowed_fields)
+
+
 class FileSource:
     """A CSV, JSON-lines or JSON-array file on disk."""
 

@@ -10,6 +10,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
+from uuid import uuid4
 
 from application.ports.inputs import InputError
 
@@ -51,3 +52,17 @@ def sniffed_format(path: Path) -> str:
     if head.startswith(b"["):
         return "json"
     return "jsonl" if head.startswith(b"{") else "csv"
+
+
+def keep_spooled(spooled: Path, folder: Path, fmt: str) -> Path:
+    """Move a spooled stream into ``folder`` (the data dir's ``spool/``), where it stays
+    for as long as its action may need it again (``resume``)."""
+    kept = folder / f"{uuid4().hex}.{fmt}"
+    kept.parent.mkdir(exist_ok=True)
+    shutil.move(spooled, kept)
+    return kept
+
+
+def stream_name(path: str) -> str:
+    """What to call a stream's input: ``stdin``, or the pipe's name."""
+    return "stdin" if path == STDIN else Path(path).name

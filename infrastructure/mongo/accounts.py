@@ -6,17 +6,19 @@ processes creating the same name at once, one gets ``DuplicateAccountError``.
 
 from __future__ import annotations
 
+from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
 from application.accounts import Account, AccountLimits, DuplicateAccountError
-from infrastructure.mongo.client import Document, closed_on_error, connect, exactly
+from infrastructure.mongo.client import Connection, Document, exactly
 
 
 class MongoAccountStore:
-    def __init__(self, uri: str, database: str) -> None:
-        self._client = connect(uri)
+    def __init__(self, client: str | MongoClient[Document], database: str) -> None:
+        self._connection = Connection(client)
+        self._client = self._connection.client
         self._accounts = self._client[database]["accounts"]
-        with closed_on_error(self._client):
+        with self._connection.prepared():
             self._accounts.create_index("name", unique=True)
             self._accounts.create_index("key_hash", unique=True)
 
@@ -44,7 +46,7 @@ class MongoAccountStore:
         return _account(self._accounts.find_one({"_id": exactly(account_id)}))
 
     def close(self) -> None:
-        self._client.close()
+        self._connection.close()
 
 
 def _account(doc: Document | None) -> Account | None:

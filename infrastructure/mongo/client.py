@@ -33,6 +33,33 @@ def closed_on_error(client: MongoClient[Document]) -> Iterator[MongoClient[Docum
         raise
 
 
+class Connection:
+    """The client an adapter works through: given a URI, its own (closed with the
+    adapter); given a client, one shared by every adapter of the process (a client is
+    a connection pool with monitor threads: one per process), closed by whoever made
+    it (``MongoDocumentStores``)."""
+
+    def __init__(self, target: str | MongoClient[Document]) -> None:
+        self._owned = isinstance(target, str)
+        self.client: MongoClient[Document] = connect(target) if isinstance(target, str) else target
+
+    @contextlib.contextmanager
+    def prepared(self) -> Iterator[MongoClient[Document]]:
+        """Preparing an adapter (indexes) while the server is down fails: close an owned
+        client then (a process that waits for the server at start builds its adapters
+        again and again, and must not leave a client and its threads each time); a
+        shared one is its maker's to close."""
+        try:
+            yield self.client
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._owned:
+            self.client.close()
+
+
 def exactly(value: Any) -> Document:
     """Filter condition "equals ``value``, byte for byte".
 

@@ -20,10 +20,11 @@ import time
 from datetime import datetime, timedelta
 
 import orjson
+from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
 from application.ports.quotas import QuotaExceededError, QuotaLimits
-from infrastructure.mongo.client import Document, connect, exactly
+from infrastructure.mongo.client import Connection, Document, exactly
 
 DAY = timedelta(days=1)
 # Inactive spends older than this are dropped from the account document. Far more than
@@ -33,8 +34,9 @@ _MAX_ATTEMPTS = 1000
 
 
 class MongoQuotaGate:
-    def __init__(self, uri: str, database: str) -> None:
-        self._client = connect(uri)
+    def __init__(self, client: str | MongoClient[Document], database: str) -> None:
+        self._connection = Connection(client)
+        self._client = self._connection.client
         db = self._client[database]
         self._accounts = db["quota_accounts"]
         self._reserved = db["quota_reservations"]
@@ -89,7 +91,7 @@ class MongoQuotaGate:
         return done.matched_count == 1
 
     def close(self) -> None:
-        self._client.close()
+        self._connection.close()
 
 
 def _check(account_id: str, spends: list[Document], records: int, limits: QuotaLimits, now: datetime) -> None:

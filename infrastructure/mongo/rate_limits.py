@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ReturnDocument
+from pymongo import MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from application.accounts import RateDecision
-from infrastructure.mongo.client import connect, exactly
+from infrastructure.mongo.client import Connection, Document, exactly
 
 _MAX_ATTEMPTS = 1000
 
 
 class MongoRateLimiter:
-    def __init__(self, uri: str, database: str) -> None:
-        self._client = connect(uri)
+    def __init__(self, client: str | MongoClient[Document], database: str) -> None:
+        self._connection = Connection(client)
+        self._client = self._connection.client
         self._counts = self._client[database]["request_counts"]
 
     def hit(self, account_id: str, limit: int, window_seconds: int, now: datetime) -> RateDecision:
@@ -70,4 +71,4 @@ class MongoRateLimiter:
         return done.matched_count == 1
 
     def close(self) -> None:
-        self._client.close()
+        self._connection.close()

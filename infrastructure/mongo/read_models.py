@@ -42,16 +42,15 @@ from typing import Any
 
 import orjson
 from bson import Binary
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
 
 from application.ports.read_models import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
 from infrastructure.mongo.client import (
+    Connection,
     Document,
-    closed_on_error,
-    connect,
     exactly,
     insert_ignoring_duplicates,
     sort_key,
@@ -88,7 +87,7 @@ def _limited(limit: int) -> int | None:
 class MongoReadModelStore:
     def __init__(
         self,
-        uri: str,
+        client: str | MongoClient[Document],
         database: str,
         *,
         prefix: str = "",
@@ -96,10 +95,11 @@ class MongoReadModelStore:
         claim_wait_seconds: float = 5.0,
         transactions: bool | None = None,
     ) -> None:
-        self._client = connect(uri)
+        self._connection = Connection(client)
+        self._client = self._connection.client
         c = _collections(self._client[database], prefix)
         self._actions, self._logs, self._chunks, self._positions = (c[k] for k in KINDS)
-        with closed_on_error(self._client):
+        with self._connection.prepared():
             self._actions.create_index([("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)])
             self._actions.create_index([("created_key", DESCENDING), ("id_key", DESCENDING)])
             self._claims = ProjectionClaims(self._positions, claim_seconds, claim_wait_seconds)
@@ -308,7 +308,7 @@ class MongoReadModelStore:
         return ChunkInput(action_id, chunk_no, doc["first_row"], orjson.loads(doc["records"]))
 
     def close(self) -> None:
-        self._client.close()
+        self._connection.close()
 
 
 def insert_new(collection: Collection[Document], documents: list[Document], session: ClientSession | None) -> None:
@@ -357,18 +357,14 @@ def _delta_fields(doc: Document, delta: ActionDelta, committed: int, position: i
 # ---------------------------------------------------------------------- replay support
 
 
-def drop_read_models(uri: str, database: str, *, prefix: str) -> None:
+def drop_read_models(client: MongoClient[Document], database: str, *, prefix: str) -> None:
     """Delete a set of read models built aside (never the live one)."""
     assert prefix, "refusing to drop the live read models"
-    client = connect(uri)
-    try:
-        for collection in _collections(client[database], prefix).values():
-            collection.drop()
-    finally:
-        client.close()
+    for collection in _collections(client[database], prefix).values():
+        collection.drop()
 
 
-def promote_read_models(uri: str, database: str, *, prefix: str) -> None:
+def promote_read_models(client: MongoClient[Document], database: str, *, prefix: str) -> None:
     """Make the set built aside under ``prefix`` the live one (projectors stopped).
 
     Documents are copied, not renamed: ``renameCollection`` is a silent no-op on the
@@ -377,21 +373,17 @@ def promote_read_models(uri: str, database: str, *, prefix: str) -> None:
     the replay again (it rebuilds and promotes from scratch).
     """
     assert prefix, "the live read models cannot be promoted onto themselves"
-    client = connect(uri)
-    try:
-        db = client[database]
-        staged, live = _collections(db, prefix), _collections(db, "")
-        live["positions"].drop()
-        for kind in KINDS:
-            if kind != "positions":
-                live[kind].drop()
-                _copy(staged[kind], live[kind])
-        _copy(staged["positions"], live["positions"])
-        for collection in staged.values():
-            collection.drop()
-    finally:
-        client.close()
-    MongoReadModelStore(uri, database).close()  # the live indexes, made again after the drops
+    db = client[database]
+    staged, live = _collections(db, prefix), _collections(db, "")
+    live["positions"].drop()
+    for kind in KINDS:
+        if kind != "positions":
+            live[kind].drop()
+            _copy(staged[kind], live[kind])
+    _copy(staged["positions"], live["positions"])
+    for collection in staged.values():
+        collection.drop()
+    MongoReadModelStore(client, database).close()  # the live indexes, made again after the drops
 
 
 def _copy(source: Collection[Document], target: Collection[Document]) -> None:

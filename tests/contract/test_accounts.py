@@ -16,6 +16,7 @@ from application.accounts import (
     DuplicateAccountError,
     hash_key,
 )
+from infrastructure.inprocess.rate_limits import InProcessRateLimiter
 from tests.contract import adapters
 
 LIMITS = AccountLimits(requests_per_minute=60, records_per_day=1000, max_active_actions=3)
@@ -49,8 +50,12 @@ def test_two_accounts_cannot_share_a_name(account_store: Any) -> None:
     assert account_store.get("acc_2") is None
 
 
+def _accounts(store: Any) -> Accounts:
+    return Accounts(store, FixedClock(), InProcessRateLimiter())
+
+
 def test_a_created_key_authenticates_and_only_its_hash_is_stored(account_store: Any) -> None:
-    accounts = Accounts(account_store, FixedClock())
+    accounts = _accounts(account_store)
     account, api_key = accounts.create("globex", LIMITS)
     assert api_key.startswith("bap_") and len(api_key) > 40
     stored = account_store.get(account.account_id)
@@ -62,7 +67,7 @@ def test_a_created_key_authenticates_and_only_its_hash_is_stored(account_store: 
 
 
 def test_every_account_gets_its_own_key(account_store: Any) -> None:
-    accounts = Accounts(account_store, FixedClock())
+    accounts = _accounts(account_store)
     (one, key1), (two, key2) = accounts.create("a", LIMITS), accounts.create("b", LIMITS)
     assert key1 != key2
     assert accounts.authenticate(key1) == one and accounts.authenticate(key2) == two
@@ -70,4 +75,12 @@ def test_every_account_gets_its_own_key(account_store: Any) -> None:
 
 def test_limits_below_one_are_refused(account_store: Any) -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        Accounts(account_store, FixedClock()).create("zero", AccountLimits(0, 1, 1))
+        _accounts(account_store).create("zero", AccountLimits(0, 1, 1))
+
+
+def test_an_accounts_requests_are_counted_against_its_own_limit_per_minute(account_store: Any) -> None:
+    accounts = _accounts(account_store)
+    account, _ = accounts.create("initech", AccountLimits(2, 10, 1))
+    decisions = [accounts.count_request(account) for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert decisions[0].limit == 2 and decisions[0].remaining == 1

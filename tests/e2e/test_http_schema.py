@@ -11,12 +11,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from api.http.app import create_app
-from api.jobs import create_action, run_to_completion
-from application.accounts import Account, AccountLimits, Accounts
-from application.submission import SubmitCommand
-from infrastructure.bootstrap import Container, bootstrap
-from infrastructure.files.readers import FileSource
+from api.http.app import ApiConfig, create_app
+from api.jobs import run_to_completion
+from application.accounts import Account, AccountLimits
+from application.submission import SubmitCommand, checked_input
+from infrastructure.bootstrap import Container, bootstrap, input_files
 from infrastructure.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -24,10 +23,8 @@ pytestmark = pytest.mark.e2e
 
 def _app_and_key(data_dir: Path) -> tuple[object, str, Container, Account]:
     container = bootstrap(Settings(data_dir=data_dir, max_upload_bytes=1_000_000))
-    account, key = Accounts(container.accounts, container.clock).create(
-        "schemathesis", AccountLimits(10**9, 10**9, 10**6)
-    )
-    return create_app(container, resume=False), key, container, account
+    account, key = container.services.accounts.create("schemathesis", AccountLimits(10**9, 10**9, 10**6))
+    return create_app(container.services, ApiConfig.of(container.settings), resume=False), key, container, account
 
 
 # Derandomized: the same examples every run, so CI is stable; a change to the API or its
@@ -42,10 +39,10 @@ def finished_action() -> str:
     records = [{"email": "a@example.com"}, {"email": "nope"}, {"email": "A@example.com"}, {"email": "=1+2"}]
     path = _CONTAINER.settings.data_dir / "finished-action.jsonl"
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
-    source = FileSource(path)
     command = SubmitCommand(_ACCOUNT.account_id, "contact", "insert", chunk_size=2)
-    action_id, _ = create_action(_CONTAINER, command, source)
-    view = run_to_completion(_CONTAINER, action_id, source, workers=1, on_progress=lambda _: None)
+    checked = checked_input(input_files(), command, str(path), None)
+    action_id, _ = _CONTAINER.services.submission.create(checked.command, checked.source, checked.scan)
+    view = run_to_completion(_CONTAINER, action_id, checked.source, workers=1, on_progress=lambda _: None)
     assert view.status == "COMPLETED"
     return str(action_id)
 

@@ -428,12 +428,12 @@ def test_read_models_built_aside_replace_the_live_ones_when_promoted(
     stale, events = event_log(seed=8), event_log(seed=9)
     project_cleanly(mongo, stale)
     expected = project_cleanly(sqlite, events)
-    drop_read_models(uri, name, prefix="rebuild")
+    drop_read_models(mongo._client, name, prefix="rebuild")
     aside = MongoReadModelStore(uri, name, prefix="rebuild")
     assert aside.position(PROJECTION) == 0
     assert project_cleanly(aside, events) == expected
     aside.close()
-    promote_read_models(uri, name, prefix="rebuild")
+    promote_read_models(mongo._client, name, prefix="rebuild")
     live = MongoReadModelStore(uri, name)
     try:
         assert snapshot(live, events) == expected
@@ -455,11 +455,11 @@ def test_dropping_a_set_built_aside_leaves_the_live_one_alone(
     aside = MongoReadModelStore(uri, name, prefix="verify")
     project_cleanly(aside, events)
     aside.close()
-    drop_read_models(uri, name, prefix="verify")
+    drop_read_models(mongo._client, name, prefix="verify")
     assert collection_name("verify", "actions") not in mongo._client[name].list_collection_names()
     assert snapshot(mongo, events) == live
     with pytest.raises(AssertionError):
-        drop_read_models(uri, name, prefix="")
+        drop_read_models(mongo._client, name, prefix="")
 
 
 # ---------------------------------------------------------------- projectors at once

@@ -34,8 +34,8 @@ def _run(container: Container, tmp_path: Path, action: str, rows: list[dict[str,
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     command = checked_command(SubmitCommand(ACCOUNT, "contact", action))
     source = FileSource(path)
-    action_id, _ = container.submission().create(command, source, source.scan())
-    container.submission().queue_input(action_id, source)
+    action_id, _ = container.services.submission.create(command, source, source.scan())
+    container.services.submission.store_input(action_id, source)
     return _process(container, action_id)
 
 
@@ -60,7 +60,7 @@ def _names(container: Container, inserted: UUID) -> dict[str, str | None]:
 
 def _revert(container: Container, original: UUID) -> UUID:
     revert_id = container.reversion().start(original, container.limits, {"kind": "test"})
-    container.submission().queue_input(revert_id, None)
+    container.services.submission.store_input(revert_id, None)
     return _process(container, revert_id)
 
 
@@ -122,7 +122,7 @@ def test_an_action_is_reverted_once_and_only_when_finished(container: Container,
     path = tmp_path / "unfinished.jsonl"
     path.write_text('{"email": "u@x.com"}\n')
     source = FileSource(path)
-    unfinished, _ = container.submission().create(
+    unfinished, _ = container.services.submission.create(
         checked_command(SubmitCommand(ACCOUNT, "contact", "insert")), source, source.scan()
     )
     with pytest.raises(ActionNotFinishedError):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from api.http.intake import split_json_body
+from api.http.json_body import split_json_body
 from api.http.multipart import UploadSpooler
 from api.http.problems import ProblemError
 from api.http.spool import spool_capped

@@ -5,25 +5,22 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from api import presenters
-from api.http.deps import AccountDep, EventsDep, ReadModelsDep
+from api.http.deps import AccountDep, QueriesDep
 from api.http.problems import PROBLEM_RESPONSES, FaultTranslatingRoute
+from api.http.public import action_uuid
 from api.http.schemas import LogEntry, LogPage
-from api.http.views import owned_view
-from application.ports.read_models import ActionView, ChunkInput, LogLine, ReadModelStore
-from application.submission import allowed_fields
+from application.queries import ResultRows
 
 router = APIRouter(
     prefix="/v1/bulk-actions", tags=["results"], responses=PROBLEM_RESPONSES, route_class=FaultTranslatingRoute
 )
 OutcomeName = Literal["succeeded", "failed", "skipped"]
-_PAGE = 2000
 
 
 @router.get("/{action_id}/logs", response_model=LogPage)
@@ -31,21 +28,15 @@ def read_logs(
     action_id: str,
     *,
     account: AccountDep,
-    read_models: ReadModelsDep,
-    events: EventsDep,
+    queries: QueriesDep,
     outcome: OutcomeName | None = None,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,12}$", description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> LogPage:
     """Per-record outcomes in row order, optionally of one outcome only."""
-    view = owned_view(read_models, events, account, action_id)
-    lines = read_models.logs(view.action_id, outcome=outcome, after_row=int(cursor or 0), limit=limit + 1)
-    more = len(lines) > limit
-    lines = lines[:limit]
-    return LogPage(
-        items=[LogEntry(**presenters.log_line(line)) for line in lines],
-        next_cursor=str(lines[-1].row) if more and lines else None,
-    )
+    view = queries.owned_view(account.account_id, action_uuid(action_id))
+    page = queries.log_page(view, outcome, int(cursor or 0), limit)
+    return LogPage(items=[LogEntry(**presenters.log_line(line)) for line in page.items], next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -58,56 +49,26 @@ def read_logs(
         }
     },
 )
-def export_results(
-    action_id: str,
-    outcome: OutcomeName,
-    account: AccountDep,
-    read_models: ReadModelsDep,
-    events: EventsDep,
-) -> StreamingResponse:
+def export_results(action_id: str, outcome: OutcomeName, account: AccountDep, queries: QueriesDep) -> StreamingResponse:
     """The records with one outcome: row number, outcome, entity id or errors, then the
     input row itself. Cells that a spreadsheet would run as a formula are neutralised."""
-    view = owned_view(read_models, events, account, action_id)
+    view = queries.owned_view(account.account_id, action_uuid(action_id))
     filename = f"{view.action_id}-{outcome}.csv"
     return StreamingResponse(
-        _csv_lines(read_models, view, outcome),
+        _csv_lines(queries.result_rows(view, outcome)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
-def _csv_lines(store: ReadModelStore, view: ActionView, outcome: str) -> Iterator[str]:
-    fields = sorted(allowed_fields(view.entity_type, view.action_type, view.match_by))
-    header = [*presenters.LOG_CSV_COLUMNS, *fields, "other_input"]
+def _csv_lines(results: ResultRows) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(header)
-    chunk: ChunkInput | None = None
-    after = 0
-    while page := store.logs(view.action_id, outcome=outcome, after_row=after, limit=_PAGE):
-        for line in page:
-            if chunk is None or chunk.chunk_no != line.chunk_no:
-                chunk = store.chunk_input(view.action_id, line.chunk_no)
-            writer.writerow(_row(line, chunk, fields))
-        after = page[-1].row
+    writer.writerow([*presenters.LOG_CSV_COLUMNS, *results.fields, "other_input"])
+    for page in results.pages:
+        writer.writerows(presenters.result_csv_row(row) for row in page)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
     if buffer.tell():
         yield buffer.getvalue()
-
-
-def _row(line: LogLine, chunk: ChunkInput | None, fields: list[str]) -> list[str]:
-    stored: dict[str, Any] = {}
-    if chunk is not None and 0 <= line.row - chunk.first_row < len(chunk.records):
-        stored = chunk.records[line.row - chunk.first_row]
-    data = dict(stored.get("data") or {})
-    if "error" in stored:
-        data["_unparsed"] = stored["error"]
-    values = [data.pop(name, "") for name in fields]
-    other = orjson.dumps(data).decode() if data else ""
-    return [
-        *presenters.log_csv_row(line),
-        *(presenters.safe_cell(v) for v in values),
-        presenters.safe_cell(other),
-    ]

@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import click
 import orjson
 
-from application.accounts import AccountLimits, Accounts, DuplicateAccountError
-from infrastructure.bootstrap import Container, bootstrap
-from infrastructure.settings import Settings
-
-
-def _container(ctx: click.Context) -> Container:
-    obj: dict[str, Any] = ctx.ensure_object(dict)
-    data_dir: Path = obj["data_dir"]
-    container = bootstrap(Settings(data_dir=data_dir))
-    ctx.call_on_close(container.close)
-    return container
+from api.cli.common import container
+from application.accounts import AccountLimits, DuplicateAccountError
 
 
 @click.command()
@@ -39,12 +28,12 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
     """Run the HTTP API; on the embedded default also the relay, workers and projector."""
     import uvicorn
 
-    from api.http.app import create_app
+    from api.http.app import ApiConfig, create_app
     from api.http.protocol import BoundedHttpToolsProtocol
     from api.runtime_process import RuntimeProcess
 
-    container = _container(ctx)
-    settings = container.settings
+    built = container(ctx, create=True)
+    settings = built.settings
     embedded = settings.transport == "inprocess" and not no_runtime
     started = datetime.now(UTC).isoformat()
     runtime = RuntimeProcess(settings, workers or settings.workers, started) if embedded else None
@@ -53,7 +42,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
     # from this line instead of guessing a free port that another socket may take first.
     listening = _listen(host, port)
     bound_port = listening.getsockname()[1]
-    app = create_app(container, runtime)
+    app = create_app(built.services, ApiConfig.of(settings), runtime)
     shown_host = f"[{host}]" if ":" in host else host
     where = f"serving on http://{shown_host}:{bound_port} (docs: /docs)"
     click.echo(where + (" with embedded relay, workers and projector" if runtime else ""), err=True)
@@ -98,15 +87,15 @@ def create_account(
     as_json: bool,
 ) -> None:
     """Create an account and print its API key (shown only this once)."""
-    container = _container(ctx)
-    s = container.settings
+    built = container(ctx, create=True)
+    s = built.settings
     limits = AccountLimits(
         requests_per_minute or s.requests_per_minute,
         records_per_day or s.records_per_day,
         max_active or s.max_active_actions,
     )
     try:
-        account, api_key = Accounts(container.accounts, container.clock).create(name, limits)
+        account, api_key = built.services.accounts.create(name, limits)
     except (DuplicateAccountError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:

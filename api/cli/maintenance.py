@@ -1,0 +1,77 @@
+"""``replay``, ``verify`` and ``migrate``: the stores checked, rebuilt or brought up to date."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from api.cli.common import EXIT_FAILURE, CliError, action_uuid, container, emit_json, services
+from application.migration import UnknownOwnerError
+from projections.report import VerificationReport
+from projections.verification import UnknownActionError
+
+VERIFY_LISTED = 20  # differences `verify` shows in full by default (--json: all)
+
+
+@click.command()
+@click.pass_context
+def replay(ctx: click.Context) -> None:
+    """Rebuild every read model from the event store (stop running imports first)."""
+    started = time.monotonic()
+    count = services(ctx).maintenance.replay()
+    click.echo(f"replayed {count} events into fresh read models in {time.monotonic() - started:.2f}s")
+
+
+@click.command()
+@click.argument("action_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per difference, then a summary line.")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=None,
+    help=f"List at most this many differences in full (default {VERIFY_LISTED}, with --json all); "
+    "the totals count every one.",
+)
+@click.pass_context
+def verify(ctx: click.Context, action_id: str | None, as_json: bool, limit: int | None) -> None:
+    """Rebuild the read models from the events aside and compare with the live ones."""
+    maintenance = services(ctx).maintenance
+    key = str(action_uuid(action_id)) if action_id else None
+    on_listed = (lambda d: emit_json(d.as_json())) if as_json else (lambda d: click.echo(d.describe()))
+    report = VerificationReport(on_listed, limit if limit is not None or as_json else VERIFY_LISTED)
+    try:
+        maintenance.verify(report, key)
+    except UnknownActionError as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        emit_json(report.summary())
+    else:
+        for line in report.text_summary():
+            click.echo(line)
+    if report.differences:
+        raise CliError(f"verify: {report.differences} difference(s) between read models and events", EXIT_FAILURE)
+
+
+@click.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring stores written by an earlier release up to date (run once, with nothing else running)."""
+    try:
+        result = container(ctx, migrating=True).services.migration.run()
+    except UnknownOwnerError as exc:
+        raise CliError(f"nothing migrated: {exc}", EXIT_FAILURE) from None
+    if result is None:
+        click.echo("nothing to migrate: the stores are current")
+        return
+    click.echo(f"migrated {_entities(result.entities)}: each now belongs to the account whose action inserted it")
+    if result.changed_by_other_accounts:
+        shown = ", ".join(result.changed_by_other_accounts[:10])
+        click.echo(
+            f"review {_entities(len(result.changed_by_other_accounts))} last changed by another account's action"
+            f" (possible before this release): {shown}"
+        )
+
+
+def _entities(count: int) -> str:
+    return f"{count} entity" if count == 1 else f"{count} entities"
