@@ -28,6 +28,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from infrastructure.mongo.client import Document, exactly
+from projections.merge import refuses_batch
 
 _POLL_SECONDS = 0.01
 
@@ -62,7 +63,7 @@ class ProjectionClaims:
             doc = self._positions.find_one({"_id": exactly(projection)})
             assert doc is not None
             committed = int(doc["position"])
-            if committed >= position or (expected is not None and committed != expected):
+            if refuses_batch(committed, position, expected):
                 return None
             now, holder = time.time(), doc.get("claim")
             if holder is None or float(doc.get("claim_expires", 0.0)) <= now:

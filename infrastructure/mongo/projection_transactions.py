@@ -25,6 +25,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from infrastructure.mongo.client import Document, exactly
+from projections.merge import refuses_batch
 
 # Every read of the batch from one majority-committed snapshot, the commit durable on
 # a majority: a batch is never decided from, or committed into, what can roll back.
@@ -58,7 +59,7 @@ class ProjectionTransactions:
 
         def batch(session: ClientSession) -> bool:
             committed = self.position(projection, session)
-            if committed >= position or (expected is not None and committed != expected):
+            if refuses_batch(committed, position, expected):
                 return False
             return write(session, committed)
 

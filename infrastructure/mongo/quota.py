@@ -1,9 +1,9 @@
 """Quota on MongoDB: records per rolling 24 hours and concurrently active actions.
 
 Each account's spends live in one document, and every change to it is a
-compare-and-set on its revision: the document is read, the limits are checked
-exactly as the SQLite gate checks them, and the new spend is written only if no
-other caller wrote in between (otherwise read and decide again). A single-document
+compare-and-set on its revision: the document is read, the application's rule
+decides (``application.quotas.check_quota``, as for every store), and the new spend
+is written only if no other caller wrote in between (otherwise read and decide again). A single-document
 update is atomic on MongoDB, so API replicas can never both spend the last unit,
 and no transaction is needed.
 
@@ -23,10 +23,10 @@ import orjson
 from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
-from application.ports.quotas import QuotaExceededError, QuotaLimits
+from application.ports.quotas import QuotaLimits
+from application.quotas import QuotaSpend, check_quota
 from infrastructure.mongo.client import Connection, Document, exactly
 
-DAY = timedelta(days=1)
 # Inactive spends older than this are dropped from the account document. Far more than
 # a day, so callers whose clocks disagree (each passes its own ``now``) still see them.
 KEEP_INACTIVE = timedelta(days=7)
@@ -55,7 +55,7 @@ class MongoQuotaGate:
             spends: list[Document] = [] if doc is None else doc["spends"]
             if any(s["action_id"] == action_id for s in spends):
                 break
-            _check(account_id, spends, records, limits, now)
+            check_quota(account_id, map(_spend, spends), records, limits, now)
             kept = [s for s in spends if s["active"] or s["spent_at"] > (now - KEEP_INACTIVE).isoformat()]
             if self._swap(account_id, doc, [*kept, spend]):
                 break
@@ -94,27 +94,8 @@ class MongoQuotaGate:
         self._connection.close()
 
 
-def _check(account_id: str, spends: list[Document], records: int, limits: QuotaLimits, now: datetime) -> None:
-    """The SQLite gate's rules, over the account's spends (ISO strings compare as SQLite does)."""
-    active = sum(1 for s in spends if s["active"])
-    if active >= limits.max_active_actions:
-        raise QuotaExceededError(
-            "max_active_actions",
-            f"account {account_id} already has {active} active actions (limit {limits.max_active_actions})",
-            retry_after_seconds=60,
-        )
-    since = (now - DAY).isoformat()
-    window = [s for s in spends if s["spent_at"] > since]
-    spent = sum(s["records"] for s in window)
-    if spent + records > limits.records_per_day:
-        oldest = min((s["spent_at"] for s in window), default=None)
-        retry = 60 if oldest is None else int((datetime.fromisoformat(oldest) + DAY - now).total_seconds()) + 1
-        raise QuotaExceededError(
-            "records_per_day",
-            f"{records} records would exceed account {account_id}'s"
-            f" {limits.records_per_day} records per 24 hours ({spent} already used)",
-            retry_after_seconds=max(retry, 1),
-        )
+def _spend(doc: Document) -> QuotaSpend:
+    return QuotaSpend(doc["action_id"], doc["records"], doc["spent_at"], doc["active"])
 
 
 def _reservation_id(account_id: str, action_id: str) -> str:

@@ -4,7 +4,8 @@ One document per account holds the current window and its count. Counting is one
 conditional ``$inc`` (same window, count below the limit), atomic on the server, so
 two API processes never both take the last request of a window. Moving to a new
 window is a compare-and-set on the (window, count) that was read; a lost race reads
-again. As in SQLite, any window other than the caller's starts the count afresh.
+again. As in SQLite, any window other than the caller's starts the count afresh; the
+windows and the answers are the application's (``fixed_window``, ``counted``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 from pymongo import MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from application.accounts import RateDecision
+from application.accounts import RateDecision, counted, fixed_window
 from infrastructure.mongo.client import Connection, Document, exactly
 
 _MAX_ATTEMPTS = 1000
@@ -27,22 +28,20 @@ class MongoRateLimiter:
         self._counts = self._client[database]["request_counts"]
 
     def hit(self, account_id: str, limit: int, window_seconds: int, now: datetime) -> RateDecision:
-        epoch = int(now.timestamp())
-        window = epoch - epoch % window_seconds
-        reset = window + window_seconds - epoch
+        window, reset = fixed_window(now, window_seconds)
         refused = RateDecision(False, limit, 0, reset)
         if limit < 1:
             return refused
         for _ in range(_MAX_ATTEMPTS):
-            counted = self._counts.find_one_and_update(
+            found = self._counts.find_one_and_update(
                 {"_id": exactly(account_id), "window_start": window, "count": {"$lt": limit}},
                 {"$inc": {"count": 1}},
                 return_document=ReturnDocument.AFTER,
             )
-            if counted is not None:
-                return RateDecision(True, limit, limit - counted["count"], reset)
+            if found is not None:
+                return counted(found["count"] - 1, limit, reset)
             if self._start_window(account_id, window):
-                return RateDecision(True, limit, limit - 1, reset)
+                return counted(0, limit, reset)
             current = self._counts.find_one({"_id": exactly(account_id)})
             if current is not None and current["window_start"] == window and current["count"] >= limit:
                 return refused

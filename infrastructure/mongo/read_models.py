@@ -57,13 +57,9 @@ from infrastructure.mongo.client import (
 )
 from infrastructure.mongo.projection_claims import Claim, ProjectionClaims
 from infrastructure.mongo.projection_transactions import ProjectionTransactions, has_transactions
+from projections.merge import MUTABLE, merged
 
 KINDS = ("actions", "record_logs", "chunk_inputs", "positions")
-COUNTERS = ("chunks_done", "succeeded", "failed", "skipped")
-# Fields a delta overwrites when it carries a value (COALESCE(new, old) in SQLite).
-LATEST_WINS = ("status", "total", "chunk_count", "last_outcome_at", "finished_at", "discrepancy")
-# What a delta can change, kept as it was before the last batch that changed it.
-MUTABLE = (*COUNTERS, *LATEST_WINS, "first_outcome_at")
 VIEW_FIELDS = tuple(f.name for f in fields(ActionView))
 LOG_FIELDS = tuple(f.name for f in fields(LogLine))
 _MAX_ATTEMPTS = 100
@@ -343,15 +339,9 @@ def _delta_fields(doc: Document, delta: ActionDelta, committed: int, position: i
         return None
     # Changed above the committed position: by a batch that never committed (from the
     # same start, longer or shorter than this one). Start again from before it.
+    # ``base``: what a delta can change, kept as it was before the batch that changed it.
     base = doc["base"] if changed_at > committed else {name: doc[name] for name in MUTABLE}
-    update: Document = {name: base[name] + getattr(delta, name) for name in COUNTERS}
-    for name in LATEST_WINS:
-        value = getattr(delta, name)
-        update[name] = base[name] if value is None else value
-    first = base["first_outcome_at"]
-    update["first_outcome_at"] = delta.first_outcome_at if first is None else first
-    update.update(base=base, pos=position)
-    return update
+    return {**merged(base, delta), "base": base, "pos": position}
 
 
 # ---------------------------------------------------------------------- replay support

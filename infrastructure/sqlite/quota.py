@@ -1,15 +1,17 @@
 """Embedded quota: records per rolling 24 hours and concurrently active actions.
 
-Check and spend happen in one BEGIN IMMEDIATE transaction, so two processes sharing
-the file can never both spend the last unit.
+The rule is the application's (``application.quotas.check_quota``); here the
+account's spends are read, checked and the new one written in one BEGIN IMMEDIATE
+transaction, so two processes sharing the file can never both spend the last unit.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-from application.ports.quotas import QuotaExceededError, QuotaLimits
+from application.ports.quotas import QuotaLimits
+from application.quotas import QuotaSpend, check_quota, still_counting
 from infrastructure.sqlite.database import SQLiteDatabase
 
 SCHEMA = """
@@ -24,41 +26,23 @@ CREATE TABLE IF NOT EXISTS quota_spend (
 CREATE INDEX IF NOT EXISTS quota_spend_by_time ON quota_spend (account_id, spent_at)
 """
 
-DAY = timedelta(days=1)
-
 
 class SQLiteQuotaGate:
     def __init__(self, path: Path | str) -> None:
         self.db = SQLiteDatabase(path, schema=SCHEMA)
 
     def reserve(self, account_id: str, action_id: str, records: int, limits: QuotaLimits, now: datetime) -> None:
-        since = (now - DAY).isoformat()
         with self.db.write() as conn:
             if conn.execute(
                 "SELECT 1 FROM quota_spend WHERE account_id=? AND action_id=?", (account_id, action_id)
             ).fetchone():
                 return  # the same action asked again (a retried submission)
-            active = conn.execute(
-                "SELECT COUNT(*) FROM quota_spend WHERE account_id=? AND active=1", (account_id,)
-            ).fetchone()[0]
-            if active >= limits.max_active_actions:
-                raise QuotaExceededError(
-                    "max_active_actions",
-                    f"account {account_id} already has {active} active actions (limit {limits.max_active_actions})",
-                    retry_after_seconds=60,
-                )
-            spent, oldest = conn.execute(
-                "SELECT COALESCE(SUM(records), 0), MIN(spent_at) FROM quota_spend WHERE account_id=? AND spent_at>?",
-                (account_id, since),
-            ).fetchone()
-            if spent + records > limits.records_per_day:
-                retry = 60 if oldest is None else int((datetime.fromisoformat(oldest) + DAY - now).total_seconds()) + 1
-                raise QuotaExceededError(
-                    "records_per_day",
-                    f"{records} records would exceed account {account_id}'s {limits.records_per_day}"
-                    f" records per 24 hours ({spent} already used)",
-                    retry_after_seconds=max(retry, 1),
-                )
+            rows = conn.execute(
+                "SELECT action_id, records, spent_at, active FROM quota_spend"
+                " WHERE account_id=? AND (active=1 OR spent_at>?)",
+                (account_id, still_counting(now)),
+            ).fetchall()
+            check_quota(account_id, [QuotaSpend(a, r, t, bool(on)) for a, r, t, on in rows], records, limits, now)
             conn.execute(
                 "INSERT INTO quota_spend (account_id, action_id, records, spent_at) VALUES (?,?,?,?)",
                 (account_id, action_id, records, now.isoformat()),

@@ -2,6 +2,9 @@
 
 ``apply`` runs in one write transaction with the projector's position, so a batch at
 or below the stored position is refused whole and a replayed event changes nothing.
+What is refused and how a batch's deltas merge into an action are the projections'
+rules (``projections.merge``), which every store applies: here the action rows a batch
+changes are read and written back inside that transaction.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from typing import Any
 
 import orjson
 
-from application.ports.read_models import ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
+from application.ports.read_models import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
 from infrastructure.sqlite.database import SQLiteDatabase
+from projections.merge import MUTABLE, merged, refuses_batch
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -75,21 +79,8 @@ _ACTION_COLUMNS = (
 )
 _LOG_COLUMNS = "action_id, row, line, chunk_no, outcome, entity_id, op, errors, reason, duplicate_of_row, position"
 
-_UPDATE_ACTION = """
-UPDATE actions SET
-    status = COALESCE(?, status),
-    total = COALESCE(?, total),
-    chunk_count = COALESCE(?, chunk_count),
-    chunks_done = chunks_done + ?,
-    succeeded = succeeded + ?,
-    failed = failed + ?,
-    skipped = skipped + ?,
-    first_outcome_at = COALESCE(first_outcome_at, ?),
-    last_outcome_at = COALESCE(?, last_outcome_at),
-    finished_at = COALESCE(?, finished_at),
-    discrepancy = COALESCE(?, discrepancy)
-WHERE action_id = ?
-"""
+_UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{name}=?' for name in MUTABLE)} WHERE action_id=?"
+_READ_BATCH = 500  # action rows read per SELECT (well under SQLite's bound parameters)
 
 
 def _action(row: tuple[Any, ...]) -> ActionView:
@@ -118,7 +109,7 @@ class SQLiteReadModelStore:
         with self.db.write() as conn:
             row = conn.execute("SELECT position FROM positions WHERE projection=?", (projection,)).fetchone()
             stored = row[0] if row is not None else 0
-            if stored >= position or (expected_position is not None and stored != expected_position):
+            if refuses_batch(stored, position, expected_position):
                 return False
             self._write(conn, changes)
             conn.execute(
@@ -180,26 +171,7 @@ class SQLiteReadModelStore:
                 for line in changes.log_lines
             ],
         )
-        conn.executemany(
-            _UPDATE_ACTION,
-            [
-                (
-                    d.status,
-                    d.total,
-                    d.chunk_count,
-                    d.chunks_done,
-                    d.succeeded,
-                    d.failed,
-                    d.skipped,
-                    d.first_outcome_at,
-                    d.last_outcome_at,
-                    d.finished_at,
-                    d.discrepancy,
-                    action_id,
-                )
-                for action_id, d in changes.deltas.items()
-            ],
-        )
+        _merge_deltas(conn, changes.deltas)
 
     def get_action(self, action_id: str) -> ActionView | None:
         row = (
@@ -261,3 +233,18 @@ class SQLiteReadModelStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _merge_deltas(conn: sqlite3.Connection, deltas: dict[str, ActionDelta]) -> None:
+    """Each delta merged into its action row (``projections.merge.merged``); a delta of
+    an action this store never created changes nothing."""
+    ids = list(deltas)
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), _READ_BATCH):
+        batch = ids[start : start + _READ_BATCH]
+        marks = ",".join("?" * len(batch))
+        found = conn.execute(f"SELECT action_id, {', '.join(MUTABLE)} FROM actions WHERE action_id IN ({marks})", batch)
+        for action_id, *values in found:
+            fields = merged(dict(zip(MUTABLE, values, strict=True)), deltas[action_id])
+            rows.append((*(fields[name] for name in MUTABLE), action_id))
+    conn.executemany(_UPDATE_ACTION, rows)
