@@ -1,5 +1,7 @@
-"""What every MongoDB adapter shares: the client, exact string matching, and
-duplicate-tolerant inserts."""
+"""What every MongoDB adapter shares: the client, and duplicate-tolerant inserts.
+
+The workarounds for the test server's defects (exact string matching and the rest)
+are in ``stand_in``; ``exactly`` is also importable from here."""
 
 from __future__ import annotations
 
@@ -10,6 +12,10 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
+
+from infrastructure.mongo.stand_in import exactly
+
+__all__ = ["DUPLICATE_KEY", "Connection", "Document", "connect", "exactly", "insert_ignoring_duplicates"]
 
 Document = dict[str, Any]
 
@@ -58,25 +64,6 @@ class Connection:
     def close(self) -> None:
         if self._owned:
             self.client.close()
-
-
-def exactly(value: Any) -> Document:
-    """Filter condition "equals ``value``, byte for byte".
-
-    ``{"$in": [v]}`` means the same as ``v`` to MongoDB (and uses the same index), but
-    the wire-protocol test server treats a plain string that looks like a date (say an
-    account id "2026-01-01") as a date and matches other spellings of that date too;
-    with ``$in`` it compares exact strings. Never use it where an upsert must take the
-    value from the filter.
-    """
-    return {"$in": [value]}
-
-
-def sort_key(tag: str, text: str) -> str:
-    """A copy of ``text`` for range filters and sorting: string order is unchanged, and
-    the tag keeps the test server from reading an ISO timestamp as a date (it then
-    compares dates, and drops every value that does not parse as one)."""
-    return f"{tag}:{text}"
 
 
 def insert_ignoring_duplicates(collection: Collection[Document], documents: Sequence[Document]) -> set[int]:

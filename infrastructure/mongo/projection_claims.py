@@ -25,9 +25,10 @@ import uuid
 from dataclasses import dataclass
 
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from infrastructure.mongo.client import Document, exactly
+from infrastructure.mongo.stand_in import create_once
 from projections.merge import refuses_batch
 
 _POLL_SECONDS = 0.01
@@ -56,8 +57,7 @@ class ProjectionClaims:
         """A claim to write the batch ending at ``position``, or None if it must not be
         written: at or below the stored position, computed from another position than
         ``expected``, or another projector kept its claim for longer than we wait."""
-        with contextlib.suppress(DuplicateKeyError):
-            self._positions.insert_one({"_id": projection, "position": 0, "claim": None, "claim_expires": 0.0})
+        create_once(self._positions, {"_id": projection, "position": 0, "claim": None, "claim_expires": 0.0})
         deadline = time.monotonic() + self.wait_seconds
         while True:
             doc = self._positions.find_one({"_id": exactly(projection)})

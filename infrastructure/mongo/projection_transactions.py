@@ -14,17 +14,16 @@ A standalone server has no transactions: there ``projection_claims`` decides.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from infrastructure.mongo.client import Document, exactly
+from infrastructure.mongo.stand_in import create_once
 from projections.merge import refuses_batch
 
 # Every read of the batch from one majority-committed snapshot, the commit durable on
@@ -54,8 +53,7 @@ class ProjectionTransactions:
         below the stored position or was computed from another position than ``expected``."""
         # The position document exists before any transaction: creating it inside two
         # concurrent ones would make one fail with a duplicate key, not a conflict.
-        with contextlib.suppress(DuplicateKeyError):
-            self._positions.insert_one({"_id": projection, "position": 0, "claim": None, "claim_expires": 0.0})
+        create_once(self._positions, {"_id": projection, "position": 0, "claim": None, "claim_expires": 0.0})
 
         def batch(session: ClientSession) -> bool:
             committed = self.position(projection, session)

@@ -14,18 +14,17 @@ still spends nothing, as in SQLite.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 from datetime import datetime, timedelta
 
 import orjson
 from pymongo import MongoClient
-from pymongo.errors import DuplicateKeyError
 
 from application.ports.quotas import QuotaLimits
 from application.quotas import QuotaSpend, check_quota
 from infrastructure.mongo.client import Connection, Document, exactly
+from infrastructure.mongo.stand_in import create_once
 
 # Inactive spends older than this are dropped from the account document. Far more than
 # a day, so callers whose clocks disagree (each passes its own ``now``) still see them.
@@ -62,8 +61,7 @@ class MongoQuotaGate:
             _back_off(attempt)
         else:
             raise RuntimeError(f"quota of account {account_id}: gave up after {_MAX_ATTEMPTS} concurrent changes")
-        with contextlib.suppress(DuplicateKeyError):  # a racing retry of the same action
-            self._reserved.insert_one({"_id": _reservation_id(account_id, action_id)})
+        create_once(self._reserved, {"_id": _reservation_id(account_id, action_id)})  # taken: a racing retry
 
     def release(self, account_id: str, action_id: str) -> None:
         for attempt in range(_MAX_ATTEMPTS):
@@ -79,11 +77,7 @@ class MongoQuotaGate:
     def _swap(self, account_id: str, seen: Document | None, spends: list[Document]) -> bool:
         """Write ``spends`` if the account document is still the one we read."""
         if seen is None:
-            try:
-                self._accounts.insert_one({"_id": account_id, "rev": 1, "spends": spends})
-            except DuplicateKeyError:
-                return False
-            return True
+            return create_once(self._accounts, {"_id": account_id, "rev": 1, "spends": spends})
         done = self._accounts.update_one(
             {"_id": exactly(account_id), "rev": seen["rev"]},
             {"$set": {"spends": spends, "rev": seen["rev"] + 1}},

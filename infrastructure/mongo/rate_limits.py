@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from pymongo import MongoClient, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from application.accounts import RateDecision, counted, fixed_window
 from infrastructure.mongo.client import Connection, Document, exactly
+from infrastructure.mongo.stand_in import create_once
 
 _MAX_ATTEMPTS = 1000
 
@@ -52,11 +52,7 @@ class MongoRateLimiter:
         new); False if someone else moved or counted meanwhile."""
         current = self._counts.find_one({"_id": exactly(account_id)})
         if current is None:
-            try:
-                self._counts.insert_one({"_id": account_id, "window_start": window, "count": 1})
-            except DuplicateKeyError:
-                return False
-            return True
+            return create_once(self._counts, {"_id": account_id, "window_start": window, "count": 1})
         if current["window_start"] == window:
             return False
         done = self._counts.update_one(

@@ -36,9 +36,7 @@ event above the committed position.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict, fields
-from typing import Any
 
 import orjson
 from bson import Binary
@@ -48,22 +46,16 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from application.ports.read_models import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
-from infrastructure.mongo.client import (
-    Connection,
-    Document,
-    exactly,
-    insert_ignoring_duplicates,
-    sort_key,
-)
+from infrastructure.mongo.client import Connection, Document, insert_ignoring_duplicates
 from infrastructure.mongo.projection_claims import Claim, ProjectionClaims
 from infrastructure.mongo.projection_transactions import ProjectionTransactions, has_transactions
+from infrastructure.mongo.stand_in import before_cursor, copy_collection, exactly, sort_key, within
 from projections.merge import MUTABLE, merged
 
 KINDS = ("actions", "record_logs", "chunk_inputs", "positions")
 VIEW_FIELDS = tuple(f.name for f in fields(ActionView))
 LOG_FIELDS = tuple(f.name for f in fields(LogLine))
 _MAX_ATTEMPTS = 100
-_COPY_BATCH = 5000
 
 
 def collection_name(prefix: str, kind: str) -> str:
@@ -244,9 +236,9 @@ class MongoReadModelStore:
     def list_actions(
         self, filt: ActionFilter, *, before: tuple[str, str] | None = None, limit: int = 50
     ) -> list[ActionView]:
-        """Newest first by (created_at, action_id). The cursor is two plain queries, not
-        one ``$or`` (the test server answers ``$or`` mixed with other fields wrongly):
-        the rest of the cursor's own instant, then everything older."""
+        """Newest first by (created_at, action_id), compared and sorted on tagged copies
+        of both (``sort_key``); a page after a cursor is two plain queries, not one
+        ``$or`` (``before_cursor``)."""
         cap = _limited(limit)
         if cap == 0:
             return []
@@ -258,24 +250,14 @@ class MongoReadModelStore:
         low = sort_key("t", filt.created_from) if filt.created_from else None
         high = sort_key("t", filt.created_to) if filt.created_to else None
         if before is None:
-            return self._newest(match, low, high, cap)
-        instant, action_id = sort_key("t", before[0]), sort_key("i", before[1])
+            return self._find(within(match, "created_key", low, high), cap)
+        cursor = (sort_key("t", before[0]), sort_key("i", before[1]))
         found: list[ActionView] = []
-        if (low is None or instant >= low) and (high is None or instant < high):
-            same_instant = {**match, "created_key": exactly(instant), "id_key": {"$lt": action_id}}
-            found = self._find(same_instant, cap)
-        if cap is not None and len(found) >= cap:
-            return found
-        older_high = instant if high is None else min(high, instant)
-        return found + self._newest(match, low, older_high, None if cap is None else cap - len(found))
-
-    def _newest(self, match: Document, low: str | None, high: str | None, cap: int | None) -> list[ActionView]:
-        window: Document = {}
-        if low is not None:
-            window["$gte"] = low
-        if high is not None:
-            window["$lt"] = high
-        return self._find({**match, "created_key": window} if window else match, cap)
+        for query in before_cursor(match, "created_key", "id_key", (low, high), cursor):
+            found += self._find(query, None if cap is None else cap - len(found))
+            if cap is not None and len(found) >= cap:
+                break
+        return found
 
     def _find(self, query: Document, cap: int | None) -> list[ActionView]:
         cursor = self._actions.find(query).sort([("created_key", DESCENDING), ("id_key", DESCENDING)])
@@ -357,8 +339,8 @@ def drop_read_models(client: MongoClient[Document], database: str, *, prefix: st
 def promote_read_models(client: MongoClient[Document], database: str, *, prefix: str) -> None:
     """Make the set built aside under ``prefix`` the live one (projectors stopped).
 
-    Documents are copied, not renamed: ``renameCollection`` is a silent no-op on the
-    wire-protocol test server. The live positions go first and come back last, so an
+    Documents are copied, not renamed (``stand_in.copy_collection``): ``renameCollection``
+    is a silent no-op on the wire-protocol test server. The live positions go first and come back last, so an
     interrupted promote leaves live read models at position 0 with partial data: run
     the replay again (it rebuilds and promotes from scratch).
     """
@@ -369,24 +351,8 @@ def promote_read_models(client: MongoClient[Document], database: str, *, prefix:
     for kind in KINDS:
         if kind != "positions":
             live[kind].drop()
-            _copy(staged[kind], live[kind])
-    _copy(staged["positions"], live["positions"])
+            copy_collection(staged[kind], live[kind])
+    copy_collection(staged["positions"], live["positions"])
     for collection in staged.values():
         collection.drop()
     MongoReadModelStore(client, database).close()  # the live indexes, made again after the drops
-
-
-def _copy(source: Collection[Document], target: Collection[Document]) -> None:
-    for batch in _batches(source.find({}).sort("_id", ASCENDING)):
-        target.insert_many(batch, ordered=False)
-
-
-def _batches(cursor: Any) -> Iterator[list[Document]]:
-    batch: list[Document] = []
-    for doc in cursor:
-        batch.append(doc)
-        if len(batch) >= _COPY_BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -18,8 +18,8 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.database import Database
 
 from application.ports.read_models import ActionFilter, ActionView, ViewChanges
-from infrastructure.mongo.client import exactly, sort_key
 from infrastructure.mongo.read_models import MongoReadModelStore
+from infrastructure.mongo.stand_in import copy_collection, create_once, exactly, sort_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_mongodb]
 
@@ -70,14 +70,17 @@ def test_4_find_one_and_update_with_upsert_keeps_set_on_insert_as_insert_one_doe
         return_document=ReturnDocument.AFTER,
     )
     assert upserted == {"_id": "k1", "created": "first", "seen": 1}
-    db.c.insert_one({"_id": "k2", "created": "first", "seen": 1})  # what the adapters do instead
+    assert create_once(db.c, {"_id": "k2", "created": "first", "seen": 1})  # what the adapters do instead
     assert db.c.find_one({"_id": "k2"}) == {**upserted, "_id": "k2"}
+    assert not create_once(db.c, {"_id": "k2", "created": "second"})
 
 
 def test_5_rename_moves_the_documents_as_the_promote_copy_does(db: Database[Document]) -> None:
-    db.a.insert_many([{"_id": n} for n in range(3)])
+    db.a.insert_many([{"_id": n, "v": f"doc {n}"} for n in range(3)])
+    copy_collection(db.a, db.copied)  # what the adapters do instead
     db.b.insert_one({"_id": "stale"})
     db.a.rename("b", dropTarget=True)
+    assert list(db.b.find().sort("_id")) == list(db.copied.find().sort("_id"))
     assert sorted(doc["_id"] for doc in db.b.find()) == [0, 1, 2]
     assert "a" not in db.list_collection_names()
 
