@@ -1,1 +1,3 @@
-"""Entry points: the CLI, the embedded runtime and (later) the HTTP API and processes."""
+"""Entry points: the CLI (``api.cli``), the HTTP API (``api.http``) and the processes
+they run (``api.cli_processes``, the embedded runtime). They translate arguments and
+requests into application services' calls, and results and errors into output."""

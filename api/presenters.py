@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
 from typing import Any
 
 import orjson
 
 from application.ports.read_models import ActionView, LogLine
-from application.queries import FINAL_STATUSES, ResultRow
+from application.queries import ResultRow, progress_of
 
 _DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -17,23 +17,6 @@ def safe_cell(value: Any) -> str:
     """Neutralise spreadsheet formulas (CSV injection): such cells get a leading quote."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_DANGEROUS_PREFIXES) else text
-
-
-def progress(view: ActionView, now: datetime | None = None) -> dict[str, Any]:
-    """Records per second over the outcomes so far, and the ETA at that rate."""
-    rate = None
-    if view.first_outcome_at and view.last_outcome_at and view.processed:
-        span = (
-            datetime.fromisoformat(view.last_outcome_at) - datetime.fromisoformat(view.first_outcome_at)
-        ).total_seconds()
-        rate = round(view.processed / span, 1) if span > 0 else None
-    total = view.total if view.total is not None else view.expected_total
-    remaining = None if total is None else max(total - view.processed, 0)
-    eta = None
-    if rate and remaining is not None and view.status not in FINAL_STATUSES:
-        eta = round(remaining / rate, 1)
-    percent = round(100.0 * view.processed / total, 1) if total else None
-    return {"percent": percent, "records_per_second": rate, "eta_seconds": eta}
 
 
 def action_summary(view: ActionView) -> dict[str, Any]:
@@ -52,7 +35,7 @@ def action_summary(view: ActionView) -> dict[str, Any]:
         "created_at": view.created_at,
         "finished_at": view.finished_at,
         "discrepancy": view.discrepancy,
-        **progress(view),
+        **asdict(progress_of(view)),
     }
 
 

@@ -23,7 +23,7 @@ class ActionCompleter:
         self.entities = entities
 
     def unfinished_chunks(self, action_id: UUID) -> list[int] | None:
-        """Chunks with no outcomes yet; None while the input is still being queued."""
+        """Chunks with no outcomes yet; None while the input is still being stored."""
         action = self.events.get_action(action_id)
         if action.chunk_count is None:
             return None

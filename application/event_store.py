@@ -69,7 +69,7 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         except IntegrityError:
             raise ActionChangedError(f"one of actions {[str(a.id) for a in actions]} was changed meanwhile") from None
 
-    def queue_chunks(self, chunks: Sequence[BulkChunk]) -> None:
+    def store_chunks(self, chunks: Sequence[BulkChunk]) -> None:
         """Store chunks in one transaction; chunks already stored (a resumed import)
         are left as they are."""
         per_chunk = [list(chunk.collect_events()) for chunk in chunks]

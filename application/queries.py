@@ -80,6 +80,13 @@ class ResultRows:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    percent: float | None
+    records_per_second: float | None  # over the outcomes so far
+    eta_seconds: float | None  # at that rate, while the action runs
+
+
+@dataclass(frozen=True, slots=True)
 class RecordHistory:
     action_id: UUID
     row: int
@@ -207,6 +214,30 @@ class ActionQueries:
                 break
             yield stream
             chunk_no += 1
+
+
+def progress_of(view: ActionView) -> Progress:
+    """How far the action is, how fast it goes, and when it will end at that rate."""
+    rate = None
+    if view.first_outcome_at and view.last_outcome_at and view.processed:
+        span = datetime.fromisoformat(view.last_outcome_at) - datetime.fromisoformat(view.first_outcome_at)
+        seconds = span.total_seconds()
+        rate = round(view.processed / seconds, 1) if seconds > 0 else None
+    total = view.total if view.total is not None else view.expected_total
+    remaining = None if total is None else max(total - view.processed, 0)
+    eta = None
+    if rate and remaining is not None and not is_final(view.status):
+        eta = round(remaining / rate, 1)
+    percent = round(100.0 * view.processed / total, 1) if total else None
+    return Progress(percent, rate, eta)
+
+
+def elapsed_seconds(view: ActionView) -> float | None:
+    """From the first outcome to the last so far."""
+    if not (view.first_outcome_at and view.last_outcome_at):
+        return None
+    span = datetime.fromisoformat(view.last_outcome_at) - datetime.fromisoformat(view.first_outcome_at)
+    return round(span.total_seconds(), 3)
 
 
 def view_of(action: BulkAction) -> ActionView:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Chunks stored per transaction while storing an input: fewer commits, bounded memory.
 CHUNKS_PER_SAVE = 4
+DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 10_000
 
 
@@ -38,7 +39,7 @@ class SubmitCommand:
     entity_type: str
     action_type: str
     match_by: str | None = None
-    chunk_size: int = 1000
+    chunk_size: int = DEFAULT_CHUNK_SIZE
     # A retry with the same key (same account) names the same action; see Submission.create.
     idempotency_key: str | None = None
 
@@ -297,7 +298,7 @@ class Submission:
                 raise InputChangedError(f"cannot re-read the input of action {action_id}: {exc}") from exc
             if scan.sha256 != expected:
                 raise InputChangedError(f"the input file of action {action_id} has changed since it was submitted")
-        already = self._queued_prefix(action_id)
+        already = self._stored_prefix(action_id)
         etype = entity_type_named(action.entity_type)
         index = self.key_index()
         total = 0
@@ -338,9 +339,9 @@ class Submission:
     def _save_chunks(self, action_id: UUID, chunks: list[BulkChunk]) -> None:
         if self.events.get_action(action_id).cancelled:
             return
-        self.events.queue_chunks(chunks)
+        self.events.store_chunks(chunks)
 
-    def _queued_prefix(self, action_id: UUID) -> int:
+    def _stored_prefix(self, action_id: UUID) -> int:
         """How many chunks are already stored: chunks are saved in order, so a prefix."""
         count = 0
         while self.events.chunk_queued(action_id, count) is not None:

@@ -36,7 +36,6 @@ class Settings(LogSettings):
     rabbitmq_prefetch: int = Field(default=4, ge=1, le=1000)
     postgres_pool_size: int = Field(default=5, ge=1)
 
-    chunk_size: int = Field(default=1000, ge=1, le=10_000)
     workers: int = Field(default=2, ge=1, le=64)
     delivery_limit: int = Field(default=5, ge=1)
     records_per_day: int = Field(default=100_000_000, ge=1)

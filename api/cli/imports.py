@@ -20,7 +20,14 @@ from api.cli.common import action_uuid, container, data_dir, emit_json, services
 from api.jobs import run_to_completion
 from api.progress import ProgressDisplay
 from application.ports.read_models import ActionView
-from application.submission import CheckedInput, SubmitCommand, checked_input, open_input
+from application.submission import (
+    DEFAULT_CHUNK_SIZE,
+    MAX_CHUNK_SIZE,
+    CheckedInput,
+    SubmitCommand,
+    checked_input,
+    open_input,
+)
 from domain.bulk_action import SUBMITTED_ACTIONS
 from domain.entities.registry import ENTITY_TYPES
 from infrastructure.bootstrap import Container, input_files
@@ -28,8 +35,7 @@ from infrastructure.files.readers import FORMATS
 from infrastructure.files.sample import write_contacts_csv
 from infrastructure.files.streams import is_stream, keep_spooled, sniffed_format, spool_stream, stream_name
 
-DEFAULT_CHUNK_SIZE = 1000
-_CHUNK_SIZES = click.IntRange(1, 10_000)
+_CHUNK_SIZES = click.IntRange(1, MAX_CHUNK_SIZE)
 
 
 @click.command("import")

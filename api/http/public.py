@@ -3,7 +3,6 @@ turned into ``ActionPublic``), and the action ids it accepts in a path."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +10,7 @@ from api import presenters
 from api.http.problems import not_found
 from api.http.schemas import ActionPublic, Counts, Links, Progress, Timings
 from application.ports.read_models import ActionView
+from application.queries import elapsed_seconds
 
 
 def action_uuid(action_id: str) -> UUID:
@@ -28,10 +28,6 @@ def links(action_id: str) -> Links:
 
 def action_public(view: ActionView) -> ActionPublic:
     shown = presenters.action_summary(view)
-    elapsed = None
-    if view.first_outcome_at and view.last_outcome_at:
-        span = datetime.fromisoformat(view.last_outcome_at) - datetime.fromisoformat(view.first_outcome_at)
-        elapsed = round(span.total_seconds(), 3)
     return ActionPublic(
         id=view.action_id,
         status=view.status,
@@ -56,7 +52,7 @@ def action_public(view: ActionView) -> ActionPublic:
             first_outcome_at=view.first_outcome_at,
             last_outcome_at=view.last_outcome_at,
             finished_at=view.finished_at,
-            elapsed_seconds=elapsed,
+            elapsed_seconds=elapsed_seconds(view),
         ),
         discrepancy=view.discrepancy,
         links=links(view.action_id),

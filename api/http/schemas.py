@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.submission import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 from domain.entities.registry import ENTITY_TYPES
 
 _ENTITIES = ", ".join(sorted(ENTITY_TYPES))
@@ -14,7 +15,7 @@ _ENTITIES = ", ".join(sorted(ENTITY_TYPES))
 class SubmitOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     match_by: str | None = Field(None, description="UPDATE: 'id' or the entity's unique field (default)")
-    chunk_size: int = Field(1000, ge=1, le=10_000, description="records per chunk")
+    chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=MAX_CHUNK_SIZE, description="records per chunk")
 
 
 class BulkActionFields(BaseModel):
@@ -203,7 +204,7 @@ UPLOAD_SCHEMA = {
         "entity": {"type": "string", "example": "contact"},
         "action": {"type": "string", "enum": ["insert", "update", "upsert"]},
         "match_by": {"type": "string"},
-        "chunk_size": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "chunk_size": {"type": "integer", "minimum": 1, "maximum": MAX_CHUNK_SIZE},
         "format": {"type": "string", "enum": ["csv", "jsonl", "json"]},
         "file": {
             "type": "string",

@@ -22,7 +22,7 @@ from api.http.schemas import SubmitOptions
 from api.http.spool import spool_capped, spool_path
 from application.accounts import Account
 from application.ports.inputs import InputScan
-from application.submission import SubmitCommand, checked_command
+from application.submission import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, SubmitCommand, checked_command
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +92,11 @@ def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -
     try:
         options = SubmitOptions(
             match_by=fields.get("match_by") or None,
-            chunk_size=int(fields.get("chunk_size") or 1000),
+            chunk_size=int(fields.get("chunk_size") or DEFAULT_CHUNK_SIZE),
         )
     except (ValueError, ValidationError):
         raise ProblemError(
-            422, "invalid-request", "Invalid Request", "chunk_size must be a whole number from 1 to 10000"
+            422, "invalid-request", "Invalid Request", f"chunk_size must be a whole number from 1 to {MAX_CHUNK_SIZE}"
         ) from None
     command = _command(account, fields["entity"], fields["action"], options, key)
     return command, spooler.file_format()

@@ -60,9 +60,9 @@ class InputSource(Protocol):
 class KeyIndex(Protocol):
     """Remembers, for one input, the first row that named each unique key.
 
-    Used while the input is queued, in input order, so that a key repeated in the
+    Used while the input is stored, in input order, so that a key repeated in the
     input is skipped as a duplicate of its first row whatever order the chunks are
-    processed in. Scratch state of one queueing pass: rebuilt on resume.
+    processed in. Scratch state of one storing pass: rebuilt on resume.
     """
 
     def first_rows(self, keyed: Sequence[tuple[str, int]]) -> dict[int, int]:

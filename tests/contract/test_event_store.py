@@ -31,7 +31,7 @@ def test_an_action_is_stored_once_under_its_id(event_log: BulkActionLog) -> None
 
 def test_chunks_and_their_outcomes_are_read_back(event_log: BulkActionLog) -> None:
     action = _action(event_log)
-    event_log.queue_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}, {"row": 2}])])
+    event_log.store_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}, {"row": 2}])])
     assert event_log.chunk_queued(action.id, 0).records == [{"row": 1}, {"row": 2}]
     assert event_log.chunk_summary(action.id, 0) is None
     assert event_log.record_outcomes(_outcomes(action.id, 0, [1, 2]))
@@ -44,7 +44,7 @@ def test_chunks_and_their_outcomes_are_read_back(event_log: BulkActionLog) -> No
 
 def test_saving_a_chunks_outcomes_twice_stores_nothing_the_second_time(event_log: BulkActionLog) -> None:
     action = _action(event_log)
-    event_log.queue_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}])])
+    event_log.store_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}])])
     assert event_log.record_outcomes(_outcomes(action.id, 0, [1]))
     head = event_log.head()
     assert not event_log.record_outcomes(_outcomes(action.id, 0, [1]))
@@ -52,10 +52,10 @@ def test_saving_a_chunks_outcomes_twice_stores_nothing_the_second_time(event_log
     assert len(event_log.chunk_events(action.id, 0)) == 3
 
 
-def test_queueing_chunks_again_keeps_the_stored_ones(event_log: BulkActionLog) -> None:
+def test_storing_chunks_again_keeps_the_stored_ones(event_log: BulkActionLog) -> None:
     action = _action(event_log)
-    event_log.queue_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}])])
-    event_log.queue_chunks(
+    event_log.store_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}])])
+    event_log.store_chunks(
         [BulkChunk.queue(action.id, 0, 1, [{"row": 99}]), BulkChunk.queue(action.id, 1, 2, [{"row": 2}])]
     )
     assert event_log.chunk_queued(action.id, 0).records == [{"row": 1}]
@@ -65,7 +65,7 @@ def test_queueing_chunks_again_keeps_the_stored_ones(event_log: BulkActionLog) -
 def test_notifications_follow_the_order_of_saves_with_increasing_ids(event_log: BulkActionLog) -> None:
     start = event_log.head()
     action = _action(event_log)
-    event_log.queue_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}, {"row": 2}])])
+    event_log.store_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}, {"row": 2}])])
     event_log.record_outcomes(_outcomes(action.id, 0, [1, 2]))
     followed = event_log.follow(start, 100)
     mine = [e for _, e in followed if e.originator_id in (action.id, BulkChunk.queue(action.id, 0, 1, []).id)]
@@ -86,7 +86,7 @@ def test_notifications_follow_the_order_of_saves_with_increasing_ids(event_log: 
 
 def test_the_mapper_restores_uuids_and_datetimes(event_log: BulkActionLog) -> None:
     action = _action(event_log)
-    event_log.queue_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}])])
+    event_log.store_chunks([BulkChunk.queue(action.id, 0, 1, [{"row": 1}])])
     queued = event_log.chunk_queued(action.id, 0)
     assert queued.action_id == action.id
     assert queued.timestamp.tzinfo is not None

@@ -29,8 +29,10 @@ GOOD = b"email,first_name\na@x.com,Ann\n"
         ("columns.csv", b"email,shoe_size\na@x.com,9\n", [], "unknown column(s) shoe_size"),
         ("good.csv", GOOD, ["--entity", "lead"], "Invalid value for '--entity'"),
         ("good.csv", GOOD, ["--action", "merge"], "Invalid value for '--action'"),
+        ("good.csv", GOOD, ["--chunk-size", "0"], "Invalid value for '--chunk-size'"),
+        ("good.csv", GOOD, ["--chunk-size", "many"], "Invalid value for '--chunk-size'"),
         ("good.csv", GOOD, ["--batch-size", "0"], "Invalid value for '--batch-size'"),
-        ("good.csv", GOOD, ["--batch-size", "many"], "Invalid value for '--batch-size'"),
+        ("good.csv", GOOD, ["--batch-size", "5", "--chunk-size", "7"], "old name of --chunk-size"),
         ("good.csv", GOOD, ["--match-by", "phone"], "matches by 'email' only"),
         ("good.txt", GOOD, [], "--format csv|jsonl|json"),
         ("caf\udce9.csv", GOOD, [], "is not valid UTF-8; rename the file or its folder"),
@@ -205,7 +207,7 @@ def test_a_read_only_data_dir_is_one_line_not_a_traceback(
     [
         ("BULK_LOG_LEVEL", "verbose", "BULK_LOG_LEVEL"),
         ("BULK_EVENT_STORE", "oracle", "BULK_EVENT_STORE"),
-        ("BULK_CHUNK_SIZE", "lots", "BULK_CHUNK_SIZE"),
+        ("BULK_WORKERS", "lots", "BULK_WORKERS"),
     ],
 )
 def test_a_bad_setting_in_the_environment_is_one_line_naming_the_variable(

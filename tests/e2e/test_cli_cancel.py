@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 def test_a_cancelled_import_stops_with_the_counts_so_far(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 80_000)
-    args = command(data, *import_args(tmp_path / "c.csv", "--batch-size", "200", "--workers", "1"))
+    args = command(data, *import_args(tmp_path / "c.csv", "--chunk-size", "200", "--workers", "1"))
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     action_id = json.loads(process.stdout.readline())["action_id"]

@@ -29,7 +29,7 @@ def _entity_count(data_dir: Path, entity_type: str) -> int:
 def test_a_contacts_file_is_accounted_for_record_by_record(tmp_path: Path) -> None:
     data = tmp_path / "data"
     expected = write_contacts_csv(tmp_path / "contacts.csv", 2500)
-    run = bulkactions(data, *import_args(tmp_path / "contacts.csv", "--batch-size", "100", "--workers", "3"))
+    run = bulkactions(data, *import_args(tmp_path / "contacts.csv", "--chunk-size", "100", "--workers", "3"))
     assert run.code == 0, run.stderr
     first, summary = json.loads(run.lines[0]), run.json_last()
     assert first["action_id"] == summary["action_id"]
@@ -68,7 +68,7 @@ def test_a_contacts_file_is_accounted_for_record_by_record(tmp_path: Path) -> No
 def test_a_records_history_shows_its_input_and_its_outcome(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 300)
-    summary = bulkactions(data, *import_args(tmp_path / "c.csv", "--batch-size", "50")).json_last()
+    summary = bulkactions(data, *import_args(tmp_path / "c.csv", "--chunk-size", "50")).json_last()
     history = json.loads(bulkactions(data, "history", summary["action_id"], "--row", "104", "--json").stdout)
     assert [e["type"] for e in history["events"]] == ["ChunkQueued", "RecordSkipped"]
     assert history["events"][0]["records"] == [
@@ -90,10 +90,20 @@ def test_a_records_history_shows_its_input_and_its_outcome(tmp_path: Path) -> No
     assert missing.code == 2 and "no row 301" in missing.stderr
 
 
+def test_the_old_name_batch_size_still_sets_the_chunk_size_and_is_hidden_from_help(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_contacts_csv(tmp_path / "c.csv", 30)
+    summary = bulkactions(data, *import_args(tmp_path / "c.csv", "--batch-size", "7")).json_last()
+    history = json.loads(bulkactions(data, "history", summary["action_id"], "--row", "15", "--json").stdout)
+    assert (history["events"][0]["chunk_no"], history["events"][0]["first_row"]) == (2, 15)
+    shown = bulkactions(data, "import", "--help").stdout
+    assert "--chunk-size" in shown and "--batch-size" not in shown
+
+
 def test_replay_rebuilds_read_models_that_verify_matches(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_contacts_csv(tmp_path / "c.csv", 1200)
-    summary = bulkactions(data, *import_args(tmp_path / "c.csv", "--batch-size", "100")).json_last()
+    summary = bulkactions(data, *import_args(tmp_path / "c.csv", "--chunk-size", "100")).json_last()
     before = bulkactions(data, "logs", summary["action_id"]).stdout
     assert bulkactions(data, "verify").code == 0
     replay = bulkactions(data, "replay")

@@ -41,7 +41,7 @@ class Imported:
 def _import(work: Path, env: dict[str, str] | None) -> Imported:
     expected = write_contacts_csv(work / "contacts.csv", ROWS)
     assert (expected.valid, expected.invalid, expected.duplicates) == (SUCCEEDED, FAILED, SKIPPED)
-    run = bulkactions(work / "data", *import_args(work / "contacts.csv", "--batch-size", "250"), env=env)
+    run = bulkactions(work / "data", *import_args(work / "contacts.csv", "--chunk-size", "250"), env=env)
     assert run.code == 0, run.stderr
     return Imported(work / "data", env, run.json_last()["action_id"])
 

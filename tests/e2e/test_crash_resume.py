@@ -31,7 +31,7 @@ def test_an_import_killed_then_resumed_has_exact_counts_and_no_duplicates(
 ) -> None:
     data = tmp_path / "data"
     expected = write_contacts_csv(tmp_path / "contacts.csv", ROWS)
-    args = command(data, *import_args(tmp_path / "contacts.csv", "--batch-size", "500", "--workers", "2"))
+    args = command(data, *import_args(tmp_path / "contacts.csv", "--chunk-size", "500", "--workers", "2"))
     # Its own session, so the kill takes the import and its projector process at once.
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert process.stdout is not None

@@ -186,7 +186,7 @@ def test_processing_a_chunk_twice_stores_its_outcomes_once(tmp_path: Path, entit
     events = BulkActionLog(env=event_store_env(Settings(data_dir=tmp_path)))
     action = BulkAction.submit(uuid.uuid4(), "acc", "contact", "insert", None, {"kind": "inline"}, 10, 2)
     events.create_action(action)
-    events.queue_chunks([BulkChunk.queue(action.id, 0, 1, _records({"email": "a@x.com"}, {"email": "b"}))])
+    events.store_chunks([BulkChunk.queue(action.id, 0, 1, _records({"email": "a@x.com"}, {"email": "b"}))])
     processor = ChunkProcessor(events, entities, SystemClock(), FAULTS)
     assert processor.process(action.id, 0) == "processed"
     assert processor.process(action.id, 0) == "duplicate"

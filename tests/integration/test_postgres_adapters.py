@@ -59,7 +59,7 @@ def test_events_go_to_the_bulkactions_events_table_and_a_chunk_of_outcomes_is_on
     try:
         action_id = uuid.uuid4()
         app.create_action(BulkAction.submit(action_id, "acc", "contact", "insert", None, {}, 1000, 1000))
-        app.queue_chunks([BulkChunk.queue(action_id, 0, 1, [{"row": r} for r in range(1, 1001)])])
+        app.store_chunks([BulkChunk.queue(action_id, 0, 1, [{"row": r} for r in range(1, 1001)])])
         results = [RecordResult(r, r, Outcome.SUCCEEDED, entity_id=f"e{r}", op="created") for r in range(1, 1001)]
         before = app.head()
         assert app.record_outcomes(record_outcomes(action_id, 0, results, datetime.now(UTC)))
