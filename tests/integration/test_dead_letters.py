@@ -64,7 +64,7 @@ def events(settings: Settings) -> Iterator[BulkActionLog]:
 def _queued_action(events: BulkActionLog) -> uuid.UUID:
     action = BulkAction.submit(uuid.uuid4(), "acc", "contact", "insert", None, {"kind": "inline"}, 10, 1)
     events.create_action(action)
-    events.queue_chunks([BulkChunk.queue(action.id, 0, 1, _records())])
+    events.store_chunks([BulkChunk.queue(action.id, 0, 1, _records())])
     return action.id
 
 

@@ -31,7 +31,7 @@ def _processed_action(container: Container) -> str:
     action = BulkAction.submit(uuid.uuid4(), "acc", "contact", "insert", None, {"kind": "inline"}, 10, 2)
     container.events.create_action(action)
     records = [{"row": 1, "line": 2, "data": {"email": "a@x.org"}}, {"row": 2, "line": 3, "data": {"email": "b"}}]
-    container.events.queue_chunks([BulkChunk.queue(action.id, 0, 1, records)])
+    container.events.store_chunks([BulkChunk.queue(action.id, 0, 1, records)])
     action.mark_input_queued(2, 1)
     container.events.save_action(action)
     container.processor().process(action.id, 0)
