@@ -19,7 +19,7 @@ from application.ports.read_models import ActionDelta
 
 COUNTERS = ("chunks_done", "succeeded", "failed", "skipped")
 # Fields a delta overwrites when it carries a value.
-LATEST_WINS = ("status", "total", "chunk_count", "last_outcome_at", "finished_at", "discrepancy")
+LATEST_WINS = ("status", "total", "chunk_count", "last_outcome_at", "finished_at", "discrepancy", "reverted_by")
 FIRST_WINS = ("first_outcome_at",)
 # Every field of an action view that a delta can change.
 MUTABLE = (*COUNTERS, *LATEST_WINS, *FIRST_WINS)
@@ -34,9 +34,10 @@ def refuses_batch(stored: int, position: int, expected: int | None) -> bool:
 def merged(current: Mapping[str, Any], delta: ActionDelta) -> dict[str, Any]:
     """The ``MUTABLE`` fields of an action view after ``delta``, from their ``current`` values."""
     fields: dict[str, Any] = {name: current[name] + getattr(delta, name) for name in COUNTERS}
+    # .get: a view stored before a field existed (reverted_by) lacks it.
     for name in LATEST_WINS:
         value = getattr(delta, name)
-        fields[name] = current[name] if value is None else value
+        fields[name] = current.get(name) if value is None else value
     for name in FIRST_WINS:
-        fields[name] = getattr(delta, name) if current[name] is None else current[name]
+        fields[name] = getattr(delta, name) if current.get(name) is None else current[name]
     return fields

@@ -169,6 +169,19 @@ class ReadModelStore(Protocol):
 
     def chunk_input(self, action_id: str, chunk_no: int) -> ChunkInput | None: ...
 
+    def entity_history(self, entity_id: str) -> list[EntityHistoryLine]:
+        """Every change of one entity, oldest first (by its version; lines of v1 events,
+        which have none, first, by position)."""
+        ...
+
+    def entities_holding(self, account_id: str, entity_type: str, key: str) -> list[EntityKey]:
+        """The entities of an account that ever took this unique value, by position."""
+        ...
+
+    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryLine]:
+        """The whole audit trail in position order, a page at a time (what verify reads)."""
+        ...
+
     def close(self) -> None: ...
 
 

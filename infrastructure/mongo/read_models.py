@@ -37,6 +37,7 @@ event above the committed position.
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from typing import Any
 
 import orjson
 from bson import Binary
@@ -45,16 +46,27 @@ from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from application.ports.read_models import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
+from application.ports.read_models import (
+    ActionDelta,
+    ActionFilter,
+    ActionView,
+    ChunkInput,
+    EntityHistoryLine,
+    EntityKey,
+    LogLine,
+    ViewChanges,
+)
 from infrastructure.mongo.client import Connection, Document, insert_ignoring_duplicates
 from infrastructure.mongo.projection_claims import Claim, ProjectionClaims
 from infrastructure.mongo.projection_transactions import ProjectionTransactions, has_transactions
 from infrastructure.mongo.stand_in import before_cursor, copy_collection, exactly, sort_key, within
 from projections.merge import MUTABLE, merged
 
-KINDS = ("actions", "record_logs", "chunk_inputs", "positions")
+KINDS = ("actions", "record_logs", "chunk_inputs", "positions", "entity_history", "entity_keys")
 VIEW_FIELDS = tuple(f.name for f in fields(ActionView))
 LOG_FIELDS = tuple(f.name for f in fields(LogLine))
+HISTORY_FIELDS = tuple(f.name for f in fields(EntityHistoryLine))
+KEY_FIELDS = tuple(f.name for f in fields(EntityKey))
 _MAX_ATTEMPTS = 100
 
 
@@ -86,7 +98,7 @@ class MongoReadModelStore:
         self._connection = Connection(client)
         self._client = self._connection.client
         c = _collections(self._client[database], prefix)
-        self._actions, self._logs, self._chunks, self._positions = (c[k] for k in KINDS)
+        self._actions, self._logs, self._chunks, self._positions, self._history, self._keys = (c[k] for k in KINDS)
         with self._connection.prepared():
             self._actions.create_index([("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)])
             self._actions.create_index([("created_key", DESCENDING), ("id_key", DESCENDING)])
@@ -96,6 +108,8 @@ class MongoReadModelStore:
             self._actions.create_index("pos")
             self._logs.create_index([("action_id", ASCENDING), ("row", ASCENDING)], unique=True)
             self._logs.create_index([("action_id", ASCENDING), ("outcome", ASCENDING), ("row", ASCENDING)])
+            self._history.create_index([("entity_id", ASCENDING)])
+            self._keys.create_index([("account_id", ASCENDING), ("entity_type", ASCENDING), ("key", ASCENDING)])
 
     # ------------------------------------------------------------------ writes
 
@@ -148,6 +162,7 @@ class MongoReadModelStore:
         if chunk_inputs:
             self._insert_chunk_inputs(changes.chunk_inputs)
         self._insert_log_lines(changes.log_lines, session)
+        self._insert_entity_history(changes, session)
         self._apply_deltas(changes.deltas, committed, position, session)
 
     def _roll_back_uncommitted(self, committed: int, position: int, session: ClientSession | None) -> None:
@@ -194,6 +209,16 @@ class MongoReadModelStore:
 
     def _insert_log_lines(self, lines: list[LogLine], session: ClientSession | None) -> None:
         insert_new(self._logs, [{"_id": f"{line.action_id}:{line.row}", **asdict(line)} for line in lines], session)
+
+    def _insert_entity_history(self, changes: ViewChanges, session: ClientSession | None) -> None:
+        """History lines under their event's position, keys under (account, type, key,
+        entity): a second insert of either is a no-op."""
+        insert_new(self._history, [{"_id": h.position, **asdict(h)} for h in changes.entity_history], session)
+        keys = [
+            {"_id": f"{k.account_id}\x00{k.entity_type}\x00{k.key}\x00{k.entity_id}", **asdict(k)}
+            for k in changes.entity_keys
+        ]
+        insert_new(self._keys, keys, session)
 
     def _apply_deltas(
         self, deltas: dict[str, ActionDelta], committed: int, position: int, session: ClientSession | None
@@ -285,6 +310,19 @@ class MongoReadModelStore:
             return None
         return ChunkInput(action_id, chunk_no, doc["first_row"], orjson.loads(doc["records"]))
 
+    def entity_history(self, entity_id: str) -> list[EntityHistoryLine]:
+        lines = [_history_line(doc) for doc in self._history.find({"entity_id": exactly(entity_id)})]
+        return sorted(lines, key=lambda h: (h.version is not None, h.version or 0, h.position))
+
+    def entities_holding(self, account_id: str, entity_type: str, key: str) -> list[EntityKey]:
+        query = {"account_id": exactly(account_id), "entity_type": exactly(entity_type), "key": exactly(key)}
+        found = [EntityKey(**{name: doc[name] for name in KEY_FIELDS}) for doc in self._keys.find(query)]
+        return sorted(found, key=lambda k: k.position)
+
+    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryLine]:
+        cursor = self._history.find({"_id": {"$gt": after_position}}).sort("_id", ASCENDING).limit(limit)
+        return [_history_line(doc) for doc in cursor]
+
     def close(self) -> None:
         self._connection.close()
 
@@ -310,7 +348,13 @@ def insert_new(collection: Collection[Document], documents: list[Document], sess
 
 
 def _view(doc: Document) -> ActionView:
-    return ActionView(**{name: doc[name] for name in VIEW_FIELDS})
+    # Documents written before a field existed (actor, revert links) lack it: its default.
+    values: dict[str, Any] = {name: doc[name] for name in VIEW_FIELDS if name in doc}
+    return ActionView(**values)
+
+
+def _history_line(doc: Document) -> EntityHistoryLine:
+    return EntityHistoryLine(**{name: doc[name] for name in HISTORY_FIELDS})
 
 
 def _delta_fields(doc: Document, delta: ActionDelta, committed: int, position: int) -> Document | None:
@@ -322,7 +366,7 @@ def _delta_fields(doc: Document, delta: ActionDelta, committed: int, position: i
     # Changed above the committed position: by a batch that never committed (from the
     # same start, longer or shorter than this one). Start again from before it.
     # ``base``: what a delta can change, kept as it was before the batch that changed it.
-    base = doc["base"] if changed_at > committed else {name: doc[name] for name in MUTABLE}
+    base = doc["base"] if changed_at > committed else {name: doc.get(name) for name in MUTABLE}
     return {**merged(base, delta), "base": base, "pos": position}
 
 

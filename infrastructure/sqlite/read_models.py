@@ -15,7 +15,16 @@ from typing import Any
 
 import orjson
 
-from application.ports.read_models import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
+from application.ports.read_models import (
+    ActionDelta,
+    ActionFilter,
+    ActionView,
+    ChunkInput,
+    EntityHistoryLine,
+    EntityKey,
+    LogLine,
+    ViewChanges,
+)
 from infrastructure.sqlite.database import SQLiteDatabase
 from projections.merge import MUTABLE, merged, refuses_batch
 
@@ -40,7 +49,10 @@ CREATE TABLE IF NOT EXISTS actions (
     first_outcome_at TEXT,
     last_outcome_at TEXT,
     finished_at TEXT,
-    discrepancy TEXT
+    discrepancy TEXT,
+    actor BLOB,
+    reverts TEXT,
+    reverted_by TEXT
 );
 CREATE INDEX IF NOT EXISTS actions_by_account ON actions (account_id, created_at, action_id);
 CREATE INDEX IF NOT EXISTS actions_by_created ON actions (created_at, action_id);
@@ -69,14 +81,39 @@ CREATE TABLE IF NOT EXISTS chunk_inputs (
 CREATE TABLE IF NOT EXISTS positions (
     projection TEXT PRIMARY KEY,
     position INTEGER NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS entity_history (
+    position INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    entity_type TEXT NOT NULL,
+    version INTEGER,
+    action_id TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    line INTEGER,
+    op TEXT NOT NULL,
+    at TEXT NOT NULL,
+    changes BLOB
+);
+CREATE INDEX IF NOT EXISTS entity_history_by_entity ON entity_history (entity_id);
+CREATE TABLE IF NOT EXISTS entity_keys (
+    account_id TEXT NOT NULL,
+    entity_type TEXT NOT NULL,
+    key TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (account_id, entity_type, key, entity_id)
+) WITHOUT ROWID
 """
+# Action view columns added after a release had read models in use (added in place).
+_ADDED_COLUMNS = {"actor": "BLOB", "reverts": "TEXT", "reverted_by": "TEXT"}
 
 _ACTION_COLUMNS = (
     "action_id, account_id, entity_type, action_type, match_by, source_name, chunk_size, "
     "expected_total, created_at, status, total, chunk_count, chunks_done, succeeded, failed, "
-    "skipped, first_outcome_at, last_outcome_at, finished_at, discrepancy"
+    "skipped, first_outcome_at, last_outcome_at, finished_at, discrepancy, actor, reverts, reverted_by"
 )
+_HISTORY_COLUMNS = "entity_id, account_id, entity_type, version, position, action_id, row, line, op, at, changes"
 _LOG_COLUMNS = "action_id, row, line, chunk_no, outcome, entity_id, op, errors, reason, duplicate_of_row, position"
 
 _UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{name}=?' for name in MUTABLE)} WHERE action_id=?"
@@ -84,7 +121,26 @@ _READ_BATCH = 500  # action rows read per SELECT (well under SQLite's bound para
 
 
 def _action(row: tuple[Any, ...]) -> ActionView:
-    return ActionView(*row)
+    values = list(row)
+    values[20] = orjson.loads(values[20]) if values[20] else None  # actor
+    return ActionView(*values)
+
+
+def _history_line(row: tuple[Any, ...]) -> EntityHistoryLine:
+    entity_id, account_id, entity_type, version, position, action_id, row_no, line, op, at, changes = row
+    return EntityHistoryLine(
+        entity_id,
+        account_id,
+        entity_type,
+        version,
+        position,
+        action_id,
+        row_no,
+        line,
+        op,
+        at,
+        orjson.loads(changes) if changes is not None else None,
+    )
 
 
 def _log_line(row: tuple[Any, ...]) -> LogLine:
@@ -96,6 +152,11 @@ def _log_line(row: tuple[Any, ...]) -> LogLine:
 class SQLiteReadModelStore:
     def __init__(self, path: Path | str) -> None:
         self.db = SQLiteDatabase(path, schema=SCHEMA)
+        with self.db.write() as conn:
+            present = {row[1] for row in conn.execute("PRAGMA table_info(actions)")}
+            for name, definition in _ADDED_COLUMNS.items():
+                if name not in present:
+                    conn.execute(f"ALTER TABLE actions ADD COLUMN {name} {definition}")
 
     def position(self, projection: str) -> int:
         row = (
@@ -121,7 +182,7 @@ class SQLiteReadModelStore:
     @staticmethod
     def _write(conn: sqlite3.Connection, changes: ViewChanges) -> None:
         conn.executemany(
-            f"INSERT OR IGNORE INTO actions ({_ACTION_COLUMNS}) VALUES ({','.join('?' * 20)})",
+            f"INSERT OR IGNORE INTO actions ({_ACTION_COLUMNS}) VALUES ({','.join('?' * 23)})",
             [
                 (
                     a.action_id,
@@ -144,6 +205,9 @@ class SQLiteReadModelStore:
                     a.last_outcome_at,
                     a.finished_at,
                     a.discrepancy,
+                    orjson.dumps(a.actor) if a.actor is not None else None,
+                    a.reverts,
+                    a.reverted_by,
                 )
                 for a in changes.new_actions
             ],
@@ -170,6 +234,29 @@ class SQLiteReadModelStore:
                 )
                 for line in changes.log_lines
             ],
+        )
+        conn.executemany(
+            f"INSERT OR IGNORE INTO entity_history ({_HISTORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    h.entity_id,
+                    h.account_id,
+                    h.entity_type,
+                    h.version,
+                    h.position,
+                    h.action_id,
+                    h.row,
+                    h.line,
+                    h.op,
+                    h.at,
+                    orjson.dumps(h.changes) if h.changes is not None else None,
+                )
+                for h in changes.entity_history
+            ],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO entity_keys VALUES (?,?,?,?,?)",
+            [(k.account_id, k.entity_type, k.key, k.entity_id, k.position) for k in changes.entity_keys],
         )
         _merge_deltas(conn, changes.deltas)
 
@@ -230,6 +317,41 @@ class SQLiteReadModelStore:
             .fetchone()
         )
         return None if row is None else ChunkInput(action_id, chunk_no, row[0], orjson.loads(row[1]))
+
+    def entity_history(self, entity_id: str) -> list[EntityHistoryLine]:
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_HISTORY_COLUMNS} FROM entity_history WHERE entity_id=?"
+                " ORDER BY version IS NOT NULL, version, position",
+                (entity_id,),
+            )
+            .fetchall()
+        )
+        return [_history_line(r) for r in rows]
+
+    def entities_holding(self, account_id: str, entity_type: str, key: str) -> list[EntityKey]:
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT account_id, entity_type, key, entity_id, position FROM entity_keys"
+                " WHERE account_id=? AND entity_type=? AND key=? ORDER BY position",
+                (account_id, entity_type, key),
+            )
+            .fetchall()
+        )
+        return [EntityKey(*r) for r in rows]
+
+    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryLine]:
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_HISTORY_COLUMNS} FROM entity_history WHERE position>? ORDER BY position LIMIT ?",
+                (after_position, limit),
+            )
+            .fetchall()
+        )
+        return [_history_line(r) for r in rows]
 
     def close(self) -> None:
         self.db.close()

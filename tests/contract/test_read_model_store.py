@@ -5,7 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from application.ports.read_models import ActionDelta, ActionFilter, ActionView, ChunkInput, LogLine, ViewChanges
+from application.ports.read_models import (
+    ActionDelta,
+    ActionFilter,
+    ActionView,
+    ChunkInput,
+    EntityHistoryLine,
+    EntityKey,
+    LogLine,
+    ViewChanges,
+)
 
 
 def _view(account: str = "acc", created_at: str = "2026-01-01T00:00:00+00:00", **kw: Any) -> ActionView:
@@ -154,3 +163,46 @@ def test_a_batch_computed_from_a_position_that_has_moved_is_refused(read_models:
     assert read_models.logs(view.action_id) == []
     assert read_models.apply("actions", 13, _processing_batch(view), expected_position=5)
     assert read_models.get_action(view.action_id).succeeded == 1
+
+
+# --------------------------------------------------------------------------- audit trail
+
+
+def _history(entity_id: str, position: int, version: int | None, **changes: list[Any]) -> EntityHistoryLine:
+    return EntityHistoryLine(
+        entity_id, "acc", "contact", version, position, "act", position, position + 1, "updated", "2026-01-01", changes
+    )
+
+
+def test_an_entitys_history_comes_back_in_version_order_with_lines_of_v1_first(read_models: Any) -> None:
+    view = _view(actor={"kind": "cli", "user": "ann"})
+    changes = ViewChanges(new_actions=[view])
+    changes.entity_history += [
+        _history("e1", 30, 3, first_name=["B", "C"]),
+        _history("e1", 20, 2, first_name=["A", "B"]),  # a re-run may store an earlier version later
+        _history("e1", 10, None),
+        _history("e2", 15, 1, email=[None, "x@y"]),
+    ]
+    changes.entity_keys += [
+        EntityKey("acc", "contact", "x@y", "e2", 15),
+        EntityKey("acc", "contact", "x@y", "e9", 40),
+        EntityKey("other", "contact", "x@y", "e7", 50),
+    ]
+    assert read_models.apply("actions", 50, changes)
+
+    assert [(h.position, h.version) for h in read_models.entity_history("e1")] == [(10, None), (20, 2), (30, 3)]
+    assert read_models.entity_history("e1")[2].changes == {"first_name": ["B", "C"]}
+    assert [k.entity_id for k in read_models.entities_holding("acc", "contact", "x@y")] == ["e2", "e9"]
+    assert [h.position for h in read_models.entity_history_page(15, 2)] == [20, 30]
+    assert read_models.get_action(view.action_id).actor == {"kind": "cli", "user": "ann"}
+
+
+def test_a_revert_link_lands_on_the_original_action_view(read_models: Any) -> None:
+    original, revert = _view(), _view()
+    read_models.apply("actions", 1, ViewChanges(new_actions=[original]))
+    revert.reverts = original.action_id
+    later = ViewChanges(new_actions=[revert])
+    later.delta(original.action_id).reverted_by = revert.action_id
+    read_models.apply("actions", 2, later)
+    assert read_models.get_action(original.action_id).reverted_by == revert.action_id
+    assert read_models.get_action(revert.action_id).reverts == original.action_id
