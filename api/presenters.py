@@ -35,8 +35,20 @@ def action_summary(view: ActionView) -> dict[str, Any]:
         "created_at": view.created_at,
         "finished_at": view.finished_at,
         "discrepancy": view.discrepancy,
+        "actor": view.actor,
+        "reverts": view.reverts,
+        "reverted_by": view.reverted_by,
         **asdict(progress_of(view)),
     }
+
+
+def actor_text(actor: dict[str, Any] | None) -> str:
+    """Who, in a few words: the CLI user or the API key's id (nothing for actions of v1)."""
+    if not actor:
+        return "-"
+    if actor.get("kind") == "cli":
+        return f"cli:{actor.get('user')}"
+    return f"{actor.get('key_id')}"
 
 
 def log_line(line: LogLine) -> dict[str, Any]:

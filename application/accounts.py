@@ -42,6 +42,11 @@ class Account:
     limits: AccountLimits
     created_at: str
 
+    @property
+    def key_id(self) -> str:
+        """Names the key in the audit trail without revealing it: its hash's head."""
+        return "key_" + self.key_hash[:12]
+
 
 class DuplicateAccountError(Exception):
     """An account with this name already exists."""

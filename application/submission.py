@@ -42,6 +42,8 @@ class SubmitCommand:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     # A retry with the same key (same account) names the same action; see Submission.create.
     idempotency_key: str | None = None
+    # Who submits it (application.actors), recorded in Created for the audit trail.
+    actor: dict[str, Any] | None = None
 
     @property
     def action_id(self) -> UUID | None:
@@ -115,7 +117,7 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
         _text(key, "the idempotency key")
     if key is not None and not (key.strip() and len(key) <= MAX_IDEMPOTENCY_KEY):
         raise IdempotencyKeyError(f"an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters, not blank")
-    return SubmitCommand(command.account_id, etype.name, action.value, match_by, command.chunk_size, key)
+    return SubmitCommand(command.account_id, etype.name, action.value, match_by, command.chunk_size, key, command.actor)
 
 
 def _text(value: str, what: str) -> None:
@@ -241,6 +243,7 @@ class Submission:
             source_info,
             command.chunk_size,
             scan.total,
+            command.actor,
         )
         try:
             created = self.events.create_action(action)

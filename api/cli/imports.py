@@ -19,6 +19,7 @@ from api import presenters
 from api.cli.common import action_uuid, container, data_dir, emit_json, services
 from api.jobs import run_to_completion
 from api.progress import ProgressDisplay
+from application.actors import cli_actor
 from application.ports.read_models import ActionView
 from application.submission import (
     DEFAULT_CHUNK_SIZE,
@@ -72,7 +73,7 @@ def import_(
     and wait for the result."""
     started = time.monotonic()
     size = _chunk_size(ctx, chunk_size, batch_size)
-    command = SubmitCommand(account, entity, action_type, match_by, size, idempotency_key)
+    command = SubmitCommand(account, entity, action_type, match_by, size, idempotency_key, cli_actor(account))
     if is_stream(str(file)):
         _import_stream(ctx, command, str(file), fmt, workers, started, as_json)
         return

@@ -55,6 +55,9 @@ def action_public(view: ActionView) -> ActionPublic:
             elapsed_seconds=elapsed_seconds(view),
         ),
         discrepancy=view.discrepancy,
+        actor=view.actor,
+        reverts=view.reverts,
+        reverted_by=view.reverted_by,
         links=links(view.action_id),
     )
 

@@ -152,6 +152,11 @@ class ActionPublic(BaseModel):
     progress: Progress
     timings: Timings
     discrepancy: str | None
+    actor: dict[str, Any] | None = Field(
+        default=None, description="who submitted it: the account and its API key's id (not the key), or the CLI user"
+    )
+    reverts: str | None = Field(default=None, description="the action this one reverts")
+    reverted_by: str | None = Field(default=None, description="the action that reverts this one")
     links: Links
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -16,6 +17,8 @@ from api.http.ratelimit_headers import quota_refused
 from api.http.schemas import SUBMIT_DOC, ActionAccepted, ActionPage, ActionPublic
 from api.http.submitted_input import SpooledSubmission, spooled_submission
 from application.accounts import Account
+from application.actors import api_key_actor
+from application.actors import request_id as request_id_of
 from application.ports.quotas import QuotaExceededError
 from application.ports.read_models import ActionFilter
 from application.submission import PendingInput, Submitted
@@ -51,10 +54,13 @@ async def create_bulk_action(
 ) -> JSONResponse:
     """Submit a bulk action; answered with 202 and its id as soon as the input is checked."""
     sent = await spooled_submission(request, account, state.spool.path, state.max_upload_bytes, idempotency_key)
+    request_id = request_id_of(request.headers.get("x-request-id"))
+    sent = replace(sent, command=replace(sent.command, actor=api_key_actor(account, request_id)))
     submitted = await run_in_threadpool(functools.partial(_submit, state, account, sent))
     action_id = str(submitted.action_id)
     accepted = ActionAccepted(id=action_id, status=submitted.status, created=submitted.created, links=links(action_id))
-    return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": accepted.links.self})
+    headers = {"Location": accepted.links.self, "X-Request-ID": request_id}
+    return JSONResponse(accepted.model_dump(), status_code=202, headers=headers)
 
 
 def _submit(state: StateDep, account: Account, sent: SpooledSubmission) -> Submitted:
