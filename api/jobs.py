@@ -48,8 +48,8 @@ def run_to_completion(
     if container.settings.transport != "inprocess":
         return _run_on_services(container, action_id, source, on_progress, resuming=resuming)
     with EmbeddedRuntime(container, workers, projector_in_process=projector_in_process) as runtime:
-        if container.events.get_action(action_id).total is None and source is not None:
-            runtime.store_input(action_id, source)
+        if container.events.get_action(action_id).total is None:
+            runtime.store_input(action_id, source)  # None: a revert, which reads its original's outcomes
         return _wait(container, runtime, action_id, on_progress, redispatch=resuming)
 
 
@@ -62,7 +62,7 @@ def _run_on_services(
     resuming: bool,
 ) -> ActionView:
     services = container.services
-    if source is not None:
+    if source is not None or container.events.get_action(action_id).reverts is not None:
         # Resumable by construction: after a fault it goes on from the chunks stored.
         store_input = functools.partial(services.submission.store_input, action_id, source)
         container.faults.retrying("storing the input", store_input, threading.Event())

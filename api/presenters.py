@@ -51,6 +51,47 @@ def actor_text(actor: dict[str, Any] | None) -> str:
     return f"{actor.get('key_id')}"
 
 
+def record_account(action_id: Any, row: int, records: list[dict[str, Any]]) -> list[str]:
+    """One input record's events as a person reads them: what came in, what became of it."""
+    lines = [f"row {row} of action {action_id}"]
+    for record in records:
+        if record["type"] == "ChunkQueued":
+            lines += _input_lines(record.get("records") or [])
+        else:
+            lines += _outcome_lines(record)
+    return lines
+
+
+def _input_lines(stored: list[dict[str, Any]]) -> list[str]:
+    if not stored:
+        return ["  input:   (not found in its chunk)"]
+    one = stored[0]
+    where = f" (line {one['line']})" if one.get("line") is not None else ""
+    if "error" in one:
+        return [f"  input{where}: unreadable: {one['error']}"]
+    data = one.get("data") or {}
+    return [f"  input{where}:", *(f"      {name} = {value!r}" for name, value in data.items())]
+
+
+def _outcome_lines(record: dict[str, Any]) -> list[str]:
+    kind = record["type"].removeprefix("Record").lower()
+    lines = [f"  {kind} at {record['timestamp']}" + (f" ({record['op']})" if record.get("op") else "")]
+    if record.get("entity_id"):
+        version = f", version {record['entity_version']}" if record.get("entity_version") else ""
+        lines.append(f"      entity {record['entity_id']}{version}")
+    for name, (before, after) in (record.get("changes") or {}).items():
+        lines.append(f"      {name}: {_value(before)} -> {_value(after)}")
+    for error in record.get("errors") or []:
+        lines.append(f"      {error['field']}: {error['message']} ({error['code']})")
+    if record.get("reason"):
+        lines.append(f"      {record['reason']}")
+    return lines
+
+
+def _value(value: Any) -> str:
+    return "(none)" if value is None else repr(value)
+
+
 def log_line(line: LogLine) -> dict[str, Any]:
     out: dict[str, Any] = {"row": line.row, "line": line.line, "outcome": line.outcome}
     if line.outcome == "succeeded":

@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 
 import orjson
 
-from application.event_store import ActionChangedError, BulkActionLog
+from application.event_store import ActionChangedError, ActionNotFoundError, BulkActionLog
 from application.ports.inputs import InputRecord, InputScan
 from application.ports.quotas import Clock, QuotaGate, QuotaLimits
 from domain.bulk_action import ActionType, BulkAction, BulkChunk
@@ -75,10 +75,16 @@ class Reversion:
         self.quota = quota
         self.clock = clock
 
-    def start(self, original_id: UUID, limits: QuotaLimits, actor: dict[str, Any] | None) -> UUID:
+    def start(
+        self, account_id: str | None, original_id: UUID, limits: QuotaLimits, actor: dict[str, Any] | None
+    ) -> UUID:
+        """The revert's id. ``account_id`` (None: any, the CLI's operator) must own the
+        original: another account's action is not found."""
         revert_id = uuid4()
         while True:
             original = self.events.get_action(original_id)
+            if account_id is not None and original.account_id != account_id:
+                raise ActionNotFoundError(original_id)
             original.start_revert(revert_id)  # the domain refuses a second revert, or an unfinished action
             revert = self._revert_of(original, revert_id, actor)
             self.quota.reserve(

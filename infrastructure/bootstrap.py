@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from application.accounts import Accounts, AccountStore, FallbackRateLimiter, RateLimiter
+from application.audit import EntityAudits
 from application.chunk_processing import ChunkProcessor
 from application.completion import ActionCompleter, Cancellation
 from application.event_store import BulkActionLog
@@ -117,6 +118,7 @@ class ApplicationServices:
     queries: ActionQueries
     cancellation: Cancellation
     reversion: Reversion
+    audits: EntityAudits
     recovery: ActionRecovery
     accounts: Accounts
     maintenance: ReadModelMaintenance
@@ -165,6 +167,7 @@ class Container:
             queries=queries,
             cancellation=Cancellation(completer, queries),
             reversion=self.reversion(),
+            audits=EntityAudits(self.read_models, self.entities),
             recovery=ActionRecovery(
                 self.events,
                 self.read_models,

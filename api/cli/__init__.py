@@ -1,7 +1,8 @@
 """The ``bulkactions`` command line: translates arguments into use cases, nothing more.
 
 One module per group of commands: ``imports`` (import, resume, cancel, demo),
-``queries`` (status, logs, history), ``maintenance`` (replay, verify, migrate),
+``queries`` (status, logs, history), ``audit`` (audit, revert), ``maintenance``
+(replay, verify, migrate),
 ``serve`` (serve, accounts), and ``api.cli_processes`` (worker, relay, projector).
 A new command is a function in one of them (or a new module) and one line below.
 
@@ -20,7 +21,7 @@ from typing import NoReturn
 import click
 from pydantic import ValidationError
 
-from api.cli import imports, maintenance, queries, serve
+from api.cli import audit, imports, maintenance, queries, serve
 from api.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_QUOTA, CliError
 from api.cli_processes import projector, relay, worker
 from api.jobs import RuntimeFailedError
@@ -58,6 +59,8 @@ for command in (
     queries.status,
     queries.logs,
     queries.history,
+    audit.audit,
+    audit.revert,
     maintenance.replay,
     maintenance.verify,
     maintenance.migrate,

@@ -124,7 +124,7 @@ def _import_checked(built: Container, checked: CheckedInput, workers: int, start
         view = run_to_completion(
             built, action_id, checked.source, workers=workers, on_progress=display.update, resuming=not created
         )
-    _finish(view, started, as_json)
+    finish(view, started, as_json)
     return view
 
 
@@ -140,14 +140,15 @@ def resume(ctx: click.Context, action_id: str, workers: int, as_json: bool) -> N
     recovery = built.services.recovery
     key = action_uuid(action_id)
     pending = recovery.pending_input(key)
-    source = None if pending is None else built.services.submission.pending_source(pending)
+    # A revert's input (path None) is read again where it is stored: nothing to hand over.
+    source = None if pending is None or pending.path is None else built.services.submission.pending_source(pending)
     if as_json:
         emit_json({"action_id": str(key), "resumed": True})
     else:
         click.echo(f"action {key}: resuming")
     with ProgressDisplay(enabled=not as_json) as display:
         view = run_to_completion(built, key, source, workers=workers, on_progress=display.update, resuming=True)
-    _finish(view, started, as_json)
+    finish(view, started, as_json)
     _remove_spooled_copy(built, key)
 
 
@@ -192,7 +193,7 @@ def demo(ctx: click.Context, rows: int, workers: int, as_json: bool) -> None:
     )
 
 
-def _finish(view: ActionView, started: float, as_json: bool) -> None:
+def finish(view: ActionView, started: float, as_json: bool) -> None:
     seconds = round(time.monotonic() - started, 2)
     summary = presenters.action_summary(view) | {"seconds": seconds}
     summary["records_per_second"] = round(view.processed / seconds, 1) if seconds > 0 else None
@@ -204,6 +205,7 @@ def _finish(view: ActionView, started: float, as_json: bool) -> None:
         f"{view.skipped} skipped in {seconds}s ({summary['records_per_second']} records/s)"
     )
     if view.failed or view.skipped:
-        click.echo(f"See why: bulkactions logs {view.action_id} --outcome failed --format csv")
+        outcome = "failed" if view.failed else "skipped"
+        click.echo(f"See why: bulkactions logs {view.action_id} --outcome {outcome} --format csv")
     if view.discrepancy:
         click.echo(f"DISCREPANCY: {view.discrepancy}")

@@ -86,6 +86,5 @@ def history(ctx: click.Context, action_id: str, row: int, as_json: bool) -> None
     if as_json:
         emit_json({"action_id": str(found.action_id), "row": row, "events": records})
         return
-    for r in records:
-        details = {k: v for k, v in r.items() if k not in ("type", "stream", "version", "timestamp")}
-        click.echo(f"{r['timestamp']}  {r['type']:<16} v{r['version']:<5} {orjson.dumps(details).decode()}")
+    for text in presenters.record_account(found.action_id, row, records):
+        click.echo(text)

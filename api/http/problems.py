@@ -23,7 +23,13 @@ from application.ports.inputs import InputError
 from application.ports.quotas import QuotaExceededError
 from application.queries import InvalidCursorError, InvalidInstantError, RowBeyondTotalError, RowNotFoundError
 from application.submission import IdempotencyKeyReusedError, InvalidCommandError
-from domain.errors import ActionAlreadyFinishedError, DomainError
+from domain.errors import (
+    ActionAlreadyFinishedError,
+    ActionNotFinishedError,
+    AlreadyRevertedError,
+    CannotRevertError,
+    DomainError,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
@@ -93,6 +99,15 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
 RETRY_AFTER_UNAVAILABLE_SECONDS = 30
 
 
+# Refusals that depend on the state an action is in: 409, each its own problem type.
+_CONFLICTS: tuple[tuple[type[DomainError], str], ...] = (
+    (ActionAlreadyFinishedError, "action-finished"),
+    (ActionNotFinishedError, "action-not-finished"),
+    (AlreadyRevertedError, "already-reverted"),
+    (CannotRevertError, "cannot-revert"),
+)
+
+
 def install(app: FastAPI, faults: FaultPolicy) -> None:
     """Map every error to a problem: an infrastructure fault is a 503 (try again
     later, logged once per episode), anything else unexpected a 500, never a 200."""
@@ -123,8 +138,9 @@ def install(app: FastAPI, faults: FaultPolicy) -> None:
 
     @app.exception_handler(DomainError)
     async def on_domain(request: Request, exc: DomainError) -> JSONResponse:
-        if isinstance(exc, ActionAlreadyFinishedError):
-            return problem_response(request, ProblemError(409, "action-finished", "Conflict", str(exc)))
+        conflict = next((kind for error, kind in _CONFLICTS if isinstance(exc, error)), None)
+        if conflict is not None:
+            return problem_response(request, ProblemError(409, conflict, "Conflict", str(exc)))
         return problem_response(request, ProblemError(422, "invalid-command", "Invalid Command", str(exc)))
 
     @app.exception_handler(InvalidCommandError)

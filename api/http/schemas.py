@@ -160,6 +160,30 @@ class ActionPublic(BaseModel):
     links: Links
 
 
+class FieldChange(BaseModel):
+    before: Any
+    after: Any
+
+
+class EntityChangePublic(BaseModel):
+    action_id: str
+    row: int
+    line: int | None
+    op: str = Field(description="created, updated, unchanged, reverted or deleted")
+    at: str
+    actor: dict[str, Any] | None
+    version: int | None = Field(description="the entity's version after this change")
+    fields: dict[str, FieldChange] | None = Field(description="what changed; null for changes recorded before 1.1")
+
+
+class EntityHistory(BaseModel):
+    entity_id: str
+    entity: str
+    key: str | None
+    current: dict[str, Any] | None = Field(description="its values now; null once it was removed")
+    changes: list[EntityChangePublic]
+
+
 class ActionPage(BaseModel):
     items: list[ActionPublic]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")

@@ -83,6 +83,8 @@ def test_audit_shows_exact_changes_and_a_revert_restores_what_was_not_changed_si
     assert audit["changes"][1]["action_id"] == update["action_id"] and audit["changes"][1]["row"] == 6
     assert audit["changes"][1]["actor"]["kind"] == "cli" and audit["changes"][1]["actor"]["account_id"] == "acme"
     assert audit["current"]["first_name"] == "New5"
+    told = _run(data, store, "history", update["action_id"], "--row", "6").stdout
+    assert "input (line 7):" in told and "succeeded at" in told and "first_name: 'F5' -> 'New5'" in told
 
     revert = _run(data, store, "revert", update["action_id"], "--json").json_last()
 

@@ -59,7 +59,7 @@ def _names(container: Container, inserted: UUID) -> dict[str, str | None]:
 
 
 def _revert(container: Container, original: UUID) -> UUID:
-    revert_id = container.reversion().start(original, container.limits, {"kind": "test"})
+    revert_id = container.reversion().start(ACCOUNT, original, container.limits, {"kind": "test"})
     container.services.submission.store_input(revert_id, None)
     return _process(container, revert_id)
 
@@ -117,7 +117,7 @@ def test_an_action_is_reverted_once_and_only_when_finished(container: Container,
     inserted = _run(container, tmp_path, "insert", [{"email": "a@x.com"}])
     revert = _revert(container, inserted)
     with pytest.raises(AlreadyRevertedError, match=str(revert)):
-        container.reversion().start(inserted, container.limits, None)
+        container.reversion().start(ACCOUNT, inserted, container.limits, None)
 
     path = tmp_path / "unfinished.jsonl"
     path.write_text('{"email": "u@x.com"}\n')
@@ -126,4 +126,4 @@ def test_an_action_is_reverted_once_and_only_when_finished(container: Container,
         checked_command(SubmitCommand(ACCOUNT, "contact", "insert")), source, source.scan()
     )
     with pytest.raises(ActionNotFinishedError):
-        container.reversion().start(unfinished, container.limits, None)
+        container.reversion().start(ACCOUNT, unfinished, container.limits, None)

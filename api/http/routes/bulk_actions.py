@@ -124,3 +124,26 @@ async def read_bulk_action(action_id: str, account: AccountDep, state: StateDep,
 def cancel_bulk_action(action_id: str, account: AccountDep, cancellation: CancellationDep) -> ActionPublic:
     """Cancel: chunks not yet processed never are. Answers with the counts so far."""
     return action_public(cancellation.cancel(account.account_id, action_uuid(action_id)))
+
+
+@router.post(
+    "/{action_id}/revert",
+    status_code=202,
+    response_model=ActionAccepted,
+    responses={409: PROBLEM_RESPONSES[422] | {"description": "Not finished, already reverted, or itself a revert"}},
+)
+def revert_bulk_action(action_id: str, request: Request, account: AccountDep, state: StateDep) -> JSONResponse:
+    """Undo a finished action: a new action of type ``revert`` (202 + Location), linked
+    both ways, with one outcome per record of the original. A field changed since by
+    anything else is left alone (skipped, changed_since); an inserted entity is removed
+    only if it still holds exactly what the insert set."""
+    request_id = request_id_of(request.headers.get("x-request-id"))
+    actor = api_key_actor(account, request_id)
+    services = state.services
+    revert_id = services.reversion.start(account.account_id, action_uuid(action_id), account.limits.quota, actor)
+    pending = services.recovery.pending_input(revert_id)
+    if pending is not None:
+        state.storer.store(pending)
+    accepted = ActionAccepted(id=str(revert_id), status="QUEUEING", created=True, links=links(str(revert_id)))
+    headers = {"Location": accepted.links.self, "X-Request-ID": request_id}
+    return JSONResponse(accepted.model_dump(), status_code=202, headers=headers)

@@ -1,0 +1,115 @@
+"""The audit trail of one entity: what changed, when, by whom, from the read models the
+projector keeps (entity history and keys), with the entity's current values.
+
+Scoped to one account: another account's entity is not found, whoever asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from application.ports.entities import EntityStore
+from application.ports.read_models import EntityHistoryLine, ReadModelStore
+from domain.entities.registry import entity_type as entity_type_named
+
+
+class EntityNotFoundError(LookupError):
+    """No entity of this account answers to the key or id."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedChange:
+    action_id: str
+    row: int
+    line: int | None
+    op: str
+    at: str
+    actor: dict[str, Any] | None
+    version: int | None
+    fields: dict[str, dict[str, Any]] | None  # name -> {"before", "after"}; None: not recorded (v1)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityAudit:
+    entity_id: str
+    entity: str
+    key: str | None  # its unique value now, or the last it held (an entity that is gone)
+    current: dict[str, Any] | None  # None: the entity is gone (reverted or deleted)
+    changes: list[AuditedChange]  # oldest first
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "entity_id": self.entity_id,
+            "entity": self.entity,
+            "key": self.key,
+            "current": self.current,
+            "changes": [
+                {
+                    "action_id": c.action_id,
+                    "row": c.row,
+                    "line": c.line,
+                    "op": c.op,
+                    "at": c.at,
+                    "actor": c.actor,
+                    "version": c.version,
+                    "fields": c.fields,
+                }
+                for c in self.changes
+            ],
+        }
+
+
+class EntityAudits:
+    def __init__(self, read_models: ReadModelStore, entities: EntityStore) -> None:
+        self.read_models = read_models
+        self.entities = entities
+
+    def of_key(self, account_id: str, entity_type: str, key: str) -> EntityAudit:
+        """The entity that holds ``key`` now, or else the last one that held it."""
+        etype = entity_type_named(entity_type)
+        normalised = etype.normalise_unique(key)
+        if isinstance(normalised, list):
+            raise EntityNotFoundError(f"{key!r} is not a valid {etype.unique_field}: {normalised[0].message}")
+        holders = self.read_models.entities_holding(account_id, etype.name, normalised)
+        if not holders:
+            raise EntityNotFoundError(f"no {etype.name} with {etype.unique_field} {key!r}")
+        for holder in reversed(holders):
+            current = self.entities.get(account_id, etype.name, holder.entity_id)
+            if current is not None and current.get(etype.unique_field) == normalised:
+                return self.of_id(account_id, etype.name, holder.entity_id)
+        return self.of_id(account_id, etype.name, holders[-1].entity_id)
+
+    def of_id(self, account_id: str, entity_type: str, entity_id: str) -> EntityAudit:
+        etype = entity_type_named(entity_type)
+        lines = [
+            h
+            for h in self.read_models.entity_history(entity_id)
+            if h.account_id == account_id and h.entity_type == etype.name
+        ]
+        current = self.entities.get(account_id, etype.name, entity_id)
+        if not lines and current is None:
+            raise EntityNotFoundError(f"no {etype.name} {entity_id}")
+        actors: dict[str, dict[str, Any] | None] = {}
+        changes = [self._change(line, actors) for line in lines]
+        key = (current or {}).get(etype.unique_field) or _last_key(lines, etype.unique_field)
+        return EntityAudit(entity_id, etype.name, key, current, changes)
+
+    def _change(self, line: EntityHistoryLine, actors: dict[str, dict[str, Any] | None]) -> AuditedChange:
+        if line.action_id not in actors:
+            view = self.read_models.get_action(line.action_id)
+            actors[line.action_id] = view.actor if view is not None else None
+        fields = None
+        if line.changes is not None:
+            fields = {name: {"before": before, "after": after} for name, (before, after) in line.changes.items()}
+        return AuditedChange(
+            line.action_id, line.row, line.line, line.op, line.at, actors[line.action_id], line.version, fields
+        )
+
+
+def _last_key(lines: list[EntityHistoryLine], unique_field: str) -> str | None:
+    for line in reversed(lines):
+        change = (line.changes or {}).get(unique_field)
+        if change is not None:
+            return str(change[1] if change[1] is not None else change[0])
+    return None
