@@ -176,7 +176,7 @@ class Container:
                 lambda: self.projector(completing=False).catch_up(),
             ),
             accounts=Accounts(self.accounts, self.clock, self.rate_limiter),
-            maintenance=ReadModelMaintenance(self.events, self.read_models, self.documents),
+            maintenance=ReadModelMaintenance(self.events, self.read_models, self.documents, self.entities),
             migration=EntityOwnerMigration(self.events, self.entities),
             files=files,
             faults=self.faults,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from application.event_store import BulkActionLog
+from application.ports.entities import EntityStore
 from application.ports.read_models import ReadModelSets, ReadModelStore
 from projections.rebuild import rebuild
 from projections.report import VerificationReport
@@ -21,10 +22,11 @@ VERIFY_SET = "verify"
 
 
 class ReadModelMaintenance:
-    def __init__(self, events: BulkActionLog, live: ReadModelStore, sets: ReadModelSets) -> None:
+    def __init__(self, events: BulkActionLog, live: ReadModelStore, sets: ReadModelSets, entities: EntityStore) -> None:
         self.events = events
         self.live = live
         self.sets = sets
+        self.entities = entities
 
     def replay(self) -> int:
         """Rebuild every read model from the events and make the result the live set
@@ -39,10 +41,14 @@ class ReadModelMaintenance:
         self.sets.promote(REPLAY_SET)
         return count
 
-    def verify(self, report: VerificationReport, action_id: str | None = None) -> VerificationReport:
+    def verify(
+        self, report: VerificationReport, action_id: str | None = None, *, entities: bool = False
+    ) -> VerificationReport:
         """Add to ``report`` every difference between the live read models (of one
-        action, or of all) and the read models the events give."""
-        return verify_read_models(self.events, self.live, self._aside(VERIFY_SET), report, action_id)
+        action, or of all) and the read models the events give; with ``entities``,
+        between the entity store and the events too."""
+        checked = self.entities if entities else None
+        return verify_read_models(self.events, self.live, self._aside(VERIFY_SET), report, action_id, checked)
 
     @contextmanager
     def _aside(self, label: str) -> Iterator[ReadModelStore]:

@@ -15,9 +15,11 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, fields
 
 from application.event_store import BulkActionLog
+from application.ports.entities import EntityStore
 from application.ports.read_models import ActionView, LogLine, ReadModelStore
 from domain.bulk_action import ActionStatus
 from projections.actions import PROJECTION_NAME
+from projections.entity_verification import compare_entities, compare_entity_history
 from projections.rebuild import all_actions, all_logs, rebuild
 from projections.report import Difference, VerificationReport, Where
 
@@ -36,9 +38,11 @@ def verify_read_models(
     aside: AbstractContextManager[ReadModelStore],
     report: VerificationReport,
     action_id: str | None = None,
+    entities: EntityStore | None = None,
 ) -> VerificationReport:
     """Rebuild into ``aside`` (an empty store, discarded when the block ends) and add
-    every difference from the live read models to ``report``."""
+    every difference from the live read models to ``report``; with ``entities``, also
+    every difference between the entity store and what the events give."""
     with aside as truth:
         rebuild(events, truth)
         if action_id is not None and truth.get_action(action_id) is None and live.get_action(action_id) is None:
@@ -47,6 +51,10 @@ def verify_read_models(
         if live_at < head:
             report.add(Difference("projector_behind", (), "position", live_at, head))
         compare_read_models(live, truth, report, action_id)
+        if action_id is None:
+            compare_entity_history(live, truth, report)
+        if entities is not None:
+            compare_entities(truth, entities, report)
     return report
 
 

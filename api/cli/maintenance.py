@@ -33,15 +33,19 @@ def replay(ctx: click.Context) -> None:
     help=f"List at most this many differences in full (default {VERIFY_LISTED}, with --json all); "
     "the totals count every one.",
 )
+@click.option("--entities", is_flag=True, help="Also check every entity in the entity store against the events.")
 @click.pass_context
-def verify(ctx: click.Context, action_id: str | None, as_json: bool, limit: int | None) -> None:
-    """Rebuild the read models from the events aside and compare with the live ones."""
+def verify(ctx: click.Context, action_id: str | None, as_json: bool, limit: int | None, entities: bool) -> None:
+    """Rebuild the read models from the events aside and compare with the live ones
+    (--entities: and the entity store with what the events say it holds)."""
     maintenance = services(ctx).maintenance
     key = str(action_uuid(action_id)) if action_id else None
     on_listed = (lambda d: emit_json(d.as_json())) if as_json else (lambda d: click.echo(d.describe()))
     report = VerificationReport(on_listed, limit if limit is not None or as_json else VERIFY_LISTED)
+    if entities and key is not None:
+        raise CliError("--entities checks the whole entity store: give no action id with it")
     try:
-        maintenance.verify(report, key)
+        maintenance.verify(report, key, entities=entities)
     except UnknownActionError as exc:
         raise CliError(str(exc)) from None
     if as_json:

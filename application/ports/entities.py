@@ -48,6 +48,17 @@ class EntityChange:
 
 
 @dataclass(frozen=True, slots=True)
+class EntityRow:
+    """An entity as stored, for a check of the whole store against the events."""
+
+    entity_id: str
+    account_id: str
+    entity_type: str
+    key: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class EntityRevert:
     """Undo what a row of an earlier action did to an entity, if nothing changed it since.
 
@@ -123,6 +134,10 @@ class EntityStore(Protocol):
         ...
 
     def count(self, account_id: str, entity_type: str) -> int: ...
+
+    def entities_page(self, after_id: str | None, limit: int) -> list[EntityRow]:
+        """Every entity of every account, in id order, a page at a time (verify)."""
+        ...
 
     def needs_owner_migration(self) -> bool:
         """True for a store written before entities belonged to accounts."""

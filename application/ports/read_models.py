@@ -182,6 +182,11 @@ class ReadModelStore(Protocol):
         """The whole audit trail in position order, a page at a time (what verify reads)."""
         ...
 
+    def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryLine]:
+        """The whole audit trail in (entity id, position) order, a page at a time, after
+        the line ``after`` names (what verify folds into each entity)."""
+        ...
+
     def close(self) -> None: ...
 
 

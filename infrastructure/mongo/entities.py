@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pymongo import UpdateOne
+from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from application.entity_changes import (
@@ -34,6 +34,7 @@ from application.ports.entities import (
     EntityChange,
     EntityRef,
     EntityRevert,
+    EntityRow,
     InsertResult,
     NewEntity,
     StoredChange,
@@ -351,6 +352,11 @@ class MongoEntityStore:
             {"_id": exactly(entity_id), "account_id": exactly(account_id), "entity_type": exactly(entity_type)},
             {field: 1},
         )
+
+    def entities_page(self, after_id: str | None, limit: int) -> list[EntityRow]:
+        query = {"_id": {"$gt": after_id}} if after_id else {}
+        cursor = self._entities.find(query).sort("_id", ASCENDING).limit(limit)
+        return [EntityRow(d["_id"], d["account_id"], d["entity_type"], d["unique_key"], d["values"]) for d in cursor]
 
     def count(self, account_id: str, entity_type: str) -> int:
         return self._entities.count_documents({"account_id": exactly(account_id), "entity_type": exactly(entity_type)})

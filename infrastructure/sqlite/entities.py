@@ -34,6 +34,7 @@ from application.ports.entities import (
     EntityChange,
     EntityRef,
     EntityRevert,
+    EntityRow,
     InsertResult,
     NewEntity,
     StoredChange,
@@ -260,6 +261,17 @@ class SQLiteEntityStore:
             .fetchone()
         )
         return found
+
+    def entities_page(self, after_id: str | None, limit: int) -> list[EntityRow]:
+        rows = (
+            self.db.connection()
+            .execute(
+                "SELECT id, account_id, entity_type, unique_key, data FROM entities WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id or "", limit),
+            )
+            .fetchall()
+        )
+        return [EntityRow(r[0], r[1], r[2], r[3], orjson.loads(r[4])) for r in rows]
 
     def count(self, account_id: str, entity_type: str) -> int:
         row = (

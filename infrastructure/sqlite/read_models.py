@@ -353,6 +353,19 @@ class SQLiteReadModelStore:
         )
         return [_history_line(r) for r in rows]
 
+    def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryLine]:
+        entity_id, position = after or ("", 0)
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_HISTORY_COLUMNS} FROM entity_history WHERE (entity_id, position) > (?, ?)"
+                " ORDER BY entity_id, position LIMIT ?",
+                (entity_id, position, limit),
+            )
+            .fetchall()
+        )
+        return [_history_line(r) for r in rows]
+
     def close(self) -> None:
         self.db.close()
 

@@ -367,3 +367,22 @@ def test_a_revert_of_an_entity_that_is_gone_is_not_found(entity_store: Any) -> N
     a = _new("a@x.com", 1)
     [missing] = entity_store.revert_many(ACCOUNT, "contact", [_restore(a.entity_id, {"first_name": [None, "X"]})])
     assert missing.status == "not_found"
+
+
+def test_every_entity_of_every_account_is_read_in_id_order_a_page_at_a_time(entity_store: Any) -> None:
+    mine = [_new(f"m{n}@x.com", n) for n in range(5)]
+    theirs = [_new(f"t{n}@x.com", n, action="act-other") for n in range(4)]
+    entity_store.insert_many(ACCOUNT, "contact", mine)
+    entity_store.insert_many(OTHER, "contact", theirs)
+    read, after = [], None
+    while page := entity_store.entities_page(after, 3):
+        read += page
+        after = page[-1].entity_id
+    assert [r.entity_id for r in read] == sorted(e.entity_id for e in [*mine, *theirs])
+    first = next(r for r in read if r.entity_id == mine[0].entity_id)
+    assert (first.account_id, first.entity_type, first.key, first.values) == (
+        ACCOUNT,
+        "contact",
+        "m0@x.com",
+        mine[0].values,
+    )

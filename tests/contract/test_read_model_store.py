@@ -206,3 +206,15 @@ def test_a_revert_link_lands_on_the_original_action_view(read_models: Any) -> No
     read_models.apply("actions", 2, later)
     assert read_models.get_action(original.action_id).reverted_by == revert.action_id
     assert read_models.get_action(revert.action_id).reverts == original.action_id
+
+
+def test_the_audit_trail_is_read_entity_by_entity_a_page_at_a_time(read_models: Any) -> None:
+    changes = ViewChanges(new_actions=[_view()])
+    lines = [_history(f"e{n % 3}", 100 + n, n) for n in range(10)]  # e0, e1, e2 interleaved
+    changes.entity_history += lines
+    read_models.apply("actions", 200, changes)
+    read, after = [], None
+    while page := read_models.entity_history_by_entity(after, 4):
+        read += page
+        after = (page[-1].entity_id, page[-1].position)
+    assert [(h.entity_id, h.position) for h in read] == sorted((h.entity_id, h.position) for h in lines)

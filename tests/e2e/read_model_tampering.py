@@ -1,6 +1,7 @@
-"""Tamper with one action's live read models straight in their store, as someone
-editing the database by hand would: sqlite3 on the embedded readmodels.db, pymongo on
-MongoDB. Lines are read back as plain dicts shaped like ``verify --json`` shows them."""
+"""Tamper with one action's live read models, or with the entity store, straight in
+their store, as someone editing the database by hand would: sqlite3 on the embedded
+readmodels.db and entities.db, pymongo on MongoDB. Lines are read back as plain dicts
+shaped like ``verify --json`` shows them."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class ReadModels(Protocol):
     def add_to_count(self, field: str, amount: int) -> None: ...
 
     def mark_every_failed_line_succeeded(self) -> int: ...
+
+    def delete_a_history_line(self) -> dict[str, Any]: ...
 
 
 class SQLiteReadModels:
@@ -75,6 +78,13 @@ class SQLiteReadModels:
             "UPDATE record_logs SET outcome='succeeded' WHERE action_id=? AND outcome='failed'", self.action_id
         )
 
+    def delete_a_history_line(self) -> dict[str, Any]:
+        with sqlite3.connect(self.path) as conn:
+            conn.row_factory = sqlite3.Row
+            line = dict(conn.execute("SELECT * FROM entity_history ORDER BY position LIMIT 1 OFFSET 10").fetchone())
+        self._change("DELETE FROM entity_history WHERE position=?", line["position"])
+        return line
+
 
 class MongoReadModels:
     def __init__(self, uri: str, database: str, action_id: str) -> None:
@@ -108,6 +118,78 @@ class MongoReadModels:
     def mark_every_failed_line_succeeded(self) -> int:
         query = {"action_id": self.action_id, "outcome": "failed"}
         return self.db["record_logs"].update_many(query, {"$set": {"outcome": "succeeded"}}).modified_count
+
+    def delete_a_history_line(self) -> dict[str, Any]:
+        line = self.db["entity_history"].find().sort("position", 1).skip(10).limit(1)[0]
+        assert self.db["entity_history"].delete_one({"_id": line["_id"]}).deleted_count == 1
+        return {k: v for k, v in line.items() if k != "_id"}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Entities(Protocol):
+    def values(self, entity_id: str) -> dict[str, Any]: ...
+
+    def set_field(self, entity_id: str, field: str, value: str) -> None: ...
+
+    def delete(self, entity_id: str) -> None: ...
+
+    def add_like(self, entity_id: str, new_id: str, key: str) -> None: ...
+
+
+class SQLiteEntities:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def values(self, entity_id: str) -> dict[str, Any]:
+        with sqlite3.connect(self.path) as conn:
+            found: dict[str, Any] = json.loads(
+                conn.execute("SELECT data FROM entities WHERE id=?", (entity_id,)).fetchone()[0]
+            )
+        return found
+
+    def set_field(self, entity_id: str, field: str, value: str) -> None:
+        changed = {**self.values(entity_id), field: value}
+        with sqlite3.connect(self.path) as conn:
+            conn.execute("UPDATE entities SET data=? WHERE id=?", (json.dumps(changed).encode(), entity_id))
+
+    def delete(self, entity_id: str) -> None:
+        with sqlite3.connect(self.path) as conn:
+            assert conn.execute("DELETE FROM entities WHERE id=?", (entity_id,)).rowcount == 1
+
+    def add_like(self, entity_id: str, new_id: str, key: str) -> None:
+        data = json.dumps({**self.values(entity_id), "email": key}).encode()
+        with sqlite3.connect(self.path) as conn:
+            conn.execute(
+                "INSERT INTO entities (id, account_id, entity_type, unique_key, data, created_at, updated_at)"
+                " SELECT ?, account_id, entity_type, ?, ?, created_at, updated_at FROM entities WHERE id=?",
+                (new_id, key, data, entity_id),
+            )
+
+
+class MongoEntities:
+    def __init__(self, uri: str, database: str) -> None:
+        self.client: MongoClient[Document] = MongoClient(uri)
+        self.entities = self.client[database]["entities"]
+
+    def values(self, entity_id: str) -> dict[str, Any]:
+        found = self.entities.find_one({"_id": entity_id})
+        assert found is not None
+        values: dict[str, Any] = found["values"]
+        return values
+
+    def set_field(self, entity_id: str, field: str, value: str) -> None:
+        assert self.entities.update_one({"_id": entity_id}, {"$set": {f"values.{field}": value}}).modified_count == 1
+
+    def delete(self, entity_id: str) -> None:
+        assert self.entities.delete_one({"_id": entity_id}).deleted_count == 1
+
+    def add_like(self, entity_id: str, new_id: str, key: str) -> None:
+        found = self.entities.find_one({"_id": entity_id})
+        assert found is not None
+        values = {**found["values"], "email": key}
+        self.entities.insert_one({**found, "_id": new_id, "unique_key": key, "values": values})
 
     def close(self) -> None:
         self.client.close()

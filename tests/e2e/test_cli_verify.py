@@ -21,13 +21,22 @@ import pytest
 
 from infrastructure.files.sample import write_contacts_csv
 from tests.e2e.cli import Run, bulkactions, import_args
-from tests.e2e.read_model_tampering import MongoReadModels, ReadModels, SQLiteReadModels, copy_mongo_database
+from tests.e2e.read_model_tampering import (
+    Entities,
+    MongoEntities,
+    MongoReadModels,
+    ReadModels,
+    SQLiteEntities,
+    SQLiteReadModels,
+    copy_mongo_database,
+)
 from tests.mongo_server import drop_database, fresh_database
 
 pytestmark = pytest.mark.e2e
 
 ROWS, SUCCEEDED, FAILED, SKIPPED = 2000, 1883, 60, 57
 FAILED_ROW = 501  # row i + 1 with i % 100 == 0: an invalid contact
+CHECKED = f"actions checked: 1, lines checked: {ROWS}, history_lines checked: {SUCCEEDED}"
 STORES = ["sqlite", "mongodb"]
 
 
@@ -66,10 +75,14 @@ def imported_mongodb(tmp_path_factory: pytest.TempPathFactory, request: pytest.F
 
 
 class Copy:
-    """One test's copy of the imported action, the CLI's environment, and its read models."""
+    """One test's copy of the imported action, the CLI's environment, its read models
+    and its entity store."""
 
-    def __init__(self, data: Path, env: dict[str, str] | None, action_id: str, read_models: ReadModels) -> None:
+    def __init__(
+        self, data: Path, env: dict[str, str] | None, action_id: str, read_models: ReadModels, entities: Entities
+    ) -> None:
         self.data, self.env, self.action_id, self.read_models = data, env, action_id, read_models
+        self.entities = entities
 
     def verify(self, *args: str) -> Run:
         return bulkactions(self.data, "verify", *args, env=self.env)
@@ -87,16 +100,18 @@ def action(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Copy]:
     imported: Imported = request.getfixturevalue(f"imported_{request.param}")
     data = Path(shutil.copytree(imported.data, tmp_path / "data"))
     if imported.env is None:
-        yield Copy(data, None, imported.action_id, SQLiteReadModels(data / "readmodels.db", imported.action_id))
+        read_models = SQLiteReadModels(data / "readmodels.db", imported.action_id)
+        yield Copy(data, None, imported.action_id, read_models, SQLiteEntities(data / "entities.db"))
         return
     uri, source = imported.env["BULK_MONGODB_URI"], imported.env["BULK_MONGODB_DATABASE"]
     database = f"test_{uuid.uuid4().hex}"
     copy_mongo_database(uri, source, database)
-    read_models = MongoReadModels(uri, database, imported.action_id)
+    read_models, entities = MongoReadModels(uri, database, imported.action_id), MongoEntities(uri, database)
     try:
-        yield Copy(data, _mongo_env(uri, database), imported.action_id, read_models)
+        yield Copy(data, _mongo_env(uri, database), imported.action_id, read_models, entities)
     finally:
         read_models.close()
+        entities.close()
         drop_database(uri, database)
 
 
@@ -113,7 +128,7 @@ def test_a_failed_line_edited_to_succeeded_is_reported_with_the_true_figures_of_
         f"action {a}: row {FAILED_ROW}: outcome is 'succeeded' live but 'failed' in the events",
         f"action {a}: the live log has {SUCCEEDED + 1} succeeded lines, the events give {SUCCEEDED}",
         f"action {a}: the live log has {FAILED - 1} failed lines, the events give {FAILED}",
-        f"verify: 3 difference(s) (actions checked: 1, lines checked: {ROWS})",
+        f"verify: 3 difference(s) ({CHECKED})",
         f"action {a}: 3 difference(s) in 1 row(s); "
         "log_line.outcome: 1, outcome_lines.succeeded: 1, outcome_lines.failed: 1",
     ]
@@ -190,7 +205,7 @@ def test_many_changed_lines_list_the_first_ones_and_count_every_one(action: Copy
     ]
     assert run.lines[5:] == [
         f"... {FAILED + 2 - 5} more difference(s) not listed (see --limit)",
-        f"verify: {FAILED + 2} difference(s) (actions checked: 1, lines checked: {ROWS})",
+        f"verify: {FAILED + 2} difference(s) ({CHECKED})",
         f"action {a}: {FAILED + 2} difference(s) in {FAILED} row(s); "
         f"log_line.outcome: {FAILED}, outcome_lines.succeeded: 1, outcome_lines.failed: 1",
     ]
@@ -213,13 +228,14 @@ def test_read_models_that_match_give_a_clean_summary_and_exit_0(action: Copy) ->
         "kind": "summary",
         "actions_checked": 1,
         "lines_checked": ROWS,
+        "history_lines_checked": SUCCEEDED,
         "differences": 0,
         "listed": 0,
         "groups": [],
     }
     text = action.verify()
     assert text.code == 0
-    assert text.stdout.strip() == f"verify: read models match the events (actions checked: 1, lines checked: {ROWS})"
+    assert text.stdout.strip() == f"verify: read models match the events ({CHECKED})"
 
 
 def test_live_read_models_behind_the_events_are_reported_as_the_projector_behind(
@@ -234,3 +250,82 @@ def test_live_read_models_behind_the_events_are_reported_as_the_projector_behind
     assert behind["kind"] == "projector_behind"
     assert behind["live"] == behind["events"] - 1
     assert (summary["differences"], summary["groups"]) == (1, [])
+
+
+# --------------------------------------------------------------------------- entities
+
+
+def _entity_of_row(action: Copy, row: int) -> str:
+    """The entity of the first succeeded row from ``row`` on."""
+    while (line := action.read_models.line(row))["outcome"] != "succeeded":
+        row += 1
+    entity_id: str = line["entity_id"]
+    return entity_id
+
+
+def test_the_entity_store_matches_the_events_when_nobody_touched_it(action: Copy) -> None:
+    run, found, summary = action.verify_json("--entities")
+    assert run.code == 0, run.stdout
+    assert found == []
+    assert (summary["entities_checked"], summary["entities_not_checkable_checked"]) == (SUCCEEDED, 0)
+
+
+def test_an_entity_field_edited_outside_the_platform_is_that_one_difference(action: Copy) -> None:
+    entity_id = _entity_of_row(action, 2)
+    before = action.entities.values(entity_id)
+    action.entities.set_field(entity_id, "first_name", "Edited By Hand")
+    run, found, summary = action.verify_json("--entities")
+    assert run.code == 1
+    assert found == [
+        {
+            "kind": "entity_field",
+            "entity_type": "contact",
+            "entity_id": entity_id,
+            "key": before["email"],
+            "field": "first_name",
+            "live": "Edited By Hand",
+            "events": before["first_name"],
+        }
+    ]
+    assert summary["differences"] == 1
+
+
+def test_a_deleted_and_an_extra_entity_are_each_reported_with_their_values(action: Copy) -> None:
+    gone = _entity_of_row(action, 2)
+    kept = _entity_of_row(action, 20)
+    values = action.entities.values(gone)
+    action.entities.delete(gone)
+    extra_id = "ffffffff-ffff-8fff-bfff-ffffffffffff"  # sorts after every real id
+    action.entities.add_like(kept, extra_id, "extra@example.com")
+    run, found, summary = action.verify_json("--entities")
+    assert run.code == 1
+    assert found == [
+        {
+            "kind": "entity_missing",
+            "entity_type": "contact",
+            "entity_id": gone,
+            "field": None,
+            "live": None,
+            "events": values,
+        },
+        {
+            "kind": "entity_extra",
+            "entity_type": "contact",
+            "entity_id": extra_id,
+            "key": "extra@example.com",
+            "field": None,
+            "live": {**action.entities.values(kept), "email": "extra@example.com"},
+            "events": None,
+        },
+    ]
+    assert (summary["differences"], summary["entities_checked"]) == (2, SUCCEEDED + 1)
+
+
+def test_a_deleted_line_of_the_audit_trail_is_that_one_difference(action: Copy) -> None:
+    line = action.read_models.delete_a_history_line()
+    run, found, summary = action.verify_json()
+    assert run.code == 1
+    assert [(d["kind"], d["entity_id"], d["position"]) for d in found] == [
+        ("history_line_missing", line["entity_id"], line["position"])
+    ]
+    assert (summary["differences"], summary["history_lines_checked"]) == (1, SUCCEEDED)

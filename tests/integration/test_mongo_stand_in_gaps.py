@@ -142,3 +142,9 @@ def test_9_one_or_query_over_date_like_strings_pages_as_the_two_query_cursor_doe
     found = db.actions.find(one_or).sort([("created_at", DESCENDING), ("action_id", DESCENDING)])
     assert [doc["action_id"] for doc in found] == two_queries
     assert len(two_queries) > 0
+
+
+def test_10_a_compound_index_on_id_leaves_inserts_working(db: Database[Document]) -> None:
+    db.c.create_index([("g", ASCENDING), ("_id", ASCENDING)])
+    db.c.insert_many([{"_id": 2, "g": "a"}, {"_id": 1, "g": "a"}])
+    assert [d["_id"] for d in db.c.find({"g": "a"}).sort([("g", ASCENDING), ("_id", ASCENDING)])] == [1, 2]
