@@ -71,24 +71,22 @@ class EntityAudits:
         normalised = etype.normalise_unique(key)
         if isinstance(normalised, list):
             raise EntityNotFoundError(f"{key!r} is not a valid {etype.unique_field}: {normalised[0].message}")
+        holding_now = self.entities.id_of(account_id, etype.name, normalised)
+        if holding_now is not None:
+            return self.of_id(account_id, etype.name, holding_now)
+        # Nobody holds it now (removed, or changed to another value): the last that did.
         holders = self.read_models.entities_holding(account_id, etype.name, normalised)
         if not holders:
             raise EntityNotFoundError(f"no {etype.name} with {etype.unique_field} {key!r}")
-        for holder in reversed(holders):
-            current = self.entities.get(account_id, etype.name, holder.entity_id)
-            if current is not None and current.get(etype.unique_field) == normalised:
-                return self.of_id(account_id, etype.name, holder.entity_id)
         return self.of_id(account_id, etype.name, holders[-1].entity_id)
 
     def of_id(self, account_id: str, entity_type: str, entity_id: str) -> EntityAudit:
         etype = entity_type_named(entity_type)
-        lines = [
-            h
-            for h in self.read_models.entity_history(entity_id)
-            if h.account_id == account_id and h.entity_type == etype.name
-        ]
+        lines = [h for h in self.read_models.entity_history(entity_id) if h.entity_type == etype.name]
         current = self.entities.get(account_id, etype.name, entity_id)
-        if not lines and current is None:
+        # The account's own entity (the store is scoped), or one it inserted that is gone.
+        # Its history is every change made to it, whoever made it.
+        if current is None and (not lines or lines[0].account_id != account_id):
             raise EntityNotFoundError(f"no {etype.name} {entity_id}")
         actors: dict[str, dict[str, Any] | None] = {}
         changes = [self._change(line, actors) for line in lines]

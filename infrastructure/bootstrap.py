@@ -45,6 +45,7 @@ from infrastructure.inprocess.rate_limits import InProcessRateLimiter
 from infrastructure.settings import ConfigurationError, Settings
 from infrastructure.sqlite import faults as sqlite_faults
 from infrastructure.sqlite.key_index import SQLiteKeyIndex
+from projections.actions import READ_MODEL_VERSION
 from projections.maintenance import ReadModelMaintenance
 from projections.projector import Projector
 
@@ -279,6 +280,12 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True, migratin
             "the entity store was written before entities belonged to accounts;"
             " run `bulkactions migrate` once (same --data-dir and settings) to give each entity"
             " the account that inserted it"
+        )
+    if not migrating and container.read_models.schema_version() < READ_MODEL_VERSION:
+        container.close()
+        raise OutdatedStoreError(
+            "the read models were written by an earlier release (no audit trail);"
+            " run `bulkactions migrate` once (same --data-dir and settings) to rebuild them from the events"
         )
     return container
 

@@ -24,6 +24,10 @@ from domain.bulk_action import ActionStatus, BulkAction, BulkChunk
 from domain.entities.registry import entity_type as entity_type_named
 
 PROJECTION_NAME = "actions"
+# What the read models this projection writes hold. 2: the audit trail (entity
+# history and keys) and the actor. Read models of an earlier version are rebuilt from
+# the events by `bulkactions migrate` (every store records the version it was made at).
+READ_MODEL_VERSION = 2
 
 
 ActionOf = Callable[[str], ActionView | None]

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from application.event_store import BulkActionLog
 from application.ports.entities import EntityStore
 from application.ports.read_models import ReadModelSets, ReadModelStore
+from projections.actions import READ_MODEL_VERSION
 from projections.rebuild import rebuild
 from projections.report import VerificationReport
 from projections.verification import verify_read_models
@@ -40,6 +41,13 @@ class ReadModelMaintenance:
         self.live.close()
         self.sets.promote(REPLAY_SET)
         return count
+
+    def rebuild_if_outdated(self) -> int | None:
+        """Replay read models written by an earlier release (``READ_MODEL_VERSION``):
+        the events replayed, or None if they are current."""
+        if self.live.schema_version() >= READ_MODEL_VERSION:
+            return None
+        return self.replay()
 
     def verify(
         self, report: VerificationReport, action_id: str | None = None, *, entities: bool = False

@@ -127,7 +127,12 @@ class VerificationReport:
 
     def text_summary(self) -> list[str]:
         """The readable totals that follow the listed differences."""
-        checked = ", ".join(f"{name} checked: {count}" for name, count in self.checked.items())
+        checked = ", ".join(
+            f"{name.removesuffix('_not_checkable')} not checkable (changes recorded before they were kept): {count}"
+            if name.endswith("_not_checkable")
+            else f"{name} checked: {count}"
+            for name, count in self.checked.items()
+        )
         if not self.differences:
             return [f"verify: read models match the events ({checked})"]
         lines = []

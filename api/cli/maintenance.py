@@ -61,12 +61,18 @@ def verify(ctx: click.Context, action_id: str | None, as_json: bool, limit: int 
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Bring stores written by an earlier release up to date (run once, with nothing else running)."""
+    app = container(ctx, migrating=True).services
     try:
-        result = container(ctx, migrating=True).services.migration.run()
+        result = app.migration.run()
     except UnknownOwnerError as exc:
         raise CliError(f"nothing migrated: {exc}", EXIT_FAILURE) from None
-    if result is None:
+    rebuilt = app.maintenance.rebuild_if_outdated()
+    if result is None and rebuilt is None:
         click.echo("nothing to migrate: the stores are current")
+        return
+    if rebuilt is not None:
+        click.echo(f"rebuilt the read models from {rebuilt} events: they now hold the audit trail")
+    if result is None:
         return
     click.echo(f"migrated {_entities(result.entities)}: each now belongs to the account whose action inserted it")
     if result.changed_by_other_accounts:

@@ -129,6 +129,10 @@ class EntityStore(Protocol):
 
     def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None: ...
 
+    def id_of(self, account_id: str, entity_type: str, unique_key: str) -> str | None:
+        """The id of the account's entity that holds ``unique_key`` now, if any."""
+        ...
+
     def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
         """The entity's version: 1 when inserted, one more per change of its values."""
         ...

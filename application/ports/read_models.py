@@ -146,6 +146,11 @@ class ReadModelStore(Protocol):
 
     def position(self, projection: str) -> int: ...
 
+    def schema_version(self) -> int:
+        """Which release's read models these are: 1 for stores from before versions
+        were kept; a store made now has the adapter's current version."""
+        ...
+
     def apply(
         self, projection: str, position: int, changes: ViewChanges, *, expected_position: int | None = None
     ) -> bool:

@@ -343,6 +343,10 @@ class MongoEntityStore:
         doc = self._find_one(account_id, entity_type, entity_id, "values")
         return None if doc is None else dict(doc["values"])
 
+    def id_of(self, account_id: str, entity_type: str, unique_key: str) -> str | None:
+        found = self._load(account_id, entity_type, "unique_key", [unique_key])
+        return found[0].id if found else None
+
     def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
         doc = self._find_one(account_id, entity_type, entity_id, "rev")
         return None if doc is None else int(doc.get("rev", 0)) + 1

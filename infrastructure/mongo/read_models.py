@@ -60,8 +60,10 @@ from infrastructure.mongo.client import Connection, Document, insert_ignoring_du
 from infrastructure.mongo.projection_claims import Claim, ProjectionClaims
 from infrastructure.mongo.projection_transactions import ProjectionTransactions, has_transactions
 from infrastructure.mongo.stand_in import before_cursor, copy_collection, exactly, sort_key, within
+from projections.actions import READ_MODEL_VERSION
 from projections.merge import MUTABLE, merged
 
+_SCHEMA_ID = "__schema__"
 KINDS = ("actions", "record_logs", "chunk_inputs", "positions", "entity_history", "entity_keys")
 VIEW_FIELDS = tuple(f.name for f in fields(ActionView))
 LOG_FIELDS = tuple(f.name for f in fields(LogLine))
@@ -100,6 +102,7 @@ class MongoReadModelStore:
         c = _collections(self._client[database], prefix)
         self._actions, self._logs, self._chunks, self._positions, self._history, self._keys = (c[k] for k in KINDS)
         with self._connection.prepared():
+            self._record_schema_version()
             self._actions.create_index([("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)])
             self._actions.create_index([("created_key", DESCENDING), ("id_key", DESCENDING)])
             self._claims = ProjectionClaims(self._positions, claim_seconds, claim_wait_seconds)
@@ -112,6 +115,17 @@ class MongoReadModelStore:
             # collection with a compound index on _id (docs/mongodb-gaps.md).
             self._history.create_index([("entity_id", ASCENDING), ("position", ASCENDING)])
             self._keys.create_index([("account_id", ASCENDING), ("entity_type", ASCENDING), ("key", ASCENDING)])
+
+    def _record_schema_version(self) -> None:
+        """A new set of read models is of this release; one with actions and no version
+        was written by a release before versions were kept (1)."""
+        if self._positions.find_one({"_id": _SCHEMA_ID}) is None:
+            version = 1 if self._actions.find_one({}, {"_id": 1}) is not None else READ_MODEL_VERSION
+            insert_ignoring_duplicates(self._positions, [{"_id": _SCHEMA_ID, "version": version}])
+
+    def schema_version(self) -> int:
+        found = self._positions.find_one({"_id": _SCHEMA_ID})
+        return int(found["version"]) if found is not None else READ_MODEL_VERSION
 
     # ------------------------------------------------------------------ writes
 

@@ -247,6 +247,17 @@ class SQLiteEntityStore:
         row = self._row("data", account_id, entity_type, entity_id)
         return None if row is None else dict(orjson.loads(row[0]))
 
+    def id_of(self, account_id: str, entity_type: str, unique_key: str) -> str | None:
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT id FROM entities WHERE account_id=? AND entity_type=? AND unique_key=?",
+                (account_id, entity_type, unique_key),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
     def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
         row = self._row("version", account_id, entity_type, entity_id)
         return None if row is None else int(row[0])

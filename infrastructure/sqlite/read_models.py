@@ -26,6 +26,7 @@ from application.ports.read_models import (
     ViewChanges,
 )
 from infrastructure.sqlite.database import SQLiteDatabase
+from projections.actions import READ_MODEL_VERSION
 from projections.merge import MUTABLE, merged, refuses_batch
 
 SCHEMA = """
@@ -151,12 +152,22 @@ def _log_line(row: tuple[Any, ...]) -> LogLine:
 
 class SQLiteReadModelStore:
     def __init__(self, path: Path | str) -> None:
-        self.db = SQLiteDatabase(path, schema=SCHEMA)
+        self.db = SQLiteDatabase(path)
+        with self.db.write() as conn:
+            existed = conn.execute("SELECT 1 FROM sqlite_master WHERE name='actions'").fetchone() is not None
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            version = READ_MODEL_VERSION if not existed else 1
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(version),))
+        self.db.apply_schema(SCHEMA)
         with self.db.write() as conn:
             present = {row[1] for row in conn.execute("PRAGMA table_info(actions)")}
             for name, definition in _ADDED_COLUMNS.items():
                 if name not in present:
                     conn.execute(f"ALTER TABLE actions ADD COLUMN {name} {definition}")
+
+    def schema_version(self) -> int:
+        row = self.db.connection().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0])
 
     def position(self, projection: str) -> int:
         row = (

@@ -386,3 +386,11 @@ def test_every_entity_of_every_account_is_read_in_id_order_a_page_at_a_time(enti
         "m0@x.com",
         mine[0].values,
     )
+
+
+def test_the_id_of_the_entity_holding_a_unique_value_is_found_in_its_account_only(entity_store: Any) -> None:
+    mine = _new("a@x.org", 1)
+    entity_store.insert_many(ACCOUNT, "contact", [mine])
+    assert entity_store.id_of(ACCOUNT, "contact", "a@x.org") == mine.entity_id
+    assert entity_store.id_of(OTHER, "contact", "a@x.org") is None
+    assert entity_store.id_of(ACCOUNT, "company", "a@x.org") is None
