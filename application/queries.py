@@ -21,7 +21,7 @@ from uuid import UUID
 import orjson
 
 from application.event_store import ActionNotFoundError, BulkActionLog
-from application.ports.read_models import ActionFilter, ActionView, ChunkInput, LogLine, ReadModelStore
+from application.ports.read_models import ActionFilter, ActionView, LogLine, ReadModelStore
 from application.submission import allowed_fields
 from domain.bulk_action import ActionStatus, BulkAction
 
@@ -179,13 +179,16 @@ class ActionQueries:
         return ResultRows(fields, self._result_pages(view.action_id, outcome, fields, page))
 
     def _result_pages(self, action_id: str, outcome: str, fields: list[str], size: int) -> Iterator[list[ResultRow]]:
-        chunk: ChunkInput | None = None
+        """Each log line with its input record. The input is kept once, in the event store
+        (its chunk's ``ChunkQueued``), read a chunk at a time: a copy in the read models
+        doubled what an import stores."""
+        chunk: Any = None
         after = 0
         while lines := self.read_models.logs(action_id, outcome=outcome, after_row=after, limit=size):
             rows = []
             for line in lines:
                 if chunk is None or chunk.chunk_no != line.chunk_no:
-                    chunk = self.read_models.chunk_input(action_id, line.chunk_no)
+                    chunk = self.events.chunk_queued(UUID(action_id), line.chunk_no)
                 rows.append(_result_row(line, chunk, fields))
             yield rows
             after = lines[-1].row
@@ -281,7 +284,8 @@ def _decoded_cursor(cursor: str) -> tuple[str, str]:
         raise InvalidCursorError("the cursor is not one this API gave out") from None
 
 
-def _result_row(line: LogLine, chunk: ChunkInput | None, fields: list[str]) -> ResultRow:
+def _result_row(line: LogLine, chunk: Any, fields: list[str]) -> ResultRow:
+    """``chunk``: the ``ChunkQueued`` event of the line's chunk (None if not stored)."""
     stored: dict[str, Any] = {}
     if chunk is not None and 0 <= line.row - chunk.first_row < len(chunk.records):
         stored = chunk.records[line.row - chunk.first_row]

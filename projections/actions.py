@@ -14,7 +14,6 @@ from uuid import UUID
 
 from application.ports.read_models import (
     ActionView,
-    ChunkInput,
     EntityHistoryLine,
     EntityKey,
     LogLine,
@@ -128,10 +127,6 @@ def _completed(changes: ViewChanges, _: int, e: BulkAction.Completed) -> None:
     delta.discrepancy = e.discrepancy
 
 
-def _chunk_queued(changes: ViewChanges, _: int, e: BulkChunk.ChunkQueued) -> None:
-    changes.chunk_inputs.append(ChunkInput(str(e.action_id), e.chunk_no, e.first_row, e.records))
-
-
 def _chunk_processed(changes: ViewChanges, _: int, e: BulkChunk.ChunkProcessed) -> None:
     changes.delta(str(e.action_id)).chunks_done += 1
 
@@ -183,7 +178,6 @@ _HANDLERS: dict[type, Any] = {
     BulkAction.Cancelled: _cancelled,
     BulkAction.Completed: _completed,
     BulkAction.RevertStarted: _revert_started,
-    BulkChunk.ChunkQueued: _chunk_queued,
     BulkChunk.ChunkProcessed: _chunk_processed,
     BulkChunk.RecordSucceeded: _outcome("succeeded"),
     BulkChunk.RecordFailed: _outcome("failed"),

@@ -1,4 +1,4 @@
-"""Read models: action status and counts, per-record logs and chunk inputs, kept by projectors.
+"""Read models: action status and counts, per-record logs and the audit trail, kept by projectors.
 
 Each port has one contract test suite (``tests/contract``) run against every adapter.
 """
@@ -74,14 +74,6 @@ class LogLine:
 
 
 @dataclass(frozen=True, slots=True)
-class ChunkInput:
-    action_id: str
-    chunk_no: int
-    first_row: int
-    records: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
 class EntityHistoryLine:
     """One change of one entity, as an outcome event recorded it (the audit trail)."""
 
@@ -116,7 +108,6 @@ class ViewChanges:
     new_actions: list[ActionView] = field(default_factory=list)
     deltas: dict[str, ActionDelta] = field(default_factory=dict)
     log_lines: list[LogLine] = field(default_factory=list)
-    chunk_inputs: list[ChunkInput] = field(default_factory=list)
     entity_history: list[EntityHistoryLine] = field(default_factory=list)
     entity_keys: list[EntityKey] = field(default_factory=list)
 
@@ -171,8 +162,6 @@ class ReadModelStore(Protocol):
     def logs(
         self, action_id: str, *, outcome: str | None = None, after_row: int = 0, limit: int = 1000
     ) -> list[LogLine]: ...
-
-    def chunk_input(self, action_id: str, chunk_no: int) -> ChunkInput | None: ...
 
     def entity_history(self, entity_id: str) -> list[EntityHistoryLine]:
         """Every change of one entity, oldest first (by its version; lines of v1 events,

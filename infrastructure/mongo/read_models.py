@@ -1,13 +1,11 @@
-"""Read models on MongoDB: action views, per-record logs, chunk inputs and positions.
+"""Read models on MongoDB: action views, per-record logs, the audit trail and positions.
 
 Two ways to make ``apply`` atomic, chosen by what the server has (``transactions``,
 asked of the server unless given):
 
 - A replica set or sharded cluster: the batch and its position are committed in one
   multi-document transaction (``projection_transactions``), with the very writes
-  listed below. Chunk inputs are written before it, outside: they are immutable and
-  idempotent, and the biggest documents by far (a page of queued chunks is up to a
-  million records), so they stay out of the transaction's size and lifetime limits.
+  listed below.
 - A standalone server has no multi-document transactions (and the wire-protocol test
   server's do not isolate, see docs/mongodb-gaps.md #6). There ``apply`` is made safe
   to interrupt at any point and to run again, by the order and the shape of its writes:
@@ -18,8 +16,8 @@ asked of the server unless given):
    any other is refused, as SQLite refuses it.
 2. What a batch that never committed (a projector that died holding its claim) did
    to action documents is put back (see 4).
-3. New actions, chunk inputs and log lines are inserted under deterministic ids
-   (action id, "<action>:<chunk>", "<action>:<row>") with unordered inserts that
+3. New actions, log lines and the audit trail are inserted under deterministic ids
+   (action id, "<action>:<row>", the event's position) with unordered inserts that
    ignore duplicate-key errors: a second insert of the same thing is a no-op.
 4. Each action's delta is a compare-and-set on the action document that also stores
    the batch's position (``pos``) and every field a delta can change as it was before
@@ -39,8 +37,6 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
-import orjson
-from bson import Binary
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
@@ -50,7 +46,6 @@ from application.ports.read_models import (
     ActionDelta,
     ActionFilter,
     ActionView,
-    ChunkInput,
     EntityHistoryLine,
     EntityKey,
     LogLine,
@@ -64,7 +59,7 @@ from projections.actions import READ_MODEL_VERSION
 from projections.merge import MUTABLE, merged
 
 _SCHEMA_ID = "__schema__"
-KINDS = ("actions", "record_logs", "chunk_inputs", "positions", "entity_history", "entity_keys")
+KINDS = ("actions", "record_logs", "positions", "entity_history", "entity_keys")
 VIEW_FIELDS = tuple(f.name for f in fields(ActionView))
 LOG_FIELDS = tuple(f.name for f in fields(LogLine))
 HISTORY_FIELDS = tuple(f.name for f in fields(EntityHistoryLine))
@@ -100,7 +95,7 @@ class MongoReadModelStore:
         self._connection = Connection(client)
         self._client = self._connection.client
         c = _collections(self._client[database], prefix)
-        self._actions, self._logs, self._chunks, self._positions, self._history, self._keys = (c[k] for k in KINDS)
+        self._actions, self._logs, self._positions, self._history, self._keys = (c[k] for k in KINDS)
         with self._connection.prepared():
             self._record_schema_version()
             self._actions.create_index([("account_id", ASCENDING), ("created_key", DESCENDING), ("id_key", DESCENDING)])
@@ -155,10 +150,8 @@ class MongoReadModelStore:
     def _apply_in_transaction(
         self, projection: str, position: int, changes: ViewChanges, expected_position: int | None
     ) -> bool:
-        self._insert_chunk_inputs(changes.chunk_inputs)
-
         def write(session: ClientSession, committed: int) -> bool:
-            self._write(changes, committed, position, session, chunk_inputs=False)
+            self._write(changes, committed, position, session)
             return self._commit(Claim(projection, None, committed), position, session)
 
         return self._transactions.run(projection, position, expected_position, write)
@@ -169,14 +162,10 @@ class MongoReadModelStore:
         committed: int,
         position: int,
         session: ClientSession | None,
-        *,
-        chunk_inputs: bool = True,
     ) -> None:
         """The batch's writes, in an order that is safe to interrupt and repeat."""
         self._roll_back_uncommitted(committed, position, session)
         self._insert_actions(changes.new_actions, session)
-        if chunk_inputs:
-            self._insert_chunk_inputs(changes.chunk_inputs)
         self._insert_log_lines(changes.log_lines, session)
         self._insert_entity_history(changes, session)
         self._apply_deltas(changes.deltas, committed, position, session)
@@ -207,21 +196,6 @@ class MongoReadModelStore:
             base=None,
         )
         return doc
-
-    def _insert_chunk_inputs(self, chunks: list[ChunkInput]) -> None:
-        insert_ignoring_duplicates(
-            self._chunks,
-            [
-                {
-                    "_id": f"{c.action_id}:{c.chunk_no}",
-                    "action_id": c.action_id,
-                    "chunk_no": c.chunk_no,
-                    "first_row": c.first_row,
-                    "records": Binary(orjson.dumps(c.records)),
-                }
-                for c in chunks
-            ],
-        )
 
     def _insert_log_lines(self, lines: list[LogLine], session: ClientSession | None) -> None:
         insert_new(self._logs, [{"_id": f"{line.action_id}:{line.row}", **asdict(line)} for line in lines], session)
@@ -319,12 +293,6 @@ class MongoReadModelStore:
         if cap is not None:
             cursor = cursor.limit(cap)
         return [LogLine(**{name: doc[name] for name in LOG_FIELDS}) for doc in cursor]
-
-    def chunk_input(self, action_id: str, chunk_no: int) -> ChunkInput | None:
-        doc = self._chunks.find_one({"_id": exactly(f"{action_id}:{chunk_no}")})
-        if doc is None:
-            return None
-        return ChunkInput(action_id, chunk_no, doc["first_row"], orjson.loads(doc["records"]))
 
     def entity_history(self, entity_id: str) -> list[EntityHistoryLine]:
         lines = [_history_line(doc) for doc in self._history.find({"entity_id": exactly(entity_id)})]

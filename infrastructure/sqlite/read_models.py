@@ -1,4 +1,4 @@
-"""Read models on SQLite: action views, per-record logs, chunk inputs, and positions.
+"""Read models on SQLite: action views, per-record logs, the audit trail, and positions.
 
 ``apply`` runs in one write transaction with the projector's position, so a batch at
 or below the stored position is refused whole and a replayed event changes nothing.
@@ -19,7 +19,6 @@ from application.ports.read_models import (
     ActionDelta,
     ActionFilter,
     ActionView,
-    ChunkInput,
     EntityHistoryLine,
     EntityKey,
     LogLine,
@@ -72,13 +71,6 @@ CREATE TABLE IF NOT EXISTS record_logs (
     PRIMARY KEY (action_id, row)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS record_logs_by_outcome ON record_logs (action_id, outcome, row);
-CREATE TABLE IF NOT EXISTS chunk_inputs (
-    action_id TEXT NOT NULL,
-    chunk_no INTEGER NOT NULL,
-    first_row INTEGER NOT NULL,
-    records BLOB NOT NULL,
-    PRIMARY KEY (action_id, chunk_no)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS positions (
     projection TEXT PRIMARY KEY,
     position INTEGER NOT NULL
@@ -224,10 +216,6 @@ class SQLiteReadModelStore:
             ],
         )
         conn.executemany(
-            "INSERT OR IGNORE INTO chunk_inputs VALUES (?,?,?,?)",
-            [(c.action_id, c.chunk_no, c.first_row, orjson.dumps(c.records)) for c in changes.chunk_inputs],
-        )
-        conn.executemany(
             f"INSERT OR IGNORE INTO record_logs ({_LOG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
@@ -318,16 +306,6 @@ class SQLiteReadModelStore:
         sql += " ORDER BY row LIMIT ?"
         rows = self.db.connection().execute(sql, [*params, limit]).fetchall()
         return [_log_line(r) for r in rows]
-
-    def chunk_input(self, action_id: str, chunk_no: int) -> ChunkInput | None:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT first_row, records FROM chunk_inputs WHERE action_id=? AND chunk_no=?", (action_id, chunk_no)
-            )
-            .fetchone()
-        )
-        return None if row is None else ChunkInput(action_id, chunk_no, row[0], orjson.loads(row[1]))
 
     def entity_history(self, entity_id: str) -> list[EntityHistoryLine]:
         rows = (

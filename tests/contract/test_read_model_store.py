@@ -9,7 +9,6 @@ from application.ports.read_models import (
     ActionDelta,
     ActionFilter,
     ActionView,
-    ChunkInput,
     EntityHistoryLine,
     EntityKey,
     LogLine,
@@ -51,7 +50,6 @@ def _line(action_id: str, row: int, outcome: str, position: int) -> LogLine:
 
 def _processing_batch(view: ActionView) -> ViewChanges:
     changes = ViewChanges(new_actions=[view])
-    changes.chunk_inputs.append(ChunkInput(view.action_id, 0, 1, [{"row": 1, "line": 2, "data": {"email": "a@x.com"}}]))
     delta = changes.delta(view.action_id)
     delta.status, delta.total, delta.chunk_count = "PROCESSING", 3, 2
     for row, outcome in ((1, "succeeded"), (2, "failed"), (3, "skipped")):
@@ -76,8 +74,6 @@ def test_applied_changes_are_readable_and_move_the_position(read_models: Any) ->
     assert read_models.position("actions") == 13
     assert [line.row for line in read_models.logs(view.action_id)] == [1, 2, 3]
     assert read_models.logs(view.action_id, outcome="failed")[0].errors[0]["code"] == "missing"
-    assert read_models.chunk_input(view.action_id, 0).records[0]["data"] == {"email": "a@x.com"}
-    assert read_models.chunk_input(view.action_id, 1) is None
 
 
 def test_a_batch_at_or_below_the_stored_position_changes_nothing(read_models: Any) -> None:

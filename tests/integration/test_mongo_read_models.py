@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from application.ports.read_models import ActionFilter, ActionView, ChunkInput, LogLine, ReadModelStore, ViewChanges
+from application.ports.read_models import ActionFilter, ActionView, LogLine, ReadModelStore, ViewChanges
 from infrastructure.mongo.read_models import (
     MongoReadModelStore,
     collection_name,
@@ -121,15 +121,7 @@ def project(events: list[Event]) -> ViewChanges:
                 )
             )
             continue
-        if e.kind == "chunk_queued":
-            changes.chunk_inputs.append(
-                ChunkInput(
-                    e.action_id,
-                    e.chunk_no,
-                    e.chunk_no * 5 + 1,
-                    [{"row": e.chunk_no * 5 + 1, "data": {"a.b": "x", "$c": 1}}],
-                )
-            )
+        if e.kind == "chunk_queued":  # the input stays in the event store: nothing to project
             continue
         delta = changes.delta(e.action_id)
         if e.kind == "input_queued":
@@ -172,12 +164,10 @@ def batches(events: list[Event], sizes: Callable[[], int]) -> Iterator[tuple[int
 
 def snapshot(store: ReadModelStore, events: list[Event]) -> dict[str, Any]:
     action_ids = sorted({e.action_id for e in events})
-    chunks = sorted({(e.action_id, e.chunk_no) for e in events if e.kind == "chunk_queued"})
     return {
         "position": store.position(PROJECTION),
         "actions": [store.get_action(a) for a in action_ids],
         "logs": {a: store.logs(a, limit=-1) for a in action_ids},
-        "chunks": [store.chunk_input(a, c) for a, c in chunks],
         "listed": store.list_actions(ActionFilter(), limit=-1),
     }
 
@@ -218,7 +208,7 @@ def crash_at(store: MongoReadModelStore, step: str, after_calls: int = 0) -> Cal
     return lambda: delattr(store, step)
 
 
-STEPS = ["_insert_actions", "_insert_chunk_inputs", "_insert_log_lines", "_apply_deltas", "_commit"]
+STEPS = ["_insert_actions", "_insert_log_lines", "_insert_entity_history", "_apply_deltas", "_commit"]
 
 # ---------------------------------------------------------------- tests
 
@@ -248,7 +238,7 @@ def test_a_redelivered_or_older_batch_changes_nothing(mongo: MongoReadModelStore
 
 CRASH_POINTS = [
     ("_insert_actions", 0),
-    ("_insert_chunk_inputs", 0),
+    ("_insert_entity_history", 0),
     ("_insert_log_lines", 0),
     ("_apply_delta", 0),
     ("_apply_delta", 1),
@@ -541,7 +531,7 @@ def test_the_store_commits_in_transactions_exactly_where_the_server_is_a_replica
         store.close()
 
 
-def test_a_batch_that_never_commits_its_transaction_leaves_nothing_but_its_chunk_inputs(
+def test_a_batch_that_never_commits_its_transaction_leaves_nothing(
     database: tuple[str, str],
 ) -> None:
     store = MongoReadModelStore(*database, transactions=_transactions("transactions"))
@@ -555,8 +545,6 @@ def test_a_batch_that_never_commits_its_transaction_leaves_nothing_but_its_chunk
         assert store.position(PROJECTION) == 0
         assert all(store.get_action(a) is None and store.logs(a) == [] for a in action_ids)
         assert store.list_actions(ActionFilter(), limit=-1) == []
-        # Chunk inputs are written before the transaction (immutable, idempotent, big).
-        assert store.chunk_input(events[0].action_id, 0) is not None
     finally:
         store.close()
 

@@ -1,0 +1,160 @@
+"""Benchmark: `bulkactions import` against `sqlite-utils insert` on the same file, in the
+same run, plus what the performance issue asks beside it.
+
+For each row count: generate a contacts CSV (3% invalid, 3% duplicates; not timed),
+then, on a fresh data dir each:
+
+1. `sqlite-utils insert DB contacts FILE --csv --pk email --ignore` (no validation,
+   no per-row results): the plain loader;
+2. `bulkactions import FILE --entity contact --action insert --json`: validated, one
+   stored event per record, read models current (the summary's counts are checked
+   against the generator's);
+3. `bulkactions import` of an UPDATE of every contact changing one field;
+4. `bulkactions replay`, then `verify`;
+
+sampling the RSS of each whole process tree every 50 ms, and measuring the data dir
+(bytes per record per store). Prints a Markdown table; raw results go to bench/results/.
+
+    .venv/bin/pip install sqlite-utils==4.2.1
+    .venv/bin/python bench/vs_sqlite_utils.py --rows 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.embedded_import import _run_sampled
+from infrastructure.files.sample import write_contacts_csv
+from tests.e2e.cli import command, import_args
+
+STORES = {
+    "events": ["events.db"],
+    "entities": ["entities.db"],
+    "read models": ["readmodels.db"],
+}
+
+
+def _sizes(data: Path) -> dict[str, int]:
+    sizes = {
+        name: sum((data / f).stat().st_size for f in files if (data / f).exists()) for name, files in STORES.items()
+    }
+    sizes["all"] = sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
+    return sizes
+
+
+def _update_file(source: Path, target: Path) -> None:
+    """Every row of ``source`` with its first name changed: an UPDATE of every contact."""
+    with source.open() as rows, target.open("w") as out:
+        header = next(rows)
+        out.write(header)
+        names = header.rstrip("\n").split(",")
+        first = names.index("first_name")
+        for line in rows:
+            cells = line.rstrip("\n").split(",")
+            cells[first] = "Renamed"
+            out.write(",".join(cells) + "\n")
+
+
+def _import(data: Path, path: Path, action: str) -> tuple[dict[str, Any], float, float]:
+    run, wall, tree_mb, _ = _run_sampled(command(data, *import_args(path, action=action)))
+    if run.returncode != 0:
+        raise SystemExit(f"import ({action}) failed: {run.stderr[-2000:]}")
+    summary: dict[str, Any] = json.loads(run.stdout.splitlines()[-1])
+    return summary, wall, tree_mb
+
+
+def bench(rows: int, keep: bool) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix=f"vs-sqlite-utils-{rows}-"))
+    try:
+        source, updates = work / "contacts.csv", work / "updates.csv"
+        expected = write_contacts_csv(source, rows)
+        _update_file(source, updates)
+        loader = shutil.which("sqlite-utils") or str(Path(sys.executable).parent / "sqlite-utils")
+        plain, plain_s, plain_mb, _ = _run_sampled(
+            [loader, "insert", str(work / "plain.db"), "contacts", str(source), "--csv", "--pk", "email", "--ignore"]
+        )
+        if plain.returncode != 0:
+            raise SystemExit(f"sqlite-utils failed: {plain.stderr}")
+        data = work / "data"
+        inserted, insert_s, insert_mb = _import(data, source, "insert")
+        sizes = _sizes(data)
+        exact = (inserted["succeeded"], inserted["failed"], inserted["skipped"]) == (
+            expected.valid,
+            expected.invalid,
+            expected.duplicates,
+        )
+        updated, update_s, update_mb = _import(data, updates, "update")
+        replay, replay_s, replay_mb, _ = _run_sampled(command(data, "replay"))
+        verify = subprocess.run(command(data, "verify"), capture_output=True, text=True, check=False)
+        csv_bytes = source.stat().st_size
+        return {
+            "rows": rows,
+            "csv_bytes": csv_bytes,
+            "sqlite_utils_seconds": round(plain_s, 2),
+            "sqlite_utils_peak_mb": round(plain_mb),
+            "insert_seconds": round(insert_s, 2),
+            "ratio": round(plain_s / insert_s, 2),
+            "insert_peak_mb": round(insert_mb),
+            "counts_exact": exact,
+            "update_seconds": round(update_s, 2),
+            "update_succeeded": updated["succeeded"],
+            "update_peak_mb": round(update_mb),
+            "replay_seconds": round(replay_s, 2),
+            "replay_ok": replay.returncode == 0,
+            "replay_peak_mb": round(replay_mb),
+            "verify_ok": verify.returncode == 0,
+            "bytes_after_insert": sizes,
+            "times_csv": round(sizes["all"] / csv_bytes, 1),
+            "bytes_per_record": {name: round(size / rows) for name, size in sizes.items()},
+        }
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--keep", action="store_true", help="keep the work dirs")
+    args = parser.parse_args()
+    machine = {
+        "python": platform.python_version(),
+        "cpus": psutil.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "load_average": [round(x, 2) for x in psutil.getloadavg()],
+    }
+    results = [bench(rows, args.keep) for rows in args.rows]
+    out_dir = Path(__file__).parent / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = int(time.time())
+    (out_dir / f"vs-sqlite-utils-{stamp}.json").write_text(
+        json.dumps({"machine": machine, "results": results}, indent=2)
+    )
+    print(f"machine: {machine}")
+    print(
+        "| rows | sqlite-utils s | import s | ratio | update s | replay s | peak MB | data dir x CSV | exact | verify |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['rows']:,} | {r['sqlite_utils_seconds']} | {r['insert_seconds']} | {r['ratio']} | "
+            f"{r['update_seconds']} | {r['replay_seconds']} | {r['insert_peak_mb']} | {r['times_csv']} | "
+            f"{r['counts_exact']} | {r['verify_ok']} |"
+        )
+        print(f"bytes per record after the insert: {r['bytes_per_record']}")
+
+
+if __name__ == "__main__":
+    main()
