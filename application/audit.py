@@ -1,21 +1,70 @@
-"""The audit trail of one entity: what changed, when, by whom, from the read models the
-projector keeps (entity history and keys), with the entity's current values.
+"""The audit trail of one entity: what changed, when, by whom, with its current values.
 
-Scoped to one account: another account's entity is not found, whoever asks.
+The projector keeps an index (each entity's outcome events, by position) and the
+unique values entities gave up; what each change was is read from the outcome event
+itself, kept once in the event store. Scoped to one account: another account's
+entity is not found, whoever asks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from application.event_store import BulkActionLog
 from application.ports.entities import EntityStore
-from application.ports.read_models import EntityHistoryLine, ReadModelStore
+from application.ports.read_models import ActionView, ReadModelStore
 from domain.entities.registry import entity_type as entity_type_named
 
 
 class EntityNotFoundError(LookupError):
     """No entity of this account answers to the key or id."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityHistoryLine:
+    """One change of one entity, as its outcome event recorded it."""
+
+    entity_id: str
+    account_id: str
+    entity_type: str
+    version: int | None  # the entity's version after it; None for events of v1
+    position: int  # notification id of the outcome event
+    action_id: str
+    row: int
+    line: int | None
+    op: str
+    at: str
+    changes: dict[str, list[Any]] | None  # field -> [before, after]; None: not recorded (v1)
+
+
+def history_lines(
+    events: BulkActionLog, action_of: Callable[[str], ActionView | None], positions: list[int]
+) -> list[EntityHistoryLine]:
+    """The changes at ``positions``, oldest first by the entity's version (changes of
+    v1 events, which have none, first, by position)."""
+    lines = []
+    for position, event in events.events_at(positions):
+        action = action_of(str(event.action_id))
+        if action is None:
+            continue
+        lines.append(
+            EntityHistoryLine(
+                event.entity_id,
+                action.account_id,
+                action.entity_type,
+                event.entity_version,
+                position,
+                str(event.action_id),
+                event.row,
+                event.line,
+                event.op,
+                event.timestamp.isoformat(),
+                event.changes,
+            )
+        )
+    return sorted(lines, key=lambda h: (h.version is not None, h.version or 0, h.position))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +110,8 @@ class EntityAudit:
 
 
 class EntityAudits:
-    def __init__(self, read_models: ReadModelStore, entities: EntityStore) -> None:
+    def __init__(self, events: BulkActionLog, read_models: ReadModelStore, entities: EntityStore) -> None:
+        self.events = events
         self.read_models = read_models
         self.entities = entities
 
@@ -82,7 +132,8 @@ class EntityAudits:
 
     def of_id(self, account_id: str, entity_type: str, entity_id: str) -> EntityAudit:
         etype = entity_type_named(entity_type)
-        lines = [h for h in self.read_models.entity_history(entity_id) if h.entity_type == etype.name]
+        positions = self.read_models.entity_positions(entity_id)
+        lines = [h for h in history_lines(self.events, self._action, positions) if h.entity_type == etype.name]
         current = self.entities.get(account_id, etype.name, entity_id)
         # The account's own entity (the store is scoped), or one it inserted that is gone.
         # Its history is every change made to it, whoever made it.
@@ -92,6 +143,9 @@ class EntityAudits:
         changes = [self._change(line, actors) for line in lines]
         key = (current or {}).get(etype.unique_field) or _last_key(lines, etype.unique_field)
         return EntityAudit(entity_id, etype.name, key, current, changes)
+
+    def _action(self, action_id: str) -> ActionView | None:
+        return self.read_models.get_action(action_id)
 
     def _change(self, line: EntityHistoryLine, actors: dict[str, dict[str, Any] | None]) -> AuditedChange:
         if line.action_id not in actors:

@@ -130,6 +130,17 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         found = self.recorder.select_notifications(after, limit, stop=until, topics=topics, inclusive_of_start=False)
         return list(found)
 
+    def events_at(self, positions: Sequence[int]) -> list[tuple[int, Any]]:
+        """The events at these positions of the log (what an index of positions names),
+        in position order; a position that holds no event is left out."""
+        found = []
+        to_event = self.mapper.to_domain_event
+        for position in sorted(set(positions)):
+            notes = self.recorder.select_notifications(position, 1)
+            if notes and notes[0].id == position:
+                found.append((position, to_event(notes[0])))
+        return found
+
     def action_events(self, action_id: UUID) -> list[Any]:
         """The header stream of an action, in order (a handful of events)."""
         return list(self.events.get(action_id))

@@ -168,7 +168,7 @@ class Container:
             queries=queries,
             cancellation=Cancellation(completer, queries),
             reversion=self.reversion(),
-            audits=EntityAudits(self.read_models, self.entities),
+            audits=EntityAudits(self.events, self.read_models, self.entities),
             recovery=ActionRecovery(
                 self.events,
                 self.read_models,

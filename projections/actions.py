@@ -14,7 +14,7 @@ from uuid import UUID
 
 from application.ports.read_models import (
     ActionView,
-    EntityHistoryLine,
+    EntityHistoryEntry,
     EntityKey,
     LogLine,
     ViewChanges,
@@ -61,29 +61,17 @@ class _Actions:
 
 
 def _entity_history(changes: ViewChanges, position: int, e: Any, actions: _Actions) -> None:
-    action_id = _uuid_text(e.action_id)
-    action = actions.get(action_id)
+    """Index the event under its entity; note a unique value the entity gives up (the
+    entity store answers for the values entities hold now)."""
+    changes.entity_history.append(EntityHistoryEntry(e.entity_id, position))
+    if not e.changes or e.op == "created":
+        return
+    action = actions.get(_uuid_text(e.action_id))
     if action is None:  # an outcome without its action: nothing to file it under
         return
-    changes.entity_history.append(
-        EntityHistoryLine(
-            entity_id=e.entity_id,
-            account_id=action.account_id,
-            entity_type=action.entity_type,
-            version=e.entity_version,
-            position=position,
-            action_id=action_id,
-            row=e.row,
-            line=e.line,
-            op=e.op,
-            at=_iso(e.timestamp),
-            changes=e.changes,
-        )
-    )
-    unique = entity_type_named(action.entity_type).unique_field
-    taken = (e.changes or {}).get(unique, [None, None])[1]
-    if taken is not None:
-        changes.entity_keys.append(EntityKey(action.account_id, action.entity_type, taken, e.entity_id, position))
+    given_up = e.changes.get(entity_type_named(action.entity_type).unique_field, [None])[0]
+    if given_up is not None:
+        changes.entity_keys.append(EntityKey(action.account_id, action.entity_type, given_up, e.entity_id, position))
 
 
 def _created(changes: ViewChanges, _: int, e: BulkAction.Created) -> None:

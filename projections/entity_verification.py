@@ -15,15 +15,17 @@ it, so the report's totals stay small however many entities differ.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from application.audit import EntityHistoryLine, history_lines
+from application.event_store import BulkActionLog
 from application.ports.entities import EntityRow, EntityStore
-from application.ports.read_models import EntityHistoryLine, ReadModelStore
+from application.ports.read_models import ActionView, EntityHistoryEntry, ReadModelStore
 from projections.report import Difference, VerificationReport, Where
 
 _PAGE = 5000
-_HISTORY_FIELDS = tuple(f.name for f in fields(EntityHistoryLine) if f.name not in ("entity_id", "position"))
+_INDEX: tuple[str, str] = ("index", "entity history")  # one group for the whole index
 
 
 def _at(entity_type: str, entity_id: str, *more: tuple[str, str | int]) -> Where:
@@ -34,27 +36,28 @@ def _at(entity_type: str, entity_id: str, *more: tuple[str, str | int]) -> Where
 
 
 def compare_entity_history(live: ReadModelStore, truth: ReadModelStore, report: VerificationReport) -> None:
-    """Add every difference between the live and the rebuilt entity history."""
-    report.checked.update(history_lines=0)
-    for line, expected in _by_position(_history(live), _history(truth)):
-        report.checked["history_lines"] += 1
-        if line == expected:
+    """Add every difference between the live and the rebuilt index of the audit trail."""
+    report.checked.update(history_entries=0)
+    for entry, expected in _by_position(_entries(live), _entries(truth)):
+        report.checked["history_entries"] += 1
+        if entry == expected:
             continue
-        if line is None:
+        if entry is None:
             assert expected is not None
-            where = _at(expected.entity_type, expected.entity_id, ("position", expected.position))
-            report.add(Difference("history_line_missing", where, events=asdict(expected)))
+            where: Where = (_INDEX, ("entity_id", expected.entity_id), ("position", expected.position))
+            report.add(Difference("history_entry_missing", where))
         elif expected is None:
-            where = _at(line.entity_type, line.entity_id, ("position", line.position))
-            report.add(Difference("history_line_extra", where, live=asdict(line)))
+            report.add(
+                Difference(
+                    "history_entry_extra", (_INDEX, ("entity_id", entry.entity_id), ("position", entry.position))
+                )
+            )
         else:
-            where = _at(expected.entity_type, expected.entity_id, ("position", expected.position))
-            for name in _HISTORY_FIELDS:
-                if getattr(line, name) != getattr(expected, name):
-                    report.add(Difference("history_line", where, name, getattr(line, name), getattr(expected, name)))
+            where = (_INDEX, ("entity_id", expected.entity_id), ("position", expected.position))
+            report.add(Difference("history_entry", where, "entity_id", entry.entity_id, expected.entity_id))
 
 
-def _history(store: ReadModelStore) -> Iterator[EntityHistoryLine]:
+def _entries(store: ReadModelStore) -> Iterator[EntityHistoryEntry]:
     after = 0
     while page := store.entity_history_page(after, _PAGE):
         yield from page
@@ -62,19 +65,19 @@ def _history(store: ReadModelStore) -> Iterator[EntityHistoryLine]:
 
 
 def _by_position(
-    live: Iterator[EntityHistoryLine], truth: Iterator[EntityHistoryLine]
-) -> Iterator[tuple[EntityHistoryLine | None, EntityHistoryLine | None]]:
-    line, expected = next(live, None), next(truth, None)
-    while line is not None or expected is not None:
-        if expected is None or (line is not None and line.position < expected.position):
-            yield line, None
-            line = next(live, None)
-        elif line is None or expected.position < line.position:
+    live: Iterator[EntityHistoryEntry], truth: Iterator[EntityHistoryEntry]
+) -> Iterator[tuple[EntityHistoryEntry | None, EntityHistoryEntry | None]]:
+    entry, expected = next(live, None), next(truth, None)
+    while entry is not None or expected is not None:
+        if expected is None or (entry is not None and entry.position < expected.position):
+            yield entry, None
+            entry = next(live, None)
+        elif entry is None or expected.position < entry.position:
             yield None, expected
             expected = next(truth, None)
         else:
-            yield line, expected
-            line, expected = next(live, None), next(truth, None)
+            yield entry, expected
+            entry, expected = next(live, None), next(truth, None)
 
 
 # --------------------------------------------------------------------------- entities
@@ -113,10 +116,12 @@ def fold(lines: list[EntityHistoryLine]) -> FoldedEntity:
     return FoldedEntity(first.entity_id, first.account_id, first.entity_type, values, known)
 
 
-def compare_entities(truth: ReadModelStore, entities: EntityStore, report: VerificationReport) -> None:
+def compare_entities(
+    events: BulkActionLog, truth: ReadModelStore, entities: EntityStore, report: VerificationReport
+) -> None:
     """Add every difference between the entity store and the events' account of it."""
     report.checked.update(entities=0, entities_not_checkable=0)
-    for stored, folded in _by_entity(_rows(entities), _folded(truth)):
+    for stored, folded in _by_entity(_rows(entities), _folded(events, truth)):
         report.checked["entities"] += 1
         if folded is not None and not folded.known:
             report.checked["entities_not_checkable"] += 1
@@ -150,12 +155,25 @@ def _rows(entities: EntityStore) -> Iterator[EntityRow]:
         after = page[-1].entity_id
 
 
-def _folded(truth: ReadModelStore) -> Iterator[FoldedEntity]:
-    """Each entity of the audit trail, folded, in entity id order."""
+def _folded(events: BulkActionLog, truth: ReadModelStore) -> Iterator[FoldedEntity]:
+    """Each entity of the audit trail, folded, in entity id order: a page of the index
+    at a time, its outcome events read from the log."""
+    actions: dict[str, ActionView | None] = {}
+
+    def action_of(action_id: str) -> ActionView | None:
+        if action_id not in actions:
+            actions[action_id] = truth.get_action(action_id)
+        return actions[action_id]
+
     pending: list[EntityHistoryLine] = []
     after: tuple[str, int] | None = None
     while page := truth.entity_history_by_entity(after, _PAGE):
-        for line in page:
+        lines = history_lines(events, action_of, [entry.position for entry in page])
+        by_position = {line.position: line for line in lines}
+        for entry in page:
+            line = by_position.get(entry.position)
+            if line is None:
+                continue
             if pending and line.entity_id != pending[0].entity_id:
                 yield fold(pending)
                 pending = []

@@ -32,11 +32,10 @@ SENTENCES = {
     "outcome_lines": "action {action_id}: the live log has {live} {field} lines, the events give {events}",
     "completed_short": "action {action_id}: completed with {events[processed]} outcomes for {events[total]} records",
     "completion_discrepancy": "action {action_id}: completion recorded a discrepancy: {events}",
-    "history_line": "{entity_type} {entity_id}: history at event {position}: {field} is {live!r} live but {events!r}"
+    "history_entry": "the audit trail's index at event {position}: {field} is {live!r} live but {events!r}"
     " in the events",
-    "history_line_missing": "{entity_type} {entity_id}: the events give a history line at event {position},"
-    " the live read model none",
-    "history_line_extra": "{entity_type} {entity_id}: the live history has a line at event {position} the events"
+    "history_entry_missing": "the audit trail's index lacks the change of {entity_id} at event {position}",
+    "history_entry_extra": "the audit trail's index has a change of {entity_id} at event {position} the events"
     " do not give",
     "entity_missing": "{entity_type} {entity_id}: the events say it holds {events!r}, the entity store has no such"
     " entity",

@@ -54,7 +54,7 @@ def verify_read_models(
         if action_id is None:
             compare_entity_history(live, truth, report)
         if entities is not None:
-            compare_entities(truth, entities, report)
+            compare_entities(events, truth, entities, report)
     return report
 
 

@@ -74,25 +74,19 @@ class LogLine:
 
 
 @dataclass(frozen=True, slots=True)
-class EntityHistoryLine:
-    """One change of one entity, as an outcome event recorded it (the audit trail)."""
+class EntityHistoryEntry:
+    """An outcome event that changed an entity: the audit trail's index. What changed
+    is read from the event itself (its position in the log): kept once, in the event
+    store, not copied into the read models."""
 
     entity_id: str
-    account_id: str
-    entity_type: str
-    version: int | None  # the entity's version after it; None for events of v1
     position: int  # notification id of the outcome event
-    action_id: str
-    row: int
-    line: int | None
-    op: str
-    at: str
-    changes: dict[str, list[Any]] | None  # field -> [before, after]; None: not recorded (v1)
 
 
 @dataclass(frozen=True, slots=True)
 class EntityKey:
-    """An entity took this unique value (inserted with it, or changed to it)."""
+    """An entity gave up this unique value (removed, or changed to another): where the
+    entity store no longer answers for it, the audit by key still finds the entity."""
 
     account_id: str
     entity_type: str
@@ -108,7 +102,7 @@ class ViewChanges:
     new_actions: list[ActionView] = field(default_factory=list)
     deltas: dict[str, ActionDelta] = field(default_factory=dict)
     log_lines: list[LogLine] = field(default_factory=list)
-    entity_history: list[EntityHistoryLine] = field(default_factory=list)
+    entity_history: list[EntityHistoryEntry] = field(default_factory=list)
     entity_keys: list[EntityKey] = field(default_factory=list)
 
     def delta(self, action_id: str) -> ActionDelta:
@@ -163,22 +157,21 @@ class ReadModelStore(Protocol):
         self, action_id: str, *, outcome: str | None = None, after_row: int = 0, limit: int = 1000
     ) -> list[LogLine]: ...
 
-    def entity_history(self, entity_id: str) -> list[EntityHistoryLine]:
-        """Every change of one entity, oldest first (by its version; lines of v1 events,
-        which have none, first, by position)."""
+    def entity_positions(self, entity_id: str) -> list[int]:
+        """The positions of every outcome event that changed one entity, ascending."""
         ...
 
     def entities_holding(self, account_id: str, entity_type: str, key: str) -> list[EntityKey]:
-        """The entities of an account that ever took this unique value, by position."""
+        """The entities of an account that gave up this unique value, by position."""
         ...
 
-    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryLine]:
-        """The whole audit trail in position order, a page at a time (what verify reads)."""
+    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryEntry]:
+        """The whole index in position order, a page at a time (what verify reads)."""
         ...
 
-    def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryLine]:
-        """The whole audit trail in (entity id, position) order, a page at a time, after
-        the line ``after`` names (what verify folds into each entity)."""
+    def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryEntry]:
+        """The whole index in (entity id, position) order, a page at a time, after the
+        entry ``after`` names (what verify folds into each entity)."""
         ...
 
     def close(self) -> None: ...

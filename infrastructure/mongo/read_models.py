@@ -46,7 +46,7 @@ from application.ports.read_models import (
     ActionDelta,
     ActionFilter,
     ActionView,
-    EntityHistoryLine,
+    EntityHistoryEntry,
     EntityKey,
     LogLine,
     ViewChanges,
@@ -62,7 +62,6 @@ _SCHEMA_ID = "__schema__"
 KINDS = ("actions", "record_logs", "positions", "entity_history", "entity_keys")
 VIEW_FIELDS = tuple(f.name for f in fields(ActionView))
 LOG_FIELDS = tuple(f.name for f in fields(LogLine))
-HISTORY_FIELDS = tuple(f.name for f in fields(EntityHistoryLine))
 KEY_FIELDS = tuple(f.name for f in fields(EntityKey))
 _MAX_ATTEMPTS = 100
 
@@ -201,9 +200,12 @@ class MongoReadModelStore:
         insert_new(self._logs, [{"_id": f"{line.action_id}:{line.row}", **asdict(line)} for line in lines], session)
 
     def _insert_entity_history(self, changes: ViewChanges, session: ClientSession | None) -> None:
-        """History lines under their event's position, keys under (account, type, key,
+        """Index entries under their event's position, keys under (account, type, key,
         entity): a second insert of either is a no-op."""
-        insert_new(self._history, [{"_id": h.position, **asdict(h)} for h in changes.entity_history], session)
+        history = [
+            {"_id": h.position, "entity_id": h.entity_id, "position": h.position} for h in changes.entity_history
+        ]
+        insert_new(self._history, history, session)
         keys = [
             {"_id": f"{k.account_id}\x00{k.entity_type}\x00{k.key}\x00{k.entity_id}", **asdict(k)}
             for k in changes.entity_keys
@@ -294,20 +296,20 @@ class MongoReadModelStore:
             cursor = cursor.limit(cap)
         return [LogLine(**{name: doc[name] for name in LOG_FIELDS}) for doc in cursor]
 
-    def entity_history(self, entity_id: str) -> list[EntityHistoryLine]:
-        lines = [_history_line(doc) for doc in self._history.find({"entity_id": exactly(entity_id)})]
-        return sorted(lines, key=lambda h: (h.version is not None, h.version or 0, h.position))
+    def entity_positions(self, entity_id: str) -> list[int]:
+        found = self._history.find({"entity_id": exactly(entity_id)}, {"position": 1}).sort("position", ASCENDING)
+        return [int(doc["position"]) for doc in found]
 
     def entities_holding(self, account_id: str, entity_type: str, key: str) -> list[EntityKey]:
         query = {"account_id": exactly(account_id), "entity_type": exactly(entity_type), "key": exactly(key)}
         found = [EntityKey(**{name: doc[name] for name in KEY_FIELDS}) for doc in self._keys.find(query)]
         return sorted(found, key=lambda k: k.position)
 
-    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryLine]:
+    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryEntry]:
         cursor = self._history.find({"_id": {"$gt": after_position}}).sort("_id", ASCENDING).limit(limit)
-        return [_history_line(doc) for doc in cursor]
+        return [_history_entry(doc) for doc in cursor]
 
-    def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryLine]:
+    def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryEntry]:
         # Two index ranges: the rest of the entity the last page ended in, then the
         # entities after it.
         found: list[Document] = []
@@ -320,7 +322,7 @@ class MongoReadModelStore:
         if len(found) < limit:
             order = [("entity_id", ASCENDING), ("position", ASCENDING)]
             found += self._history.find(query).sort(order).limit(limit - len(found))
-        return [_history_line(doc) for doc in found]
+        return [_history_entry(doc) for doc in found]
 
     def close(self) -> None:
         self._connection.close()
@@ -352,8 +354,8 @@ def _view(doc: Document) -> ActionView:
     return ActionView(**values)
 
 
-def _history_line(doc: Document) -> EntityHistoryLine:
-    return EntityHistoryLine(**{name: doc[name] for name in HISTORY_FIELDS})
+def _history_entry(doc: Document) -> EntityHistoryEntry:
+    return EntityHistoryEntry(doc["entity_id"], int(doc["position"]))
 
 
 def _delta_fields(doc: Document, delta: ActionDelta, committed: int, position: int) -> Document | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -19,7 +20,7 @@ from application.ports.read_models import (
     ActionDelta,
     ActionFilter,
     ActionView,
-    EntityHistoryLine,
+    EntityHistoryEntry,
     EntityKey,
     LogLine,
     ViewChanges,
@@ -76,19 +77,10 @@ CREATE TABLE IF NOT EXISTS positions (
     position INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS entity_history (
-    position INTEGER PRIMARY KEY,
-    entity_id TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    entity_type TEXT NOT NULL,
-    version INTEGER,
-    action_id TEXT NOT NULL,
-    row INTEGER NOT NULL,
-    line INTEGER,
-    op TEXT NOT NULL,
-    at TEXT NOT NULL,
-    changes BLOB
-);
-CREATE INDEX IF NOT EXISTS entity_history_by_entity ON entity_history (entity_id);
+    entity_id BLOB NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (entity_id, position)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS entity_keys (
     account_id TEXT NOT NULL,
     entity_type TEXT NOT NULL,
@@ -106,7 +98,6 @@ _ACTION_COLUMNS = (
     "expected_total, created_at, status, total, chunk_count, chunks_done, succeeded, failed, "
     "skipped, first_outcome_at, last_outcome_at, finished_at, discrepancy, actor, reverts, reverted_by"
 )
-_HISTORY_COLUMNS = "entity_id, account_id, entity_type, version, position, action_id, row, line, op, at, changes"
 _LOG_COLUMNS = "action_id, row, line, chunk_no, outcome, entity_id, op, errors, reason, duplicate_of_row, position"
 
 _UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{name}=?' for name in MUTABLE)} WHERE action_id=?"
@@ -119,21 +110,17 @@ def _action(row: tuple[Any, ...]) -> ActionView:
     return ActionView(*values)
 
 
-def _history_line(row: tuple[Any, ...]) -> EntityHistoryLine:
-    entity_id, account_id, entity_type, version, position, action_id, row_no, line, op, at, changes = row
-    return EntityHistoryLine(
-        entity_id,
-        account_id,
-        entity_type,
-        version,
-        position,
-        action_id,
-        row_no,
-        line,
-        op,
-        at,
-        orjson.loads(changes) if changes is not None else None,
-    )
+def _id_bytes(entity_id: str) -> bytes | str:
+    """An entity id as its 16 bytes: a third of the text's size in the index that holds
+    one entry per outcome. (Any other id stays text: SQLite keeps each value's type.)"""
+    try:
+        return UUID(entity_id).bytes
+    except ValueError:
+        return entity_id
+
+
+def _id_text(stored: bytes | str) -> str:
+    return str(UUID(bytes=stored)) if isinstance(stored, bytes) else stored
 
 
 def _log_line(row: tuple[Any, ...]) -> LogLine:
@@ -235,23 +222,8 @@ class SQLiteReadModelStore:
             ],
         )
         conn.executemany(
-            f"INSERT OR IGNORE INTO entity_history ({_HISTORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    h.entity_id,
-                    h.account_id,
-                    h.entity_type,
-                    h.version,
-                    h.position,
-                    h.action_id,
-                    h.row,
-                    h.line,
-                    h.op,
-                    h.at,
-                    orjson.dumps(h.changes) if h.changes is not None else None,
-                )
-                for h in changes.entity_history
-            ],
+            "INSERT OR IGNORE INTO entity_history VALUES (?,?)",
+            [(_id_bytes(h.entity_id), h.position) for h in changes.entity_history],
         )
         conn.executemany(
             "INSERT OR IGNORE INTO entity_keys VALUES (?,?,?,?,?)",
@@ -307,17 +279,13 @@ class SQLiteReadModelStore:
         rows = self.db.connection().execute(sql, [*params, limit]).fetchall()
         return [_log_line(r) for r in rows]
 
-    def entity_history(self, entity_id: str) -> list[EntityHistoryLine]:
+    def entity_positions(self, entity_id: str) -> list[int]:
         rows = (
             self.db.connection()
-            .execute(
-                f"SELECT {_HISTORY_COLUMNS} FROM entity_history WHERE entity_id=?"
-                " ORDER BY version IS NOT NULL, version, position",
-                (entity_id,),
-            )
+            .execute("SELECT position FROM entity_history WHERE entity_id=? ORDER BY position", (_id_bytes(entity_id),))
             .fetchall()
         )
-        return [_history_line(r) for r in rows]
+        return [int(r[0]) for r in rows]
 
     def entities_holding(self, account_id: str, entity_type: str, key: str) -> list[EntityKey]:
         rows = (
@@ -331,29 +299,30 @@ class SQLiteReadModelStore:
         )
         return [EntityKey(*r) for r in rows]
 
-    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryLine]:
+    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryEntry]:
+        # By position: one pass over the (entity, position) key; verify reads it whole.
         rows = (
             self.db.connection()
             .execute(
-                f"SELECT {_HISTORY_COLUMNS} FROM entity_history WHERE position>? ORDER BY position LIMIT ?",
+                "SELECT entity_id, position FROM entity_history WHERE position>? ORDER BY position LIMIT ?",
                 (after_position, limit),
             )
             .fetchall()
         )
-        return [_history_line(r) for r in rows]
+        return [EntityHistoryEntry(_id_text(r[0]), r[1]) for r in rows]
 
-    def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryLine]:
+    def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryEntry]:
         entity_id, position = after or ("", 0)
         rows = (
             self.db.connection()
             .execute(
-                f"SELECT {_HISTORY_COLUMNS} FROM entity_history WHERE (entity_id, position) > (?, ?)"
+                "SELECT entity_id, position FROM entity_history WHERE (entity_id, position) > (?, ?)"
                 " ORDER BY entity_id, position LIMIT ?",
-                (entity_id, position, limit),
+                (_id_bytes(entity_id) if entity_id else "", position, limit),
             )
             .fetchall()
         )
-        return [_history_line(r) for r in rows]
+        return [EntityHistoryEntry(_id_text(r[0]), r[1]) for r in rows]
 
     def close(self) -> None:
         self.db.close()

@@ -9,7 +9,7 @@ from application.ports.read_models import (
     ActionDelta,
     ActionFilter,
     ActionView,
-    EntityHistoryLine,
+    EntityHistoryEntry,
     EntityKey,
     LogLine,
     ViewChanges,
@@ -164,33 +164,27 @@ def test_a_batch_computed_from_a_position_that_has_moved_is_refused(read_models:
 # --------------------------------------------------------------------------- audit trail
 
 
-def _history(entity_id: str, position: int, version: int | None, **changes: list[Any]) -> EntityHistoryLine:
-    return EntityHistoryLine(
-        entity_id, "acc", "contact", version, position, "act", position, position + 1, "updated", "2026-01-01", changes
-    )
-
-
-def test_an_entitys_history_comes_back_in_version_order_with_lines_of_v1_first(read_models: Any) -> None:
-    view = _view(actor={"kind": "cli", "user": "ann"})
-    changes = ViewChanges(new_actions=[view])
+def test_the_audit_trail_index_names_each_entitys_events_and_the_values_entities_gave_up(read_models: Any) -> None:
+    e1, e2 = str(uuid.uuid4()), str(uuid.uuid4())
+    changes = ViewChanges(new_actions=[_view(actor={"kind": "cli", "user": "ann"})])
     changes.entity_history += [
-        _history("e1", 30, 3, first_name=["B", "C"]),
-        _history("e1", 20, 2, first_name=["A", "B"]),  # a re-run may store an earlier version later
-        _history("e1", 10, None),
-        _history("e2", 15, 1, email=[None, "x@y"]),
+        EntityHistoryEntry(e1, 30),
+        EntityHistoryEntry(e1, 20),
+        EntityHistoryEntry(e1, 10),
+        EntityHistoryEntry(e2, 15),
     ]
     changes.entity_keys += [
-        EntityKey("acc", "contact", "x@y", "e2", 15),
+        EntityKey("acc", "contact", "x@y", e2, 15),
         EntityKey("acc", "contact", "x@y", "e9", 40),
         EntityKey("other", "contact", "x@y", "e7", 50),
     ]
     assert read_models.apply("actions", 50, changes)
 
-    assert [(h.position, h.version) for h in read_models.entity_history("e1")] == [(10, None), (20, 2), (30, 3)]
-    assert read_models.entity_history("e1")[2].changes == {"first_name": ["B", "C"]}
-    assert [k.entity_id for k in read_models.entities_holding("acc", "contact", "x@y")] == ["e2", "e9"]
-    assert [h.position for h in read_models.entity_history_page(15, 2)] == [20, 30]
-    assert read_models.get_action(view.action_id).actor == {"kind": "cli", "user": "ann"}
+    assert read_models.entity_positions(e1) == [10, 20, 30]
+    assert read_models.entity_positions(str(uuid.uuid4())) == []
+    assert [k.entity_id for k in read_models.entities_holding("acc", "contact", "x@y")] == [e2, "e9"]
+    assert [(h.entity_id, h.position) for h in read_models.entity_history_page(15, 2)] == [(e1, 20), (e1, 30)]
+    assert read_models.get_action(changes.new_actions[0].action_id).actor == {"kind": "cli", "user": "ann"}
 
 
 def test_a_revert_link_lands_on_the_original_action_view(read_models: Any) -> None:
@@ -206,11 +200,12 @@ def test_a_revert_link_lands_on_the_original_action_view(read_models: Any) -> No
 
 def test_the_audit_trail_is_read_entity_by_entity_a_page_at_a_time(read_models: Any) -> None:
     changes = ViewChanges(new_actions=[_view()])
-    lines = [_history(f"e{n % 3}", 100 + n, n) for n in range(10)]  # e0, e1, e2 interleaved
-    changes.entity_history += lines
+    ids = sorted(str(uuid.uuid4()) for _ in range(3))
+    entries = [EntityHistoryEntry(ids[n % 3], 100 + n) for n in range(10)]  # interleaved
+    changes.entity_history += entries
     read_models.apply("actions", 200, changes)
     read, after = [], None
     while page := read_models.entity_history_by_entity(after, 4):
         read += page
         after = (page[-1].entity_id, page[-1].position)
-    assert [(h.entity_id, h.position) for h in read] == sorted((h.entity_id, h.position) for h in lines)
+    assert [(h.entity_id, h.position) for h in read] == sorted((h.entity_id, h.position) for h in entries)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,10 +81,11 @@ class SQLiteReadModels:
 
     def delete_a_history_line(self) -> dict[str, Any]:
         with sqlite3.connect(self.path) as conn:
-            conn.row_factory = sqlite3.Row
-            line = dict(conn.execute("SELECT * FROM entity_history ORDER BY position LIMIT 1 OFFSET 10").fetchone())
-        self._change("DELETE FROM entity_history WHERE position=?", line["position"])
-        return line
+            entity_id, position = conn.execute(
+                "SELECT entity_id, position FROM entity_history ORDER BY position LIMIT 1 OFFSET 10"
+            ).fetchone()
+        self._change("DELETE FROM entity_history WHERE position=?", position)
+        return {"entity_id": str(uuid.UUID(bytes=entity_id)), "position": position}
 
 
 class MongoReadModels:

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.e2e
 
 ROWS, SUCCEEDED, FAILED, SKIPPED = 2000, 1883, 60, 57
 FAILED_ROW = 501  # row i + 1 with i % 100 == 0: an invalid contact
-CHECKED = f"actions checked: 1, lines checked: {ROWS}, history_lines checked: {SUCCEEDED}"
+CHECKED = f"actions checked: 1, lines checked: {ROWS}, history_entries checked: {SUCCEEDED}"
 STORES = ["sqlite", "mongodb"]
 
 
@@ -228,7 +228,7 @@ def test_read_models_that_match_give_a_clean_summary_and_exit_0(action: Copy) ->
         "kind": "summary",
         "actions_checked": 1,
         "lines_checked": ROWS,
-        "history_lines_checked": SUCCEEDED,
+        "history_entries_checked": SUCCEEDED,
         "differences": 0,
         "listed": 0,
         "groups": [],
@@ -326,6 +326,6 @@ def test_a_deleted_line_of_the_audit_trail_is_that_one_difference(action: Copy) 
     run, found, summary = action.verify_json()
     assert run.code == 1
     assert [(d["kind"], d["entity_id"], d["position"]) for d in found] == [
-        ("history_line_missing", line["entity_id"], line["position"])
+        ("history_entry_missing", line["entity_id"], line["position"])
     ]
-    assert (summary["differences"], summary["history_lines_checked"]) == (1, SUCCEEDED)
+    assert (summary["differences"], summary["history_entries_checked"]) == (1, SUCCEEDED)

@@ -1,5 +1,5 @@
-"""The actions projection files each outcome that changed an entity under that entity:
-its version, what changed, and the unique values it took."""
+"""The actions projection indexes each outcome that changed an entity under that entity,
+and notes each unique value an entity gives up (removed, or changed to another)."""
 
 from __future__ import annotations
 
@@ -14,38 +14,39 @@ from projections.actions import project
 pytestmark = pytest.mark.unit
 
 
-def test_succeeded_outcomes_become_entity_history_lines_and_keys_under_their_actions_account() -> None:
-    action = BulkAction.submit(uuid.uuid4(), "acme", "contact", "update", None, {}, 10, 3, {"kind": "cli"})
-    created = list(action.collect_events())
+def _succeeded(row: int, entity_id: str, op: str, changes: dict[str, list[str | None]]) -> RecordResult:
+    return RecordResult(row, row + 1, Outcome.SUCCEEDED, entity_id=entity_id, op=op, changes=changes, version=2)
+
+
+def test_succeeded_outcomes_are_indexed_and_values_given_up_are_noted_under_the_actions_account() -> None:
+    action = BulkAction.submit(uuid.uuid4(), "acme", "contact", "update", None, {}, 10, 4, {"kind": "cli"})
     results = [
-        RecordResult(
-            1, 2, Outcome.SUCCEEDED, entity_id="e1", op="updated", changes={"email": ["a@x", "b@x"]}, version=4
-        ),
-        RecordResult(2, 3, Outcome.SUCCEEDED, entity_id="e2", op="unchanged", changes={}, version=1),
-        RecordResult(3, 4, Outcome.FAILED, errors=[{"field": "email", "code": "x", "message": "y"}]),
+        _succeeded(1, "e1", "updated", {"email": ["a@x", "b@x"]}),
+        _succeeded(2, "e2", "created", {"email": [None, "c@x"]}),
+        _succeeded(3, "e3", "deleted", {"email": ["d@x", None]}),
+        RecordResult(4, 5, Outcome.FAILED, errors=[{"field": "email", "code": "x", "message": "y"}]),
     ]
     outcomes = record_outcomes(action.id, 0, results, datetime.now(UTC))
-    events = [(n, e) for n, e in enumerate([*created, *outcomes], start=1)]
+    events = list(enumerate([*action.collect_events(), *outcomes], start=1))
 
     changes = project(events)
 
-    assert [(h.entity_id, h.account_id, h.version, h.op, h.changes) for h in changes.entity_history] == [
-        ("e1", "acme", 4, "updated", {"email": ["a@x", "b@x"]}),
-        ("e2", "acme", 1, "unchanged", {}),
+    assert [(h.entity_id, h.position) for h in changes.entity_history] == [("e1", 2), ("e2", 3), ("e3", 4)]
+    assert [(k.key, k.entity_id, k.account_id) for k in changes.entity_keys] == [
+        ("a@x", "e1", "acme"),
+        ("d@x", "e3", "acme"),
     ]
-    assert [(k.key, k.entity_id, k.account_id) for k in changes.entity_keys] == [("b@x", "e1", "acme")]
     assert changes.new_actions[0].actor == {"kind": "cli"}
 
 
-def test_outcomes_of_an_action_projected_earlier_are_filed_through_the_lookup() -> None:
-    action = BulkAction.submit(uuid.uuid4(), "acme", "contact", "insert", None, {}, 10, 1)
+def test_a_value_given_up_by_an_action_projected_earlier_is_noted_through_the_lookup() -> None:
+    action = BulkAction.submit(uuid.uuid4(), "acme", "contact", "update", None, {}, 10, 1)
     earlier = project((n, e) for n, e in enumerate(action.collect_events(), start=1)).new_actions[0]
-    result = RecordResult(
-        1, 2, Outcome.SUCCEEDED, entity_id="e1", op="created", changes={"email": [None, "a@x"]}, version=1
+    outcomes = record_outcomes(
+        action.id, 0, [_succeeded(1, "e1", "updated", {"email": ["a@x", "b@x"]})], datetime.now(UTC)
     )
-    outcomes = record_outcomes(action.id, 0, [result], datetime.now(UTC))
 
     changes = project(((10 + n, e) for n, e in enumerate(outcomes)), {earlier.action_id: earlier}.get)
 
-    assert [(h.entity_id, h.position) for h in changes.entity_history] == [("e1", 10)]
-    assert project(((10, outcomes[0]),)).entity_history == []  # no action known: nothing to file it under
+    assert [(k.key, k.position) for k in changes.entity_keys] == [("a@x", 10)]
+    assert project(((10, outcomes[0]),)).entity_keys == []  # no action known: nothing to file it under
