@@ -25,13 +25,15 @@ from application.ports.read_models import (
     LogLine,
     ViewChanges,
 )
+from domain.bulk_action import entity_id_for
 from infrastructure.sqlite.database import SQLiteDatabase
 from projections.actions import READ_MODEL_VERSION
 from projections.merge import MUTABLE, merged, refuses_batch
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
-    action_id TEXT PRIMARY KEY,
+    action_key INTEGER PRIMARY KEY,
+    action_id TEXT NOT NULL UNIQUE,
     account_id TEXT NOT NULL,
     entity_type TEXT NOT NULL,
     action_type TEXT NOT NULL,
@@ -58,20 +60,21 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE INDEX IF NOT EXISTS actions_by_account ON actions (account_id, created_at, action_id);
 CREATE INDEX IF NOT EXISTS actions_by_created ON actions (created_at, action_id);
 CREATE TABLE IF NOT EXISTS record_logs (
-    action_id TEXT NOT NULL,
+    action_key INTEGER NOT NULL,
     row INTEGER NOT NULL,
-    line INTEGER,
+    line_offset INTEGER,
     chunk_no INTEGER NOT NULL,
-    outcome TEXT NOT NULL,
-    entity_id TEXT,
+    outcome INTEGER,
+    entity_id BLOB,
     op TEXT,
     errors BLOB,
     reason TEXT,
     duplicate_of_row INTEGER,
     position INTEGER NOT NULL,
-    PRIMARY KEY (action_id, row)
+    PRIMARY KEY (action_key, row)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS record_logs_by_outcome ON record_logs (action_id, outcome, row);
+CREATE INDEX IF NOT EXISTS record_logs_not_succeeded ON record_logs (action_key, outcome, row)
+    WHERE outcome IS NOT NULL;
 CREATE TABLE IF NOT EXISTS positions (
     projection TEXT PRIMARY KEY,
     position INTEGER NOT NULL
@@ -98,7 +101,13 @@ _ACTION_COLUMNS = (
     "expected_total, created_at, status, total, chunk_count, chunks_done, succeeded, failed, "
     "skipped, first_outcome_at, last_outcome_at, finished_at, discrepancy, actor, reverts, reverted_by"
 )
-_LOG_COLUMNS = "action_id, row, line, chunk_no, outcome, entity_id, op, errors, reason, duplicate_of_row, position"
+_LOG_COLUMNS = "row, line_offset, chunk_no, outcome, entity_id, op, errors, reason, duplicate_of_row, position"
+# A log line is stored compactly (one per input record): the action by its small key,
+# the line as its distance from the row, the outcome as a code (succeeded: NULL, so
+# that the index of the others is small), and an inserted entity's id left out where
+# it is the one the row's insert makes (``entity_id_for``).
+_OUTCOME_CODES = {"succeeded": None, "failed": 1, "skipped": 2}
+_OUTCOMES = {code: outcome for outcome, code in _OUTCOME_CODES.items()}
 
 _UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{name}=?' for name in MUTABLE)} WHERE action_id=?"
 _READ_BATCH = 500  # action rows read per SELECT (well under SQLite's bound parameters)
@@ -123,10 +132,45 @@ def _id_text(stored: bytes | str) -> str:
     return str(UUID(bytes=stored)) if isinstance(stored, bytes) else stored
 
 
-def _log_line(row: tuple[Any, ...]) -> LogLine:
-    values = list(row)
-    values[7] = orjson.loads(values[7]) if values[7] else []
-    return LogLine(*values)
+def _own_entity(action_id: str, row: int) -> str | None:
+    """The id of the entity this row's insert makes (None for an action id that is not
+    a UUID, which no import has)."""
+    try:
+        return str(entity_id_for(UUID(action_id), row))
+    except ValueError:
+        return None
+
+
+def _log_row(key: int, line: LogLine) -> tuple[Any, ...]:
+    own = _own_entity(line.action_id, line.row)
+    entity = None if line.entity_id is None or line.entity_id == own else _id_bytes(line.entity_id)
+    return (
+        key,
+        line.row,
+        None if line.line is None else line.line - line.row,
+        line.chunk_no,
+        _OUTCOME_CODES[line.outcome],
+        entity,
+        line.op,
+        orjson.dumps(line.errors) if line.errors else None,
+        line.reason,
+        line.duplicate_of_row,
+        line.position,
+    )
+
+
+def _log_line(action_id: str, stored: tuple[Any, ...]) -> LogLine:
+    row, offset, chunk_no, code, entity, op, errors, reason, duplicate_of_row, position = stored
+    outcome = _OUTCOMES[code]
+    if entity is not None:
+        entity_id: str | None = _id_text(entity)
+    elif outcome == "succeeded" and op is not None:
+        entity_id = _own_entity(action_id, row)
+    else:
+        entity_id = None
+    line = None if offset is None else row + offset
+    decoded = orjson.loads(errors) if errors else []
+    return LogLine(action_id, row, line, chunk_no, outcome, entity_id, op, decoded, reason, duplicate_of_row, position)
 
 
 class SQLiteReadModelStore:
@@ -202,24 +246,10 @@ class SQLiteReadModelStore:
                 for a in changes.new_actions
             ],
         )
+        keys = _action_keys(conn, {line.action_id for line in changes.log_lines})
         conn.executemany(
-            f"INSERT OR IGNORE INTO record_logs ({_LOG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    line.action_id,
-                    line.row,
-                    line.line,
-                    line.chunk_no,
-                    line.outcome,
-                    line.entity_id,
-                    line.op,
-                    orjson.dumps(line.errors) if line.errors else None,
-                    line.reason,
-                    line.duplicate_of_row,
-                    line.position,
-                )
-                for line in changes.log_lines
-            ],
+            f"INSERT OR IGNORE INTO record_logs (action_key, {_LOG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [_log_row(keys[line.action_id], line) for line in changes.log_lines if line.action_id in keys],
         )
         conn.executemany(
             "INSERT OR IGNORE INTO entity_history VALUES (?,?)",
@@ -270,14 +300,19 @@ class SQLiteReadModelStore:
     def logs(
         self, action_id: str, *, outcome: str | None = None, after_row: int = 0, limit: int = 1000
     ) -> list[LogLine]:
-        sql = f"SELECT {_LOG_COLUMNS} FROM record_logs WHERE action_id=? AND row>?"
-        params: list[Any] = [action_id, after_row]
+        conn = self.db.connection()
+        key = _action_keys(conn, {action_id}).get(action_id)
+        if key is None:
+            return []
+        sql = f"SELECT {_LOG_COLUMNS} FROM record_logs WHERE action_key=? AND row>?"
+        params: list[Any] = [key, after_row]
         if outcome is not None:
-            sql += " AND outcome=?"
-            params.append(outcome)
+            code = _OUTCOME_CODES[outcome]
+            sql += " AND outcome IS NULL" if code is None else " AND outcome=?"
+            params += [] if code is None else [code]
         sql += " ORDER BY row LIMIT ?"
-        rows = self.db.connection().execute(sql, [*params, limit]).fetchall()
-        return [_log_line(r) for r in rows]
+        rows = conn.execute(sql, [*params, limit]).fetchall()
+        return [_log_line(action_id, r) for r in rows]
 
     def entity_positions(self, entity_id: str) -> list[int]:
         rows = (
@@ -326,6 +361,17 @@ class SQLiteReadModelStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _action_keys(conn: sqlite3.Connection, action_ids: set[str]) -> dict[str, int]:
+    """The small keys log lines name their actions by (the action's row in ``actions``)."""
+    ids = sorted(action_ids)
+    keys: dict[str, int] = {}
+    for start in range(0, len(ids), _READ_BATCH):
+        batch = ids[start : start + _READ_BATCH]
+        marks = ",".join("?" * len(batch))
+        keys.update(conn.execute(f"SELECT action_id, action_key FROM actions WHERE action_id IN ({marks})", batch))
+    return keys
 
 
 def _merge_deltas(conn: sqlite3.Connection, deltas: dict[str, ActionDelta]) -> None:

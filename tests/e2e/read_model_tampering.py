@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
 from pymongo import MongoClient
+
+from infrastructure.sqlite.read_models import SQLiteReadModelStore
 
 Document = dict[str, Any]
 
@@ -33,6 +36,11 @@ class ReadModels(Protocol):
 
 
 class SQLiteReadModels:
+    """Tampers with the raw tables; reads a line back through the store, which knows
+    its compact layout (see infrastructure/sqlite/read_models.py)."""
+
+    _CODES = {"succeeded": None, "failed": 1, "skipped": 2}
+
     def __init__(self, path: Path, action_id: str) -> None:
         self.path, self.action_id = path, action_id
 
@@ -42,28 +50,37 @@ class SQLiteReadModels:
         assert changed > 0, sql
         return changed
 
-    def line(self, row: int) -> dict[str, Any]:
+    @property
+    def _key(self) -> int:
         with sqlite3.connect(self.path) as conn:
-            conn.row_factory = sqlite3.Row
-            found = conn.execute("SELECT * FROM record_logs WHERE action_id=? AND row=?", (self.action_id, row))
-            line = dict(found.fetchone())
-        line["errors"] = json.loads(line["errors"]) if line["errors"] else []
-        return line
+            key: int = conn.execute("SELECT action_key FROM actions WHERE action_id=?", (self.action_id,)).fetchone()[0]
+        return key
+
+    def line(self, row: int) -> dict[str, Any]:
+        store = SQLiteReadModelStore(self.path)
+        try:
+            [found] = store.logs(self.action_id, after_row=row - 1, limit=1)
+        finally:
+            store.close()
+        assert found.row == row
+        return asdict(found)
 
     def set_outcome(self, row: int, outcome: str) -> None:
-        self._change("UPDATE record_logs SET outcome=? WHERE action_id=? AND row=?", outcome, self.action_id, row)
+        code = self._CODES[outcome]
+        self._change("UPDATE record_logs SET outcome=? WHERE action_key=? AND row=?", code, self._key, row)
 
     def delete_line(self, row: int) -> None:
-        self._change("DELETE FROM record_logs WHERE action_id=? AND row=?", self.action_id, row)
+        self._change("DELETE FROM record_logs WHERE action_key=? AND row=?", self._key, row)
 
     def add_line(self, row: int, *, like_row: int, outcome: str, duplicate_of_row: int) -> None:
         self._change(
-            "INSERT INTO record_logs SELECT action_id, ?, line, chunk_no, ?, entity_id, op, errors, reason, ?, position"
-            " FROM record_logs WHERE action_id=? AND row=?",
+            "INSERT INTO record_logs SELECT action_key, ?, line_offset + ? - row, chunk_no, ?, entity_id, op, errors,"
+            " reason, ?, position FROM record_logs WHERE action_key=? AND row=?",
             row,
-            outcome,
+            like_row,
+            self._CODES[outcome],
             duplicate_of_row,
-            self.action_id,
+            self._key,
             like_row,
         )
 
@@ -75,9 +92,7 @@ class SQLiteReadModels:
         self._change("UPDATE positions SET position = position + ?", events)
 
     def mark_every_failed_line_succeeded(self) -> int:
-        return self._change(
-            "UPDATE record_logs SET outcome='succeeded' WHERE action_id=? AND outcome='failed'", self.action_id
-        )
+        return self._change("UPDATE record_logs SET outcome=NULL WHERE action_key=? AND outcome=1", self._key)
 
     def delete_a_history_line(self) -> dict[str, Any]:
         with sqlite3.connect(self.path) as conn:
