@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 RUNTIME_NICENESS = 10
 
 
-def _run(settings: dict[str, Any], workers: int, created_before: str, inbox: Any, stop: Any, parent_pid: int) -> None:
+def _run(
+    settings: dict[str, Any], workers: int, created_before: str, inbox: Any, stop: Any, ready: Any, parent_pid: int
+) -> None:
     config = Settings(**settings)
     logging.basicConfig(level=config.log_level)
     # Import work is batch work: at a lower priority (inherited by the projector
@@ -48,6 +50,7 @@ def _run(settings: dict[str, Any], workers: int, created_before: str, inbox: Any
                 )
             except Exception:
                 log.exception("resuming unfinished actions failed")
+            ready.set()
             while not stop.is_set() and os.getppid() == parent_pid:
                 try:
                     pending = inbox.get(timeout=0.2)
@@ -72,12 +75,15 @@ class RuntimeProcess:
         self.created_before = created_before
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = self._ctx.Event()
+        # Set once the child has resumed what a previous run left and swept the spool
+        # folders of gone processes: until then /readyz answers 503.
+        self._ready = self._ctx.Event()
         self._inbox = self._ctx.Queue()
         self._child: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> None:
         settings = self.settings.model_dump(mode="json")
-        args = (settings, self.workers, self.created_before, self._inbox, self._stop, os.getpid())
+        args = (settings, self.workers, self.created_before, self._inbox, self._stop, self._ready, os.getpid())
         self._child = self._ctx.Process(target=_run, args=args, name="bulk-runtime", daemon=False)
         self._child.start()
 
@@ -90,6 +96,10 @@ class RuntimeProcess:
 
     def alive(self) -> bool:
         return self._child is not None and self._child.is_alive()
+
+    def ready(self) -> bool:
+        """Started, and done resuming what a previous run left unfinished."""
+        return self.alive() and self._ready.is_set()
 
     def stop(self) -> None:
         self._stop.set()

@@ -24,7 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from api.http import problems
 from api.http.deps import ApiState, reject_unknown_query
 from api.http.ratelimit_headers import RateLimitHeaders
-from api.http.routes import bulk_actions, entities, events, results
+from api.http.routes import bulk_actions, entities, events, health, results
 from api.http.schemas import BulkActionCreate
 from api.http.spool import SpoolFolder
 from api.input_storing import InputStorer, InputStoring, resume_unfinished
@@ -41,6 +41,8 @@ class Runtime(InputStoring, Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def ready(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ def create_app(
     storer = runtime if runtime is not None else InputStorer(services)
     spool = SpoolFolder(config.data_dir)
     state = ApiState(services, storer, spool, config.max_upload_bytes)
+    resumed = threading.Event()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -71,9 +74,11 @@ def create_app(
         elif resume:
             started = datetime.now(UTC).isoformat()
             resuming = threading.Thread(
-                target=_resume, args=(services, config.data_dir, started), name="resume", daemon=True
+                target=_resume, args=(services, config.data_dir, started, resumed), name="resume", daemon=True
             )
             resuming.start()
+        else:
+            resumed.set()
         try:
             yield
         finally:
@@ -93,15 +98,16 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.api = state
+    app.state.started = runtime.ready if runtime is not None else resumed.is_set
     problems.install(app, services.faults)
-    for module in (bulk_actions, results, events, entities):
+    for module in (bulk_actions, results, events, entities, health):
         app.include_router(module.router, dependencies=[Depends(reject_unknown_query)])
     app.add_middleware(RateLimitHeaders)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
-def _resume(services: ApplicationServices, data_dir: Path, created_before: str) -> None:
+def _resume(services: ApplicationServices, data_dir: Path, created_before: str, done: threading.Event) -> None:
     try:
         storer = InputStorer(services)
         try:
@@ -114,6 +120,8 @@ def _resume(services: ApplicationServices, data_dir: Path, created_before: str) 
             log.warning("resumed %d unfinished action(s)", count)
     except Exception:
         log.exception("resuming unfinished actions failed")
+    finally:
+        done.set()
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -1,0 +1,31 @@
+"""Liveness and readiness, for a load balancer or an orchestrator: no auth, no body
+worth parsing (a status word and, when not ready, what is missing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Ready to take work",
+    responses={503: {"description": "Not ready: what is still missing"}},
+)
+def readyz(request: Request) -> Any:
+    """Ready once the runtime (or the API's own resume) has taken back what a previous
+    run left unfinished: only then is the state a client reads the state it acts on."""
+    started: Callable[[], bool] = request.app.state.started
+    if started():
+        return {"status": "ready"}
+    return JSONResponse({"status": "not_ready", "missing": ["startup"]}, status_code=503)
