@@ -5,7 +5,14 @@ UUIDs and datetimes in ``{"_type_", "_data_"}`` envelopes; measured here that pa
 caps appends at 20-28k events/s. Our events hold only JSON-native values plus UUIDs
 and datetimes, which orjson writes natively; on the way back the field types are
 read once per event class from its annotations. Stored state stays plain JSON, so
-auditors and other consumers read it without our code.
+auditors and other consumers read it without our code, with one exception: a state of
+``COMPRESS_FROM`` bytes or more (in practice a chunk's input in ``ChunkQueued``, about
+160 KB per 1000 contacts) is stored zlib-compressed. A zlib stream starts with the byte
+``x`` (0x78) and a JSON object with ``{``, so each stored state says which it is, any
+language reads it with a zlib call, and states stored before are read as they were.
+Measured on a 100k-row contacts import: ChunkQueued 164 -> ~20 bytes per record, the
+other events untouched (compressing each small outcome event was tried: 120-400 us
+per event, more than storing it).
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 from uuid import UUID
+
+import zlib
 
 import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
@@ -37,6 +46,9 @@ def _resolved(topic: str) -> type:
 # Parsing them each time was a third of the projector's decoding (UUID() alone costs
 # several microseconds), so parsed values are kept, a bounded number of them.
 _PARSED_MAX = 4096
+COMPRESS_FROM = 8192
+_ZLIB_LEVEL = 1  # the fastest: a chunk's input is repetitive, level 1 gets most of it
+_ZLIB_FIRST_BYTE = 0x78
 _Value = TypeVar("_Value")
 _parsed_uuids: dict[str, UUID] = {}
 _parsed_datetimes: dict[str, datetime] = {}
@@ -76,6 +88,8 @@ class FastMapper(Mapper[UUID]):
         if class_version > 1:
             state["class_version"] = class_version
         stored = orjson.dumps(state)
+        if len(stored) >= COMPRESS_FROM:
+            stored = zlib.compress(stored, _ZLIB_LEVEL)
         if self.compressor:
             stored = self.compressor.compress(stored)
         if self.cipher:
@@ -95,6 +109,8 @@ class FastMapper(Mapper[UUID]):
                 stored = self.cipher.decrypt(stored)
             if self.compressor:
                 stored = self.compressor.decompress(stored)
+            if stored[0] == _ZLIB_FIRST_BYTE:
+                stored = zlib.decompress(stored)
             state: dict[str, Any] = orjson.loads(stored)
         except Exception as exc:
             where = f"{stored_event.topic} v{stored_event.originator_version} of {stored_event.originator_id}"

@@ -4,6 +4,7 @@ them stays bounded."""
 from __future__ import annotations
 
 import typing
+import zlib
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -40,3 +41,17 @@ def test_the_parsed_values_kept_stay_bounded() -> None:
         assert decoded.timestamp == at
     assert len(mapper_module._parsed_uuids) <= mapper_module._PARSED_MAX
     assert len(mapper_module._parsed_datetimes) <= mapper_module._PARSED_MAX
+
+
+def test_a_large_state_is_stored_compressed_and_read_back_whole_beside_plain_json() -> None:
+    mapper = FastMapper(JSONTranscoder())
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    records = [{"row": n, "email": f"person{n}@example.com", "first_name": "First"} for n in range(1, 1001)]
+    large = BulkChunk.queue(uuid4(), 0, 1, records).collect_events()[0]
+    small = _queued(uuid4(), at)
+    stored_large, stored_small = mapper.to_stored_event(large), mapper.to_stored_event(small)
+    assert zlib.decompress(stored_large.state).startswith(b"{")  # any zlib reader gets the JSON
+    assert len(stored_large.state) * 4 < len(zlib.decompress(stored_large.state))
+    assert stored_small.state.startswith(b"{")  # small states stay plain JSON
+    assert mapper.to_domain_event(stored_large).records == records
+    assert mapper.to_domain_event(stored_small).records == [{"row": 1}]
