@@ -9,8 +9,10 @@ then, on a fresh data dir each:
 2. `bulkactions import FILE --entity contact --action insert --json`: validated, one
    stored event per record, read models current (the summary's counts are checked
    against the generator's);
-3. `bulkactions import` of an UPDATE of every contact changing one field;
-4. `bulkactions replay`, then `verify`;
+3. `bulkactions import` of an UPDATE of every contact changing one field, then an
+   UPSERT of the original file (every contact changed back: each change recorded);
+4. `bulkactions replay` (three actions: 3x the rows), then `verify`, then
+   `verify --entities` (every entity folded from the events and compared);
 
 sampling the RSS of each whole process tree every 50 ms, and measuring the data dir
 (bytes per record per store). Prints a Markdown table; raw results go to bench/results/.
@@ -96,8 +98,12 @@ def bench(rows: int, keep: bool) -> dict[str, Any]:
             expected.duplicates,
         )
         updated, update_s, update_mb = _import(data, updates, "update")
+        upserted, upsert_s, upsert_mb = _import(data, source, "upsert")
         replay, replay_s, replay_mb, _ = _run_sampled(command(data, "replay"))
+        started = time.perf_counter()
         verify = subprocess.run(command(data, "verify"), capture_output=True, text=True, check=False)
+        verify_s = time.perf_counter() - started
+        entities, entities_s, entities_mb, _ = _run_sampled(command(data, "verify", "--entities"))
         csv_bytes = source.stat().st_size
         return {
             "rows": rows,
@@ -111,10 +117,17 @@ def bench(rows: int, keep: bool) -> dict[str, Any]:
             "update_seconds": round(update_s, 2),
             "update_succeeded": updated["succeeded"],
             "update_peak_mb": round(update_mb),
+            "upsert_seconds": round(upsert_s, 2),
+            "upsert_succeeded": upserted["succeeded"],
+            "upsert_peak_mb": round(upsert_mb),
             "replay_seconds": round(replay_s, 2),
             "replay_ok": replay.returncode == 0,
             "replay_peak_mb": round(replay_mb),
             "verify_ok": verify.returncode == 0,
+            "verify_seconds": round(verify_s, 2),
+            "verify_entities_ok": entities.returncode == 0,
+            "verify_entities_seconds": round(entities_s, 2),
+            "verify_entities_peak_mb": round(entities_mb),
             "bytes_after_insert": sizes,
             "times_csv": round(sizes["all"] / csv_bytes, 1),
             "bytes_per_record": {name: round(size / rows) for name, size in sizes.items()},
@@ -144,14 +157,16 @@ def main() -> None:
     )
     print(f"machine: {machine}")
     print(
-        "| rows | sqlite-utils s | import s | ratio | update s | replay s | peak MB | data dir x CSV | exact | verify |"
+        "| rows | sqlite-utils s | import s | ratio | update s | upsert s | replay s (3 actions) | peak MB | "
+        "data dir x CSV | exact | verify s | verify --entities s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['rows']:,} | {r['sqlite_utils_seconds']} | {r['insert_seconds']} | {r['ratio']} | "
-            f"{r['update_seconds']} | {r['replay_seconds']} | {r['insert_peak_mb']} | {r['times_csv']} | "
-            f"{r['counts_exact']} | {r['verify_ok']} |"
+            f"{r['update_seconds']} | {r['upsert_seconds']} | {r['replay_seconds']} | {r['insert_peak_mb']} | "
+            f"{r['times_csv']} | {r['counts_exact']} | {r['verify_seconds']} ({r['verify_ok']}) | "
+            f"{r['verify_entities_seconds']} ({r['verify_entities_ok']}, {r['verify_entities_peak_mb']} MB) |"
         )
         print(f"bytes per record after the insert: {r['bytes_per_record']}")
 
