@@ -181,6 +181,11 @@ class SQLiteReadModelStore:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             version = READ_MODEL_VERSION if not existed else 1
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(version),))
+            earlier_layout = existed and "action_key" not in {r[1] for r in conn.execute("PRAGMA table_info(actions)")}
+        if earlier_layout:
+            # Read models of an earlier release (their version says so): left as they
+            # are, to be refused until `bulkactions migrate` rebuilds them aside.
+            return
         self.db.apply_schema(SCHEMA)
         with self.db.write() as conn:
             present = {row[1] for row in conn.execute("PRAGMA table_info(actions)")}
