@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -80,15 +81,24 @@ class InputStorer:
 
 
 def resume_unfinished(
-    services: ApplicationServices, storer: InputStorer, *, redispatch: bool, created_before: str, data_dir: Path
+    services: ApplicationServices,
+    storer: InputStorer,
+    *,
+    redispatch: bool,
+    created_before: str,
+    data_dir: Path,
+    swept: Callable[[], None] = lambda: None,
 ) -> int:
     """After a restart: store the rest of every half-stored input from its spool file,
     and (``redispatch``: the in-process transport, whose queue died with the process)
     publish again every chunk that has no outcomes yet. Only actions created before
     ``created_before`` (this run's start): newer ones are being stored by the API that
-    took them. Then remove the spool files of gone processes that no unfinished action
-    needs. Returns how many actions were resumed."""
+    took them. First remove the spool files of gone processes that no unfinished action
+    needs, then call ``swept`` (from then on a new request cannot race the sweep: the
+    API is ready while the resuming goes on). Returns how many actions were resumed."""
     recovery = services.recovery
+    spool.sweep(data_dir / "spool", recovery.inputs_needed)
+    swept()
     resumed = 0
     for restart in recovery.restarts(created_before):
         resumed += 1
@@ -101,5 +111,4 @@ def resume_unfinished(
                 storer.wait(restart.action_id)
         if redispatch:
             recovery.redispatch_unfinished(restart.action_id)
-    spool.sweep(data_dir / "spool", recovery.inputs_needed)
     return resumed

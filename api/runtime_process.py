@@ -46,11 +46,16 @@ def _run(
         with EmbeddedRuntime(container, workers):
             try:
                 resume_unfinished(
-                    container.services, storer, redispatch=True, created_before=created_before, data_dir=config.data_dir
+                    container.services,
+                    storer,
+                    redispatch=True,
+                    created_before=created_before,
+                    data_dir=config.data_dir,
+                    swept=ready.set,
                 )
             except Exception:
                 log.exception("resuming unfinished actions failed")
-            ready.set()
+            ready.set()  # also when resuming failed: the API serves what is stored
             while not stop.is_set() and os.getppid() == parent_pid:
                 try:
                     pending = inbox.get(timeout=0.2)
@@ -75,8 +80,8 @@ class RuntimeProcess:
         self.created_before = created_before
         self._ctx = multiprocessing.get_context("spawn")
         self._stop = self._ctx.Event()
-        # Set once the child has resumed what a previous run left and swept the spool
-        # folders of gone processes: until then /readyz answers 503.
+        # Set once the child has swept the spool folders of gone processes (resuming
+        # what a previous run left goes on after): until then /readyz answers 503.
         self._ready = self._ctx.Event()
         self._inbox = self._ctx.Queue()
         self._child: multiprocessing.process.BaseProcess | None = None
@@ -98,7 +103,7 @@ class RuntimeProcess:
         return self._child is not None and self._child.is_alive()
 
     def ready(self) -> bool:
-        """Started, and done resuming what a previous run left unfinished."""
+        """Started, and done sweeping what gone processes left in the spool."""
         return self.alive() and self._ready.is_set()
 
     def stop(self) -> None:

@@ -112,7 +112,7 @@ def _resume(services: ApplicationServices, data_dir: Path, created_before: str, 
         storer = InputStorer(services)
         try:
             count = resume_unfinished(
-                services, storer, redispatch=False, created_before=created_before, data_dir=data_dir
+                services, storer, redispatch=False, created_before=created_before, data_dir=data_dir, swept=done.set
             )
         finally:
             storer.close()

@@ -18,13 +18,12 @@ per event, more than storing it).
 from __future__ import annotations
 
 import typing
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 from uuid import UUID
-
-import zlib
 
 import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent

@@ -68,9 +68,8 @@ class ApiServer:
             if not self.base_url:
                 return False
         try:
-            # Ready, not only listening: the runtime has resumed what a previous run left
-            # and swept the spool folders of gone processes (a test acting before that
-            # races the sweep).
+            # Ready, not only listening: the runtime has swept the spool folders of gone
+            # processes (a test that kills the server before that races the sweep).
             return httpx.get(self.base_url + "/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False

@@ -23,8 +23,8 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready: what is still missing"}},
 )
 def readyz(request: Request) -> Any:
-    """Ready once the runtime (or the API's own resume) has taken back what a previous
-    run left unfinished: only then is the state a client reads the state it acts on."""
+    """Ready once the runtime (or the API's own resume) has swept the spool files that
+    gone processes left (resuming their unfinished actions goes on while it serves)."""
     started: Callable[[], bool] = request.app.state.started
     if started():
         return {"status": "ready"}
