@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 
 from infrastructure.files.sample import write_contacts_csv
 from tests.e2e.http_server import ApiServer, create_account, wait_finished
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 ROWS = 10_000
@@ -35,9 +37,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     api.stop()
 
 
-def read_events(client: httpx.Client, action_id: str) -> list[Event]:
-    """Every event of the stream, as a browser's EventSource parses them, until it ends."""
-    events: list[Event] = []
+def read_events(client: httpx.Client, action_id: str, events: list[Event] | None = None) -> list[Event]:
+    """Every event of the stream, as a browser's EventSource parses them, until it ends
+    (appended to ``events`` as they come)."""
+    events = [] if events is None else events
     kind, data = "message", []
     with client.stream("GET", f"/v1/bulk-actions/{action_id}/progress", timeout=120) as response:
         assert response.status_code == 200, response.read()
@@ -115,3 +118,29 @@ def test_the_stream_needs_a_key_and_another_accounts_action_is_not_found(server:
         unknown = other.get("/v1/bulk-actions/00000000-0000-4000-8000-000000000000/progress")
     assert hidden.status_code == 404 and hidden.headers["content-type"].startswith("application/problem+json")
     assert unknown.status_code == 404
+
+
+def test_an_open_stream_ends_cleanly_when_the_server_shuts_down(tmp_path: Path) -> None:
+    api = ApiServer(tmp_path, workers=1).start()
+    try:
+        with api.client(create_account(tmp_path, "leaving")) as client:
+            action_id, _ = start_import(api, client, 20_000, chunk_size=100)
+            events: list[Event] = []
+            ended: list[float] = []
+
+            def read() -> None:
+                read_events(client, action_id, events)
+                ended.append(time.monotonic())
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            wait_for(lambda: any(e.data["counts"]["processed"] for e in events), 60, "progress while it runs")
+            signalled = time.monotonic()
+            api.stop()
+            reader.join(10)
+    finally:
+        api.stop()
+    assert ended and ended[0] - signalled < 3  # the stream does not hold the shutdown
+    assert events and "final" not in [e.type for e in events]  # it ended early: the client reconnects
+    log = (tmp_path / "serve.log").read_text()
+    assert "ASGI callable returned without completing response" not in log and "Traceback" not in log, log
