@@ -74,9 +74,15 @@ def test_an_upload_is_imported_through_the_api_on_the_production_stack(
         )
         assert response.status_code == 202, response.text
         action_id = response.json()["id"]
+        # Pushed progress (Server-Sent Events) from the MongoDB read model, to the end.
+        with c.stream("GET", f"/v1/bulk-actions/{action_id}/progress", timeout=180) as pushed:
+            lines = [line for line in pushed.iter_lines() if line.startswith(("event:", "data:"))]
+        assert lines[-2] == "event: final", lines
+        final = json.loads(lines[-1].removeprefix("data:"))
         done = wait_finished(c, action_id, timeout=180)
-        assert done["status"] == "COMPLETED"
-        assert done["counts"] == {"total": 3001, "processed": 3001, "succeeded": 3000, "failed": 1, "skipped": 0}
+        assert done["status"] == final["status"] == "COMPLETED"
+        counts = {"total": 3001, "processed": 3001, "succeeded": 3000, "failed": 1, "skipped": 0}
+        assert done["counts"] == final["counts"] == counts
         failed = list(csv.DictReader(io.StringIO(c.get(f"/v1/bulk-actions/{action_id}/results/failed.csv").text)))
         assert [(r["row"], r["first_name"]) for r in failed] == [("3001", "'=cmd")]
         history = c.get(f"/v1/bulk-actions/{action_id}/records/3001/history").json()
