@@ -1,4 +1,5 @@
-"""The long-running processes of the production stack: ``worker``, ``relay``, ``projector``.
+"""The long-running processes of the production stack: ``worker``, ``relay``, ``projector``,
+``webhooks``.
 
 Any number of each may run, on any machine, and any may be killed at any time:
 - workers compete for chunk messages on RabbitMQ (ack after the outcome events are
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 RELAY_LOCK = "relay"
 PROJECTOR_LOCK = "projector:actions"
+WEBHOOKS_LOCK = "webhooks"
 
 
 def stop_on_signals() -> threading.Event:
@@ -202,6 +204,29 @@ def _projector_step(container: Container) -> Callable[[], int]:
     return functools.partial(container.projector().run_once, page=2000)
 
 
+def _webhooks_step(container: Container) -> Callable[[], int]:
+    return container.webhook_outbox().run_once
+
+
+def run_webhooks_embedded(settings: Settings, stop: threading.Event, alive_file: Path | None) -> None:
+    """The webhook outbox on the embedded default (one machine: no lock to take)."""
+    container = bootstrap_with_retry(settings, stop)
+    if container is None:
+        return
+    outbox = container.webhook_outbox()
+    try:
+        while not stop.is_set():
+            _touch(alive_file)
+            try:
+                done = container.faults.retrying("webhooks", outbox.run_once, stop)
+            except StoreUnavailableError:
+                return  # stopped during a fault
+            if done == 0:
+                stop.wait(0.2)
+    finally:
+        container.close()
+
+
 _DATA_DIR = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -301,3 +326,32 @@ projector = _single_active_command(
     needs_broker=False,
     summary="Keep the read models current from the PostgreSQL event log (single-active).",
 )
+
+
+@click.command()
+@click.option("--poll", "poll_seconds", type=float, default=0.2, show_default=True)
+@click.option("--standby-poll", type=float, default=1.0, show_default=True)
+@_DATA_DIR
+@_ALIVE_FILE
+@click.pass_context
+def webhooks(
+    ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None, alive_file: Path | None
+) -> None:
+    """Deliver completion webhooks, retrying with backoff (single-active on PostgreSQL).
+
+    `serve` does this itself on the embedded default; run this where no `serve` runs
+    the embedded runtime, and in the production stack."""
+    settings = Settings(data_dir=_data_dir(ctx, data_dir))
+    stop = stop_on_signals()
+    if settings.event_store != "postgres":
+        run_webhooks_embedded(settings, stop, alive_file)
+        return
+    run_single_active(
+        settings,
+        WEBHOOKS_LOCK,
+        _webhooks_step,
+        stop,
+        poll_seconds=poll_seconds,
+        standby_poll=standby_poll,
+        alive_file=alive_file,
+    )

@@ -50,7 +50,19 @@ def run_to_completion(
     with EmbeddedRuntime(container, workers, projector_in_process=projector_in_process) as runtime:
         if container.events.get_action(action_id).total is None:
             runtime.store_input(action_id, source)  # None: a revert, which reads its original's outcomes
-        return _wait(container, runtime, action_id, on_progress, redispatch=resuming)
+        view = _wait(container, runtime, action_id, on_progress, redispatch=resuming)
+    _first_webhook_attempt(container)
+    return view
+
+
+def _first_webhook_attempt(container: Container) -> None:
+    """Make the first attempt of the finished action's webhook (if it has one) before
+    the command ends; failed attempts are made again by whatever runs the outbox next
+    (`bulkactions serve`, `bulkactions webhooks`), from the stored delivery."""
+    try:
+        container.webhook_outbox().run_once()
+    except Exception as exc:  # the delivery is scheduled or will be: never fail the import for it
+        log.warning("webhook: first attempt not made now (%s: %s); it will be made later", type(exc).__name__, exc)
 
 
 def _run_on_services(

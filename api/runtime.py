@@ -61,6 +61,7 @@ class EmbeddedRuntime:
     def start(self) -> None:
         c = self.container
         self._thread("relay", c.relay().run)
+        self._thread("webhooks", c.webhook_outbox().run)
         for n in range(self.workers):
             self._thread(f"worker-{n}", c.worker().run)
         if self.projector_in_process:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 from uuid import uuid4
@@ -41,6 +41,10 @@ class Account:
     key_hash: str
     limits: AccountLimits
     created_at: str
+    # Signs the account's webhook deliveries (application/webhooks.py). Kept as it is,
+    # unlike the API key: the sender needs it to sign (docs/security.md). None for an
+    # account made before webhooks existed, until it is given one.
+    webhook_secret: str | None = field(default=None, repr=False)
 
     @property
     def key_id(self) -> str:
@@ -62,6 +66,10 @@ class AccountStore(Protocol):
     def by_key_hash(self, key_hash: str) -> Account | None: ...
 
     def get(self, account_id: str) -> Account | None: ...
+
+    def set_webhook_secret(self, account_id: str, secret: str) -> bool:
+        """Replace the account's webhook secret; False if there is no such account."""
+        ...
 
     def close(self) -> None: ...
 
@@ -133,6 +141,13 @@ def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def new_webhook_secret() -> str:
+    return WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
 class Accounts:
     """Create accounts, recognise their API keys, and count their requests."""
 
@@ -142,7 +157,8 @@ class Accounts:
         self.rate_limiter = rate_limiter
 
     def create(self, name: str, limits: AccountLimits) -> tuple[Account, str]:
-        """A new account and its API key (returned once; only the hash is stored)."""
+        """A new account and its API key (returned once; only the hash is stored), with
+        a webhook secret of its own (``account.webhook_secret``, shown once too)."""
         if not name.strip():
             raise ValueError("an account needs a name")
         if min(limits.requests_per_minute, limits.records_per_day, limits.max_active_actions) < 1:
@@ -154,9 +170,18 @@ class Accounts:
             key_hash=hash_key(api_key),
             limits=limits,
             created_at=self.clock.now().isoformat(),
+            webhook_secret=new_webhook_secret(),
         )
         self.store.add(account)
         return account, api_key
+
+    def new_webhook_secret(self, account_id: str) -> str:
+        """Give the account a new webhook secret (the old one stops signing at once);
+        ``LookupError`` if there is no such account."""
+        secret = new_webhook_secret()
+        if not self.store.set_webhook_secret(account_id, secret):
+            raise LookupError(f"no account {account_id!r}")
+        return secret
 
     def authenticate(self, api_key: str) -> Account | None:
         if not api_key.startswith(KEY_PREFIX):

@@ -17,6 +17,7 @@ from application.event_store import ActionNotFoundError, BulkActionLog
 from application.ports.inputs import InputFiles, InputRecord, InputScan, InputSource, KeyIndex
 from application.ports.quotas import Clock, QuotaExceededError, QuotaGate, QuotaLimits
 from application.reversion import RevertSource
+from application.webhooks import checked_callback_syntax
 from domain.bulk_action import SUBMITTED_ACTIONS, ActionStatus, ActionType, BulkAction, BulkChunk, action_id_for_key
 from domain.entities.base import EntityType
 from domain.entities.registry import entity_type as entity_type_named
@@ -44,6 +45,8 @@ class SubmitCommand:
     idempotency_key: str | None = None
     # Who submits it (application.actors), recorded in Created for the audit trail.
     actor: dict[str, Any] | None = None
+    # Where the final status is POSTed (application/webhooks.py); None: nowhere.
+    callback_url: str | None = None
 
     @property
     def action_id(self) -> UUID | None:
@@ -117,7 +120,10 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
         _text(key, "the idempotency key")
     if key is not None and not (key.strip() and len(key) <= MAX_IDEMPOTENCY_KEY):
         raise IdempotencyKeyError(f"an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters, not blank")
-    return SubmitCommand(command.account_id, etype.name, action.value, match_by, command.chunk_size, key, command.actor)
+    callback = None if command.callback_url is None else checked_callback_syntax(command.callback_url)
+    return SubmitCommand(
+        command.account_id, etype.name, action.value, match_by, command.chunk_size, key, command.actor, callback
+    )
 
 
 def _text(value: str, what: str) -> None:
@@ -185,7 +191,10 @@ class Submission:
         clock: Clock,
         key_index: Callable[[], KeyIndex],
         files: InputFiles,
+        check_callback: Callable[[str, str], None] | None = None,
     ) -> None:
+        # (account id, callback URL): raises unless the URL may be called for it.
+        self.check_callback = check_callback
         self.events = events
         self.quota = quota
         self.limits = limits
@@ -224,6 +233,8 @@ class Submission:
         if existing is not None:
             _same_request_or_refuse(existing, command, source.format, scan.sha256)
             return existing.id, False
+        if command.callback_url is not None and self.check_callback is not None:
+            self.check_callback(command.account_id, command.callback_url)
         limits = limits or self.limits
         if scan.total > limits.records_per_day:  # no wait would let it in: say so, with no time to retry
             raise QuotaExceededError(
@@ -244,6 +255,7 @@ class Submission:
             command.chunk_size,
             scan.total,
             command.actor,
+            command.callback_url,
         )
         try:
             created = self.events.create_action(action)
@@ -354,8 +366,8 @@ class Submission:
 
 def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str, sha256: str) -> None:
     """An idempotency key names one request: the same command over the same input."""
-    then = (action.entity_type, action.action_type, action.match_by, action.chunk_size)
-    now = (command.entity_type, command.action_type, command.match_by, command.chunk_size)
+    then = (action.entity_type, action.action_type, action.match_by, action.chunk_size, action.callback_url)
+    now = (command.entity_type, command.action_type, command.match_by, command.chunk_size, command.callback_url)
     if then != now or (action.source.get("format"), action.source.get("sha256")) != (fmt, sha256):
         raise IdempotencyKeyReusedError(
             f"the idempotency key {command.idempotency_key!r} was used for a different request"

@@ -92,9 +92,10 @@ class BulkAction(Aggregate):
 
     class Created(Aggregate.Created):
         """v2 adds who submitted it (``actor``: the account, the API key's id or the
-        operating-system user of the CLI, the request id); v1 events did not say."""
+        operating-system user of the CLI, the request id); v1 events did not say.
+        v3 adds ``callback_url``: where the final status is POSTed (None: nowhere)."""
 
-        class_version = 2
+        class_version = 3
         account_id: str
         entity_type: str
         action_type: str
@@ -103,10 +104,15 @@ class BulkAction(Aggregate):
         chunk_size: int
         expected_total: int | None
         actor: dict[str, Any] | None
+        callback_url: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["actor"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["callback_url"] = None
 
     @event(Created)
     def __init__(
@@ -119,9 +125,11 @@ class BulkAction(Aggregate):
         chunk_size: int,
         expected_total: int | None,
         actor: dict[str, Any] | None,
+        callback_url: str | None = None,
     ) -> None:
         self.account_id = account_id
         self.actor = actor
+        self.callback_url = callback_url
         self.entity_type = entity_type
         self.action_type = action_type
         self.match_by = match_by
@@ -146,6 +154,7 @@ class BulkAction(Aggregate):
         chunk_size: int,
         expected_total: int | None,
         actor: dict[str, Any] | None = None,
+        callback_url: str | None = None,
     ) -> BulkAction:
         """A new action with a given id (random, or derived from an idempotency key)."""
         return cls._create(
@@ -159,6 +168,7 @@ class BulkAction(Aggregate):
             chunk_size=chunk_size,
             expected_total=expected_total,
             actor=actor,
+            callback_url=callback_url,
         )
 
     @property

@@ -33,14 +33,18 @@ from application.ports.inputs import InputFiles
 from application.ports.messaging import ChunkTrial, MessageTransport, PositionStore
 from application.ports.quotas import QuotaGate, QuotaLimits
 from application.ports.read_models import ReadModelSets, ReadModelStore
+from application.ports.webhooks import WebhookDeliveries
 from application.queries import ActionQueries
 from application.recovery import ActionRecovery
 from application.relay import Relay
 from application.reversion import Reversion
 from application.submission import Submission
+from application.webhook_outbox import WebhookConfig, WebhookOutbox, Webhooks
+from application.webhooks import CallbackUrls, RetrySchedule
 from application.worker import ChunkWorker
 from infrastructure.events import faults as event_faults
 from infrastructure.files.readers import FileInputs
+from infrastructure.httpclient.webhooks import HttpClientSender, SocketResolver
 from infrastructure.inprocess.rate_limits import InProcessRateLimiter
 from infrastructure.settings import ConfigurationError, Settings
 from infrastructure.sqlite import faults as sqlite_faults
@@ -95,6 +99,8 @@ class DocumentStores(ReadModelSets, Protocol):
 
     def rate_limiter(self) -> RateLimiter: ...
 
+    def webhooks(self) -> WebhookDeliveries: ...
+
     def close(self) -> None: ...
 
 
@@ -124,6 +130,7 @@ class ApplicationServices:
     accounts: Accounts
     maintenance: ReadModelMaintenance
     migration: EntityOwnerMigration
+    webhooks: Webhooks
     files: InputFiles
     faults: FaultPolicy
     # Bring the read models up to the event log now (and complete what is done).
@@ -148,6 +155,7 @@ class Container:
     accounts: AccountStore
     rate_limiter: RateLimiter
     faults: FaultPolicy
+    webhook_deliveries: WebhookDeliveries
 
     def __post_init__(self) -> None:
         self.services = self._services()
@@ -161,9 +169,16 @@ class Container:
         scratch = self.settings.data_dir
         queries = ActionQueries(self.read_models, self.events)
         completer = self.completer()
+        webhooks = Webhooks(self.webhook_deliveries, queries, self.accounts, self.callback_urls())
         return ApplicationServices(
             submission=Submission(
-                self.events, self.quota, self.limits, self.clock, lambda: SQLiteKeyIndex(scratch), files
+                self.events,
+                self.quota,
+                self.limits,
+                self.clock,
+                lambda: SQLiteKeyIndex(scratch),
+                files,
+                webhooks.check_callback,
             ),
             queries=queries,
             cancellation=Cancellation(completer, queries),
@@ -179,6 +194,7 @@ class Container:
             accounts=Accounts(self.accounts, self.clock, self.rate_limiter),
             maintenance=ReadModelMaintenance(self.events, self.read_models, self.documents, self.entities),
             migration=EntityOwnerMigration(self.events, self.entities),
+            webhooks=webhooks,
             files=files,
             faults=self.faults,
             catch_up=lambda: self.projector().catch_up(),
@@ -204,9 +220,30 @@ class Container:
         completer = self.completer().complete_if_done if completing else None
         return Projector(self.events, self.read_models, completer, faults=self.faults)
 
+    def callback_urls(self) -> CallbackUrls:
+        return CallbackUrls(SocketResolver(), self.settings.webhook_allow_private)
+
+    def webhook_outbox(self) -> WebhookOutbox:
+        s = self.settings
+        schedule = RetrySchedule(
+            s.webhook_backoff_base_seconds, s.webhook_backoff_max_seconds, s.webhook_retry_for_seconds
+        )
+        config = WebhookConfig(self.callback_urls(), schedule, s.webhook_timeout_seconds)
+        return WebhookOutbox(
+            self.events,
+            self.positions,
+            self.webhook_deliveries,
+            self.accounts,
+            HttpClientSender(),
+            config,
+            self.clock,
+            self.faults,
+        )
+
     def close(self) -> None:
         for part in (
             self.transport,
+            self.webhook_deliveries,
             self.entities,
             self.read_models,
             self.positions,
@@ -326,6 +363,7 @@ def _container(settings: Settings, storage: EventStorage, events: BulkActionLog)
             accounts=kept(documents.accounts()),
             rate_limiter=FallbackRateLimiter(kept(documents.rate_limiter()), InProcessRateLimiter(), faults),
             faults=faults,
+            webhook_deliveries=kept(documents.webhooks()),
         )
     except BaseException:
         # A server that is down at start: close what was built so far (clients,

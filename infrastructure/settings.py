@@ -43,6 +43,16 @@ class Settings(LogSettings):
     requests_per_minute: int = Field(default=600, ge=1, description="default per-account API request rate")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest accepted request body (413 above)")
 
+    # Completion webhooks (application/webhooks.py): the wait before attempt n + 1 is
+    # base * 2**(n - 1), at most max, and attempts go on until retry_for after the
+    # action finished (one last attempt at that moment). Tests shorten them.
+    webhook_backoff_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_for_seconds: float = Field(default=24 * 3600.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Loopback and private addresses are refused as callback URLs unless this is set.
+    webhook_allow_private: bool = False
+
 
 def settings_problem(error: ValidationError) -> str | None:
     """One line naming each bad ``BULK_*`` variable and why, or None if ``error`` is not

@@ -23,13 +23,14 @@ from pydantic import ValidationError
 
 from api.cli import audit, imports, maintenance, queries, serve
 from api.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_QUOTA, CliError
-from api.cli_processes import projector, relay, worker
+from api.cli_processes import projector, relay, webhooks, worker
 from api.jobs import RuntimeFailedError
 from application.event_store import ActionNotFoundError
 from application.ports.inputs import InputError
 from application.ports.quotas import QuotaExceededError
 from application.recovery import InputGoneError
 from application.submission import InputChangedError, InvalidCommandError
+from application.webhooks import CallbackUrlError
 from domain.errors import DomainError
 from infrastructure.settings import ConfigurationError, LogSettings, settings_problem
 
@@ -67,6 +68,7 @@ for command in (
     worker,
     relay,
     projector,
+    webhooks,
     serve.serve,
     serve.accounts,
 ):
@@ -90,7 +92,15 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message().replace("\n", " "), EXIT_BAD_INPUT)
     except CliError as exc:
         _fail(str(exc), exc.code)
-    except (InputError, DomainError, InputChangedError, InputGoneError, InvalidCommandError, ConfigurationError) as exc:
+    except (
+        InputError,
+        DomainError,
+        InputChangedError,
+        InputGoneError,
+        InvalidCommandError,
+        CallbackUrlError,
+        ConfigurationError,
+    ) as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
     except ActionNotFoundError as exc:
         _fail(str(exc), EXIT_BAD_INPUT)

@@ -53,6 +53,12 @@ _CHUNK_SIZES = click.IntRange(1, MAX_CHUNK_SIZE)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Default: from the file extension.")
 @click.option("--idempotency-key", default=None, help="Submitting again with the same key resumes the same action.")
+@click.option(
+    "--callback-url",
+    default=None,
+    metavar="URL",
+    help="POST the final status and counts here when the action completes or is cancelled (signed; see docs/api.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: JSON lines.")
 @click.pass_context
 def import_(
@@ -67,13 +73,15 @@ def import_(
     workers: int,
     fmt: str | None,
     idempotency_key: str | None,
+    callback_url: str | None,
     as_json: bool,
 ) -> None:
     """Import FILE (CSV with header, JSON lines, or a JSON array; - for standard input)
     and wait for the result."""
     started = time.monotonic()
     size = _chunk_size(ctx, chunk_size, batch_size)
-    command = SubmitCommand(account, entity, action_type, match_by, size, idempotency_key, cli_actor(account))
+    actor = cli_actor(account)
+    command = SubmitCommand(account, entity, action_type, match_by, size, idempotency_key, actor, callback_url)
     if is_stream(str(file)):
         _import_stream(ctx, command, str(file), fmt, workers, started, as_json)
         return
@@ -189,6 +197,7 @@ def demo(ctx: click.Context, rows: int, workers: int, as_json: bool) -> None:
         workers=workers,
         fmt="csv",
         idempotency_key=None,
+        callback_url=None,
         as_json=as_json,
     )
 

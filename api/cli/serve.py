@@ -86,7 +86,7 @@ def create_account(
     max_active: int | None,
     as_json: bool,
 ) -> None:
-    """Create an account and print its API key (shown only this once)."""
+    """Create an account and print its API key and webhook secret (shown only this once)."""
     built = container(ctx, create=True)
     s = built.settings
     limits = AccountLimits(
@@ -105,6 +105,7 @@ def create_account(
                     "account_id": account.account_id,
                     "name": account.name,
                     "api_key": api_key,
+                    "webhook_secret": account.webhook_secret,
                     "limits": {
                         "requests_per_minute": limits.requests_per_minute,
                         "records_per_day": limits.records_per_day,
@@ -116,3 +117,21 @@ def create_account(
         return
     click.echo(f"account {account.account_id} ({account.name})")
     click.echo(f"API key (shown once, store it now): {api_key}")
+    click.echo(f"webhook secret (shown once; verifies the Webhook-Signature of deliveries): {account.webhook_secret}")
+
+
+@accounts.command("webhook-secret")
+@click.argument("account_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def new_webhook_secret(ctx: click.Context, account_id: str, *, as_json: bool) -> None:
+    """Give an account a new webhook secret and print it (shown only this once); the
+    old one stops signing at once. For accounts made before webhooks, and to rotate."""
+    try:
+        secret = container(ctx).services.accounts.new_webhook_secret(account_id)
+    except LookupError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(orjson.dumps({"account_id": account_id, "webhook_secret": secret}).decode())
+        return
+    click.echo(f"webhook secret of {account_id} (shown once): {secret}")

@@ -23,6 +23,7 @@ from application.ports.inputs import InputError
 from application.ports.quotas import QuotaExceededError
 from application.queries import InvalidCursorError, InvalidInstantError, RowBeyondTotalError, RowNotFoundError
 from application.submission import IdempotencyKeyReusedError, InvalidCommandError
+from application.webhooks import CallbackUrlError
 from domain.errors import (
     ActionAlreadyFinishedError,
     ActionNotFinishedError,
@@ -150,6 +151,10 @@ def install(app: FastAPI, faults: FaultPolicy) -> None:
                 request, ProblemError(422, "idempotency-key-reused", "Idempotency Key Reused", str(exc))
             )
         return problem_response(request, ProblemError(422, "invalid-request", "Invalid Request", str(exc)))
+
+    @app.exception_handler(CallbackUrlError)
+    async def on_callback_url(request: Request, exc: CallbackUrlError) -> JSONResponse:
+        return problem_response(request, ProblemError(422, "invalid-callback-url", "Invalid Callback URL", str(exc)))
 
     @app.exception_handler(QuotaExceededError)
     async def on_quota(request: Request, exc: QuotaExceededError) -> JSONResponse:

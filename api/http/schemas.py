@@ -26,6 +26,11 @@ class BulkActionFields(BaseModel):
     entity: str = Field(description=f"entity type: {_ENTITIES}", max_length=64)
     action: str = Field(description="insert, update or upsert", max_length=16)
     options: SubmitOptions = Field(default_factory=SubmitOptions)
+    callback_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="POSTed the final status and counts (signed) when the action completes or is cancelled",
+    )
 
 
 class BulkActionCreate(BaseModel):
@@ -49,6 +54,11 @@ class BulkActionCreate(BaseModel):
     action: str = Field(description="insert, update or upsert", max_length=16)
     records: list[dict[str, Any]] = Field(min_length=1, description="the records, one object each")
     options: SubmitOptions = Field(default_factory=SubmitOptions)
+    callback_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="POSTed the final status and counts (signed) when the action completes or is cancelled",
+    )
 
 
 class Links(BaseModel):
@@ -235,6 +245,7 @@ UPLOAD_SCHEMA = {
         "match_by": {"type": "string"},
         "chunk_size": {"type": "integer", "minimum": 1, "maximum": MAX_CHUNK_SIZE},
         "format": {"type": "string", "enum": ["csv", "jsonl", "json"]},
+        "callback_url": {"type": "string", "format": "uri", "description": "see BulkActionCreate.callback_url"},
         "file": {
             "type": "string",
             "format": "binary",

@@ -57,7 +57,7 @@ async def _json_submission(
     finally:
         raw.unlink(missing_ok=True)
     try:
-        command = _command(account, fields.entity, fields.action, fields.options, key)
+        command = _command(account, fields.entity, fields.action, fields.options, key, fields.callback_url)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -78,8 +78,13 @@ async def _upload_submission(
     return SpooledSubmission(command, spooler.path, fmt, spooler.filename or "upload", None)
 
 
-def _command(account: Account, entity: str, action: str, options: SubmitOptions, key: str | None) -> SubmitCommand:
-    return checked_command(SubmitCommand(account.account_id, entity, action, options.match_by, options.chunk_size, key))
+def _command(
+    account: Account, entity: str, action: str, options: SubmitOptions, key: str | None, callback_url: str | None
+) -> SubmitCommand:
+    command = SubmitCommand(
+        account.account_id, entity, action, options.match_by, options.chunk_size, key, callback_url=callback_url
+    )
+    return checked_command(command)
 
 
 def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -> tuple[SubmitCommand, str]:
@@ -98,5 +103,5 @@ def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -
         raise ProblemError(
             422, "invalid-request", "Invalid Request", f"chunk_size must be a whole number from 1 to {MAX_CHUNK_SIZE}"
         ) from None
-    command = _command(account, fields["entity"], fields["action"], options, key)
+    command = _command(account, fields["entity"], fields["action"], options, key, fields.get("callback_url") or None)
     return command, spooler.file_format()

@@ -1,4 +1,6 @@
-"""Accounts and the hashes of their API keys, on MongoDB.
+"""Accounts, the hashes of their API keys and their webhook secrets, on MongoDB.
+The webhook secret is stored as it is: the sender needs it to sign (see
+docs/security.md).
 
 Unique indexes on the name and on the key hash decide, not a read: of two API
 processes creating the same name at once, one gets ``DuplicateAccountError``.
@@ -34,6 +36,7 @@ class MongoAccountStore:
                     "records_per_day": limits.records_per_day,
                     "max_active_actions": limits.max_active_actions,
                     "created_at": account.created_at,
+                    "webhook_secret": account.webhook_secret,
                 }
             )
         except DuplicateKeyError as exc:
@@ -45,6 +48,10 @@ class MongoAccountStore:
     def get(self, account_id: str) -> Account | None:
         return _account(self._accounts.find_one({"_id": exactly(account_id)}))
 
+    def set_webhook_secret(self, account_id: str, secret: str) -> bool:
+        found = self._accounts.update_one({"_id": exactly(account_id)}, {"$set": {"webhook_secret": secret}})
+        return found.matched_count == 1
+
     def close(self) -> None:
         self._connection.close()
 
@@ -53,4 +60,4 @@ def _account(doc: Document | None) -> Account | None:
     if doc is None:
         return None
     limits = AccountLimits(doc["requests_per_minute"], doc["records_per_day"], doc["max_active_actions"])
-    return Account(doc["_id"], doc["name"], doc["key_hash"], limits, doc["created_at"])
+    return Account(doc["_id"], doc["name"], doc["key_hash"], limits, doc["created_at"], doc.get("webhook_secret"))

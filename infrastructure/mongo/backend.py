@@ -11,6 +11,7 @@ from application.accounts import AccountStore, RateLimiter
 from application.ports.entities import EntityStore
 from application.ports.quotas import QuotaGate
 from application.ports.read_models import ReadModelStore
+from application.ports.webhooks import WebhookDeliveries
 from infrastructure.mongo import faults
 from infrastructure.mongo.accounts import MongoAccountStore
 from infrastructure.mongo.client import connect
@@ -18,6 +19,7 @@ from infrastructure.mongo.entities import MongoEntityStore
 from infrastructure.mongo.quota import MongoQuotaGate
 from infrastructure.mongo.rate_limits import MongoRateLimiter
 from infrastructure.mongo.read_models import MongoReadModelStore, drop_read_models, promote_read_models
+from infrastructure.mongo.webhooks import MongoWebhookDeliveries
 from infrastructure.settings import ConfigurationError, Settings
 
 
@@ -59,6 +61,9 @@ class MongoDocumentStores:
 
     def rate_limiter(self) -> RateLimiter:
         return MongoRateLimiter(self.client, self.database)
+
+    def webhooks(self) -> WebhookDeliveries:
+        return MongoWebhookDeliveries(self.client, self.database)
 
     def close(self) -> None:
         self.client.close()

@@ -15,6 +15,7 @@ from application.ports.entities import EntityStore
 from application.ports.messaging import PositionStore
 from application.ports.quotas import QuotaGate
 from application.ports.read_models import ReadModelStore
+from application.ports.webhooks import WebhookDeliveries
 from infrastructure.settings import Settings
 from infrastructure.sqlite import faults
 
@@ -69,6 +70,11 @@ class SQLiteDocumentStores:
         from infrastructure.sqlite.rate_limits import SQLiteRateLimiter
 
         return SQLiteRateLimiter(self.data_dir / "ratelimits.db")
+
+    def webhooks(self) -> WebhookDeliveries:
+        from infrastructure.sqlite.webhooks import SQLiteWebhookDeliveries
+
+        return SQLiteWebhookDeliveries(self.data_dir / "webhooks.db")
 
     def close(self) -> None:
         """Each store closes its own file."""

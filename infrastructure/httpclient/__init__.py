@@ -1,0 +1,1 @@
+"""Outbound HTTP (the standard library's ``http.client``): webhook deliveries."""
