@@ -122,3 +122,21 @@ def _mongo_rate_limiter(request: pytest.FixtureRequest, tmp: Path) -> Any:
 
 ACCOUNT_STORES: dict[str, Factory] = {"sqlite": _sqlite_accounts, "mongodb": _mongo_accounts}
 RATE_LIMITERS: dict[str, Factory] = {"sqlite": _sqlite_rate_limiter, "mongodb": _mongo_rate_limiter}
+
+
+def _sqlite_webhook_deliveries(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.sqlite.webhooks import SQLiteWebhookDeliveries
+
+    return SQLiteWebhookDeliveries(tmp / "webhooks.db")
+
+
+def _mongo_webhook_deliveries(request: pytest.FixtureRequest, tmp: Path) -> Any:
+    from infrastructure.mongo.webhooks import MongoWebhookDeliveries
+    from tests.mongo_server import fresh_database
+
+    return MongoWebhookDeliveries(*fresh_database(request))
+
+
+# The production stack keeps its documents (read models, accounts) on MongoDB, so its
+# webhook deliveries are there too: no PostgreSQL adapter.
+WEBHOOK_DELIVERIES: dict[str, Factory] = {"sqlite": _sqlite_webhook_deliveries, "mongodb": _mongo_webhook_deliveries}

@@ -84,3 +84,50 @@ def test_an_accounts_requests_are_counted_against_its_own_limit_per_minute(accou
     decisions = [accounts.count_request(account) for _ in range(3)]
     assert [d.allowed for d in decisions] == [True, True, False]
     assert decisions[0].limit == 2 and decisions[0].remaining == 1
+
+
+def test_a_created_account_has_a_webhook_secret_of_its_own_kept_out_of_its_repr(account_store: Any) -> None:
+    accounts = _accounts(account_store)
+    (one, _), (two, _) = accounts.create("a", LIMITS), accounts.create("b", LIMITS)
+    assert one.webhook_secret.startswith("whsec_") and one.webhook_secret != two.webhook_secret
+    stored = account_store.get(one.account_id)
+    assert stored.webhook_secret == one.webhook_secret  # kept as it is: the sender signs with it
+    assert one.webhook_secret not in repr(stored)
+
+
+def test_a_new_webhook_secret_replaces_the_old_one(account_store: Any) -> None:
+    accounts = _accounts(account_store)
+    account, api_key = accounts.create("a", LIMITS)
+    secret = accounts.new_webhook_secret(account.account_id)
+    assert secret != account.webhook_secret and secret.startswith("whsec_")
+    assert account_store.get(account.account_id).webhook_secret == secret
+    assert accounts.authenticate(api_key).webhook_secret == secret
+    with pytest.raises(LookupError):
+        accounts.new_webhook_secret("acc_missing")
+
+
+def test_an_account_stored_before_webhooks_has_no_secret(account_store: Any) -> None:
+    account_store.add(Account("acc_1", "acme", "h1", LIMITS, "t"))
+    assert account_store.get("acc_1").webhook_secret is None
+
+
+def test_an_sqlite_accounts_file_of_an_earlier_release_gains_the_secret_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    from infrastructure.sqlite.accounts import SQLiteAccountStore
+
+    path = tmp_path / "accounts.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE accounts (account_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, key_hash TEXT NOT NULL"
+            " UNIQUE, requests_per_minute INTEGER NOT NULL, records_per_day INTEGER NOT NULL,"
+            " max_active_actions INTEGER NOT NULL, created_at TEXT NOT NULL)"
+        )
+        conn.execute("INSERT INTO accounts VALUES ('acc_1', 'old', 'h1', 60, 1000, 3, 't')")
+    store = SQLiteAccountStore(path)
+    try:
+        assert store.get("acc_1") == Account("acc_1", "old", "h1", LIMITS, "t")
+        assert store.set_webhook_secret("acc_1", "whsec_x") is True
+        assert store.get("acc_1").webhook_secret == "whsec_x"
+    finally:
+        store.close()
