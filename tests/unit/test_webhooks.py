@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -126,3 +129,15 @@ def test_a_created_event_of_v2_reads_as_v3_without_a_callback() -> None:
     old = type(stored)(stored.originator_id, stored.originator_version, stored.topic, orjson.dumps(state))
     assert mapper.to_domain_event(old).callback_url is None
     assert mapper.to_domain_event(stored).callback_url == "https://x"
+
+
+def test_the_verification_shown_in_the_api_docs_accepts_our_signature_and_nothing_else() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    snippet = docs.split("**Verify**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert len([line for line in snippet.splitlines() if line.strip()]) <= 5
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    body, now = b'{"id":"x"}', int(time.time())
+    assert namespace["verify"]("whsec_k", body, signature("whsec_k", now, body))
+    assert not namespace["verify"]("whsec_k", body + b"!", signature("whsec_k", now, body))
+    assert not namespace["verify"]("whsec_k", body, signature("whsec_k", now - 3600, body))
