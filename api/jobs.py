@@ -20,7 +20,7 @@ from api.runtime import EmbeddedRuntime
 from application.ports.inputs import InputSource
 from application.ports.read_models import ActionView
 from application.queries import is_final
-from infrastructure.bootstrap import Container
+from infrastructure.bootstrap import ApplicationServices, Container
 
 ProgressCallback = Callable[[ActionView | None], None]
 
@@ -51,16 +51,16 @@ def run_to_completion(
         if container.events.get_action(action_id).total is None:
             runtime.store_input(action_id, source)  # None: a revert, which reads its original's outcomes
         view = _wait(container, runtime, action_id, on_progress, redispatch=resuming)
-    _first_webhook_attempt(container)
+    first_webhook_attempt(container.services)
     return view
 
 
-def _first_webhook_attempt(container: Container) -> None:
-    """Make the first attempt of the finished action's webhook (if it has one) before
-    the command ends; failed attempts are made again by whatever runs the outbox next
+def first_webhook_attempt(services: ApplicationServices) -> None:
+    """Make the first attempt of a finished action's webhook (if it has one) before a
+    command ends; failed attempts are made again by whatever runs the outbox next
     (`bulkactions serve`, `bulkactions webhooks`), from the stored delivery."""
     try:
-        container.webhook_outbox().run_once()
+        services.send_webhooks()
     except Exception as exc:  # the delivery is scheduled or will be: never fail the import for it
         log.warning("webhook: first attempt not made now (%s: %s); it will be made later", type(exc).__name__, exc)
 

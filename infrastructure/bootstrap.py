@@ -135,6 +135,8 @@ class ApplicationServices:
     faults: FaultPolicy
     # Bring the read models up to the event log now (and complete what is done).
     catch_up: Callable[[], int]
+    # Schedule the webhooks of actions finished since last time, make the attempts due.
+    send_webhooks: Callable[[], int]
     # The document stores are local files: their reads may run on an event loop.
     local_stores: bool
 
@@ -198,6 +200,7 @@ class Container:
             files=files,
             faults=self.faults,
             catch_up=lambda: self.projector().catch_up(),
+            send_webhooks=lambda: self.webhook_outbox().run_once(),
             local_stores=self.documents.local,
         )
 

@@ -17,7 +17,7 @@ from click.core import ParameterSource
 
 from api import presenters
 from api.cli.common import action_uuid, container, data_dir, emit_json, services
-from api.jobs import run_to_completion
+from api.jobs import first_webhook_attempt, run_to_completion
 from api.progress import ProgressDisplay
 from application.actors import cli_actor
 from application.ports.read_models import ActionView
@@ -169,6 +169,7 @@ def cancel(ctx: click.Context, action_id: str) -> None:
     app.cancellation.cancel(None, action_uuid(action_id))
     app.catch_up()
     click.echo(f"action {action_id} cancelled")
+    first_webhook_attempt(app)
 
 
 @click.command()

@@ -64,12 +64,14 @@ class SQLiteWebhookDeliveries:
         return True
 
     def claim_due(self, now: float, lease_seconds: float, limit: int) -> list[Delivery]:
+        due = f"SELECT {_COLUMNS} FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
+        due += " ORDER BY next_attempt_at LIMIT ?"
+        # Senders poll several times a second: look first, take the write lock only
+        # when something is due (then look again under it).
+        if not self.db.connection().execute(due, (now, 1)).fetchall():
+            return []
         with self.db.write() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at LIMIT ?",
-                (now, limit),
-            ).fetchall()
+            rows = conn.execute(due, (now, limit)).fetchall()
             ids = [(now + lease_seconds, row[0]) for row in rows]
             conn.executemany(
                 "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ? WHERE delivery_id = ?", ids
