@@ -74,10 +74,10 @@ def test_a_completed_action_is_posted_signed_and_retried_until_the_receiver_take
     tmp_path: Path, receiver: WebhookReceiver
 ) -> None:
     receiver.failures = 2
-    owner = account(tmp_path, "acme")
+    owner, other = account(tmp_path, "acme"), account(tmp_path, "other")
     server = ApiServer(tmp_path, FAST_RETRIES).start()
     try:
-        with server.client(owner["api_key"]) as client:
+        with server.client(owner["api_key"]) as client, server.client(other["api_key"]) as stranger:
             action_id = submit(client, receiver.url)
             wait_finished(client, action_id)
             wait_for(receiver.delivered, 30, "the webhook to be delivered")
@@ -86,6 +86,12 @@ def test_a_completed_action_is_posted_signed_and_retried_until_the_receiver_take
                 10,
                 "the delivery to be recorded",
             )
+            foreign = stranger.get(f"/v1/bulk-actions/{action_id}/webhook-deliveries")
+            assert foreign.status_code == 404 and foreign.json()["type"].endswith("/not-found")
+            own = stranger.post("/v1/bulk-actions", json={"entity": "contact", "action": "insert", "records": RECORDS})
+            own_id = own.json()["id"]
+            wait_finished(stranger, own_id)
+            assert deliveries(stranger, own_id) == {"action_id": own_id, "callback_url": None, "deliveries": []}
     finally:
         server.stop()
     assert [r.answered for r in receiver.received] == [500, 500, 200]
