@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -49,7 +50,7 @@ class WebhookConfig:
     urls: CallbackUrls
     schedule: RetrySchedule
     timeout: float
-    batch: int = 10  # deliveries claimed per step
+    batch: int = 10  # deliveries claimed per step, and attempted at once
 
     @property
     def lease(self) -> float:
@@ -140,10 +141,15 @@ class WebhookOutbox:
         }
 
     def send_due(self) -> int:
-        """Make every attempt that is due now; each is recorded with its answer."""
+        """Make the attempts that are due now, at once (a receiver that answers slowly
+        holds up only its own); each is recorded with its answer."""
         claimed = self.deliveries.claim_due(self.clock.now().timestamp(), self.config.lease, self.config.batch)
-        for delivery in claimed:
-            self._attempt(delivery)
+        if len(claimed) == 1:
+            self._attempt(claimed[0])
+        elif claimed:
+            with ThreadPoolExecutor(max_workers=len(claimed), thread_name_prefix=self.name) as pool:
+                for done in [pool.submit(self._attempt, delivery) for delivery in claimed]:
+                    done.result()  # a store fault recording one is raised here (the lease retries it)
         return len(claimed)
 
     def _attempt(self, delivery: Delivery) -> None:

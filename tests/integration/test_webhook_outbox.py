@@ -94,3 +94,29 @@ def test_a_delivery_that_never_succeeds_is_given_up_after_its_window(container: 
     assert len(view.attempts) == attempts >= 3
     assert {a.status_code for a in view.attempts} == {500}
     assert view.attempts[-1].at >= view.delivery.give_up_at  # the last one at the end of the window
+
+
+def test_receivers_that_do_not_answer_hold_up_only_their_own_deliveries(container: Container) -> None:
+    import socket
+    import time
+
+    account, _ = container.services.accounts.create("acme", LIMITS)
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        with WebhookReceiver() as receiver:
+            url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+            hanging = [_action(container, url, account.account_id) for _ in range(3)]
+            answered = _action(container, receiver.url, account.account_id)
+            for action in (*hanging, answered):
+                container.services.cancellation.cancel(account.account_id, action.id)
+            started = time.monotonic()
+            container.webhook_outbox().run_once()
+            took = time.monotonic() - started
+            assert len(receiver.delivered()) == 1
+    finally:
+        silent.close()
+    assert took < 2.5  # three timeouts of 1 s at once, not one after the other
+    _, [view] = container.services.webhooks.deliveries(account.account_id, hanging[0].id)
+    assert view.attempts[0].status_code is None and "timed out" in (view.attempts[0].error or "")
