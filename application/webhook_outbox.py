@@ -75,6 +75,7 @@ class WebhookOutbox:
         self.events, self.positions, self.deliveries = events, positions, deliveries
         self.accounts, self.sender, self.config = accounts, sender, config
         self.clock, self.faults, self.name = clock, faults, name
+        self._pool: ThreadPoolExecutor | None = None
 
     def run_once(self, page: int = 500) -> int:
         return self.schedule_finished(page) + self.send_due()
@@ -147,9 +148,12 @@ class WebhookOutbox:
         if len(claimed) == 1:
             self._attempt(claimed[0])
         elif claimed:
-            with ThreadPoolExecutor(max_workers=len(claimed), thread_name_prefix=self.name) as pool:
-                for done in [pool.submit(self._attempt, delivery) for delivery in claimed]:
-                    done.result()  # a store fault recording one is raised here (the lease retries it)
+            # One pool for the outbox's life: its threads (and the store connections
+            # each thread opens) are reused, not made again at every step.
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.config.batch, thread_name_prefix=self.name)
+            for done in [self._pool.submit(self._attempt, delivery) for delivery in claimed]:
+                done.result()  # a store fault recording one is raised here (the lease retries it)
         return len(claimed)
 
     def _attempt(self, delivery: Delivery) -> None:
