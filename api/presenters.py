@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
 import orjson
 
 from application.ports.read_models import ActionView, LogLine
-from application.queries import ResultRow, progress_of
+from application.queries import ResultRow, ResultRows, progress_of
+from application.retry_input import OTHER_INPUT_COLUMN, RESULT_LINK_COLUMNS
 
 _DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -19,7 +23,9 @@ def safe_cell(value: Any) -> str:
     return "'" + text if text.startswith(_DANGEROUS_PREFIXES) else text
 
 
-def action_summary(view: ActionView) -> dict[str, Any]:
+def action_summary(view: ActionView, retries: list[ActionView] | None = None) -> dict[str, Any]:
+    """``retries``: the chain of retries from this action (``ActionQueries.retries``);
+    without it a retry is named by its id alone."""
     return {
         "action_id": view.action_id,
         "account_id": view.account_id,
@@ -38,7 +44,30 @@ def action_summary(view: ActionView) -> dict[str, Any]:
         "actor": view.actor,
         "reverts": view.reverts,
         "reverted_by": view.reverted_by,
+        "retry_of": view.retry_of,
+        "retried_by": retry_link(retries) if retries else _retry_id(view),
+        "dry_run": view.dry_run,
         **asdict(progress_of(view)),
+    }
+
+
+def _retry_id(view: ActionView) -> dict[str, Any] | None:
+    return None if view.retried_by is None else {"action_id": view.retried_by}
+
+
+def retry_link(chain: list[ActionView]) -> dict[str, Any] | None:
+    """The first retry of a chain with its counts, holding the next one, and so on."""
+    if not chain:
+        return None
+    first = chain[0]
+    return {
+        "action_id": first.action_id,
+        "status": first.status,
+        "total": first.total if first.total is not None else first.expected_total,
+        "succeeded": first.succeeded,
+        "failed": first.failed,
+        "skipped": first.skipped,
+        "retried_by": retry_link(chain[1:]) or _retry_id(first),
     }
 
 
@@ -103,7 +132,8 @@ def log_line(line: LogLine) -> dict[str, Any]:
     return out
 
 
-LOG_CSV_COLUMNS = ["row", "line", "outcome", "entity_id", "op", "errors", "reason", "duplicate_of_row"]
+# A retry reads these columns back (application.retry_input) to link each row.
+LOG_CSV_COLUMNS = list(RESULT_LINK_COLUMNS)
 
 
 def log_csv_row(line: LogLine) -> list[str]:
@@ -116,6 +146,21 @@ def result_csv_row(row: ResultRow) -> list[str]:
     """A results CSV line: the log columns, the input's fields, the rest of the input."""
     other = orjson.dumps(row.other).decode() if row.other else ""
     return [*log_csv_row(row.line), *(safe_cell(v) for v in row.values), safe_cell(other)]
+
+
+def result_csv_lines(results: ResultRows) -> Iterator[str]:
+    """A results CSV (``GET .../results/{outcome}.csv``, ``bulkactions results``), a page
+    of rows at a time: the log columns, the entity's fields, ``other_input``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*LOG_CSV_COLUMNS, *results.fields, OTHER_INPUT_COLUMN])
+    for page in results.pages:
+        writer.writerows(result_csv_row(row) for row in page)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
 
 
 def event_record(event: Any, row: int | None = None) -> dict[str, Any]:

@@ -134,6 +134,17 @@ class ActionQueries:
             raise ActionNotFoundError(action_id)
         return view
 
+    def retries(self, view: ActionView, limit: int = 100) -> list[ActionView]:
+        """The chain of retries from ``view``: its retry, that one's retry, and so on
+        (each action is retried once, so the chain is one line; at most ``limit``)."""
+        chain: list[ActionView] = []
+        while view.retried_by is not None and len(chain) < limit:
+            view = self.read_models.get_action(view.retried_by) or view_of(
+                self.events.get_action(UUID(view.retried_by))
+            )
+            chain.append(view)
+        return chain
+
     # ------------------------------------------------------------------ lists
 
     def actions(self, filt: ActionFilter = _EVERY_ACTION) -> Iterator[ActionView]:
@@ -258,6 +269,12 @@ def view_of(action: BulkAction) -> ActionView:
         status=action.status.value,
         total=action.total,
         chunk_count=action.chunk_count,
+        actor=action.actor,
+        reverts=str(action.reverts) if action.reverts else None,
+        reverted_by=str(action.reverted_by) if action.reverted_by else None,
+        retry_of=str(action.retry_of) if action.retry_of else None,
+        retried_by=str(action.retried_by) if action.retried_by else None,
+        dry_run=action.dry_run,
     )
 
 

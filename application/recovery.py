@@ -118,7 +118,8 @@ def _pending(action: BulkAction) -> PendingInput:
     )
     if action.reverts is not None:  # its input is its original's outcomes, in the event store
         return PendingInput(action.id, command, None, None)
-    return PendingInput(action.id, command, action.source["path"], action.source["format"])
+    retry = action.retry_of is not None
+    return PendingInput(action.id, command, action.source["path"], action.source["format"], retry)
 
 
 def _restart(action: BulkAction) -> Restart:

@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 from application.event_store import ActionNotFoundError, BulkActionLog
 from application.ports.inputs import InputFiles, InputRecord, InputScan, InputSource, KeyIndex
 from application.ports.quotas import Clock, QuotaExceededError, QuotaGate, QuotaLimits
+from application.retry_input import RETRY_LINK_COLUMNS, RetrySource
 from application.reversion import RevertSource
 from application.webhooks import checked_callback_syntax
 from domain.bulk_action import SUBMITTED_ACTIONS, ActionStatus, ActionType, BulkAction, BulkChunk, action_id_for_key
@@ -72,6 +73,7 @@ class PendingInput:
     command: SubmitCommand
     path: str | None
     format: str | None
+    retry: bool = False  # a retry's file: corrected failed rows, each naming its row
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +144,23 @@ def allowed_fields(entity_type: str, action_type: str, match_by: str | None) -> 
 
 
 def open_input(
-    files: InputFiles, command: SubmitCommand, path: str, fmt: str | None, name: str | None = None
+    files: InputFiles,
+    command: SubmitCommand,
+    path: str,
+    fmt: str | None,
+    name: str | None = None,
+    *,
+    retry: bool = False,
 ) -> InputSource:
     """The command's input file, read with the columns its entity and action allow;
-    ``name`` is what the user called it, where the file on disk is a copy."""
-    source = files.open(path, fmt, allowed_fields(command.entity_type, command.action_type, command.match_by))
+    ``name`` is what the user called it, where the file on disk is a copy. A retry's
+    file (``retry``) also has the columns of the failed rows' export, which link each
+    record to the row it corrects (``application.retry_input``)."""
+    fields = allowed_fields(command.entity_type, command.action_type, command.match_by)
+    source = files.open(path, fmt, fields | RETRY_LINK_COLUMNS if retry else fields)
     if name is not None:
         source.name = name
-    return source
+    return RetrySource(source) if retry else source
 
 
 def checked_input(files: InputFiles, command: SubmitCommand, path: str, fmt: str | None) -> CheckedInput:
@@ -288,7 +299,7 @@ class Submission:
         original's outcomes."""
         if pending.path is None or pending.format is None:
             return self._source_of(self.events.get_action(pending.action_id))
-        return open_input(self.files, pending.command, pending.path, pending.format)
+        return open_input(self.files, pending.command, pending.path, pending.format, retry=pending.retry)
 
     def store_pending(self, pending: PendingInput) -> int:
         """Store an accepted input from where it waits (see ``store_input``)."""

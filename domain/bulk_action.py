@@ -24,7 +24,9 @@ from eventsourcing.domain import Aggregate, DomainEvent, event
 from domain.errors import (
     ActionAlreadyFinishedError,
     ActionNotFinishedError,
+    AlreadyRetriedError,
     AlreadyRevertedError,
+    CannotRetryError,
     CannotRevertError,
     InputNotQueuedError,
 )
@@ -93,9 +95,11 @@ class BulkAction(Aggregate):
     class Created(Aggregate.Created):
         """v2 adds who submitted it (``actor``: the account, the API key's id or the
         operating-system user of the CLI, the request id); v1 events did not say.
-        v3 adds ``callback_url``: where the final status is POSTed (None: nowhere)."""
+        v3 adds ``callback_url``: where the final status is POSTed (None: nowhere).
+        v4 adds ``retry_of`` (the action whose failed rows this one submits again) and
+        ``dry_run`` (decide every record, change nothing); earlier actions were neither."""
 
-        class_version = 3
+        class_version = 4
         account_id: str
         entity_type: str
         action_type: str
@@ -105,6 +109,8 @@ class BulkAction(Aggregate):
         expected_total: int | None
         actor: dict[str, Any] | None
         callback_url: str | None
+        retry_of: str | None
+        dry_run: bool
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -113,6 +119,11 @@ class BulkAction(Aggregate):
         @staticmethod
         def upcast_v2_v3(state: dict[str, Any]) -> None:
             state["callback_url"] = None
+
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            state["retry_of"] = None
+            state["dry_run"] = False
 
     @event(Created)
     def __init__(
@@ -126,10 +137,14 @@ class BulkAction(Aggregate):
         expected_total: int | None,
         actor: dict[str, Any] | None,
         callback_url: str | None = None,
+        retry_of: str | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.account_id = account_id
         self.actor = actor
         self.callback_url = callback_url
+        self.retry_of = UUID(retry_of) if retry_of else None
+        self.dry_run = dry_run
         self.entity_type = entity_type
         self.action_type = action_type
         self.match_by = match_by
@@ -141,6 +156,7 @@ class BulkAction(Aggregate):
         self.cancelled = False
         self.completed = False
         self.reverted_by: UUID | None = None
+        self.retried_by: UUID | None = None
 
     @classmethod
     def submit(
@@ -155,6 +171,9 @@ class BulkAction(Aggregate):
         expected_total: int | None,
         actor: dict[str, Any] | None = None,
         callback_url: str | None = None,
+        *,
+        retry_of: UUID | None = None,
+        dry_run: bool = False,
     ) -> BulkAction:
         """A new action with a given id (random, or derived from an idempotency key)."""
         return cls._create(
@@ -169,6 +188,8 @@ class BulkAction(Aggregate):
             expected_total=expected_total,
             actor=actor,
             callback_url=callback_url,
+            retry_of=str(retry_of) if retry_of else None,
+            dry_run=dry_run,
         )
 
     @property
@@ -222,6 +243,29 @@ class BulkAction(Aggregate):
     @event(RevertStarted)
     def _revert_started(self, revert_id: UUID) -> None:
         self.reverted_by = revert_id
+
+    class RetryStarted(Aggregate.Event):
+        retry_id: UUID
+
+    def start_retry(self, retry_id: UUID) -> None:
+        """Link this action to the action that submits its failed rows again: once (a
+        second retry goes from the first retry's failed rows, so the chain stays one
+        line), and only when it has finished (its failed rows are known)."""
+        if not self.is_finished:
+            raise ActionNotFinishedError(f"action {self.id} is {self.status}: only a finished action can be retried")
+        if self.reverts is not None:
+            raise CannotRetryError(f"action {self.id} is a revert; its rows cannot be submitted again")
+        if self.dry_run:
+            raise CannotRetryError(f"action {self.id} is a dry run; submit the file itself")
+        if self.retried_by is not None:
+            raise AlreadyRetriedError(
+                f"action {self.id} was already retried by action {self.retried_by}; retry that one's failed rows"
+            )
+        self.trigger_event(self.RetryStarted, retry_id=retry_id)
+
+    @event(RetryStarted)
+    def _retry_started(self, retry_id: UUID) -> None:
+        self.retried_by = retry_id
 
     class Cancelled(Aggregate.Event):
         reason: str

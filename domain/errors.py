@@ -33,5 +33,13 @@ class CannotRevertError(DomainError):
     """This action cannot be reverted (a revert itself)."""
 
 
+class AlreadyRetriedError(DomainError):
+    """The action's failed rows were submitted again already (retry the retry instead)."""
+
+
+class CannotRetryError(DomainError):
+    """This action's rows cannot be submitted again (a revert, a dry run)."""
+
+
 class InputNotQueuedError(DomainError):
     """Completion was asked before every chunk of the input was queued."""

@@ -37,6 +37,7 @@ from application.ports.webhooks import WebhookDeliveries
 from application.queries import ActionQueries
 from application.recovery import ActionRecovery
 from application.relay import Relay
+from application.retry import Retrying
 from application.reversion import Reversion
 from application.submission import Submission
 from application.webhook_outbox import WebhookConfig, WebhookOutbox, Webhooks
@@ -125,6 +126,7 @@ class ApplicationServices:
     queries: ActionQueries
     cancellation: Cancellation
     reversion: Reversion
+    retrying: Retrying
     audits: EntityAudits
     recovery: ActionRecovery
     accounts: Accounts
@@ -185,6 +187,7 @@ class Container:
             queries=queries,
             cancellation=Cancellation(completer, queries),
             reversion=self.reversion(),
+            retrying=Retrying(self.events, self.quota, self.clock, files),
             audits=EntityAudits(self.events, self.read_models, self.entities),
             recovery=ActionRecovery(
                 self.events,

@@ -88,8 +88,14 @@ def _created(changes: ViewChanges, _: int, e: BulkAction.Created) -> None:
             created_at=e.timestamp.isoformat(),
             actor=e.actor,
             reverts=e.source.get("action_id") if e.source.get("kind") == "revert" else None,
+            retry_of=e.retry_of,
+            dry_run=e.dry_run,
         )
     )
+
+
+def _retry_started(changes: ViewChanges, _: int, e: BulkAction.RetryStarted) -> None:
+    changes.delta(str(e.originator_id)).retried_by = str(e.retry_id)
 
 
 def _revert_started(changes: ViewChanges, _: int, e: BulkAction.RevertStarted) -> None:
@@ -166,6 +172,7 @@ _HANDLERS: dict[type, Any] = {
     BulkAction.Cancelled: _cancelled,
     BulkAction.Completed: _completed,
     BulkAction.RevertStarted: _revert_started,
+    BulkAction.RetryStarted: _retry_started,
     BulkChunk.ChunkProcessed: _chunk_processed,
     BulkChunk.RecordSucceeded: _outcome("succeeded"),
     BulkChunk.RecordFailed: _outcome("failed"),

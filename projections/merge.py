@@ -19,7 +19,16 @@ from application.ports.read_models import ActionDelta
 
 COUNTERS = ("chunks_done", "succeeded", "failed", "skipped")
 # Fields a delta overwrites when it carries a value.
-LATEST_WINS = ("status", "total", "chunk_count", "last_outcome_at", "finished_at", "discrepancy", "reverted_by")
+LATEST_WINS = (
+    "status",
+    "total",
+    "chunk_count",
+    "last_outcome_at",
+    "finished_at",
+    "discrepancy",
+    "reverted_by",
+    "retried_by",
+)
 FIRST_WINS = ("first_outcome_at",)
 # Every field of an action view that a delta can change.
 MUTABLE = (*COUNTERS, *LATEST_WINS, *FIRST_WINS)

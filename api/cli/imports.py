@@ -162,6 +162,33 @@ def resume(ctx: click.Context, action_id: str, workers: int, as_json: bool) -> N
 
 @click.command()
 @click.argument("action_id")
+@click.argument("fixed_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Default: from the file extension.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output: JSON lines.")
+@click.pass_context
+def retry(ctx: click.Context, action_id: str, fixed_file: Path, fmt: str | None, workers: int, as_json: bool) -> None:
+    """Submit the corrected failed rows of a finished action again: FIXED_FILE is its
+    failed.csv (bulkactions results ACTION_ID failed) with the rows fixed. A new action
+    of the same entity and action, linked both ways; rows that did not fail are refused."""
+    started = time.monotonic()
+    built = container(ctx)
+    parent = action_uuid(action_id)
+    app = built.services
+    account = app.queries.owned_action(None, parent).account_id
+    retry_id, source = app.retrying.start(None, parent, str(fixed_file), fmt, built.limits, cli_actor(account))
+    if as_json:
+        emit_json({"action_id": str(retry_id), "retry_of": str(parent), "created": True})
+    else:
+        click.echo(f"action {retry_id} retries the failed rows of {parent}")
+        click.echo(f"(if interrupted: bulkactions resume {retry_id})")
+    with ProgressDisplay(enabled=not as_json) as display:
+        view = run_to_completion(built, retry_id, source, workers=workers, on_progress=display.update)
+    finish(view, started, as_json)
+
+
+@click.command()
+@click.argument("action_id")
 @click.pass_context
 def cancel(ctx: click.Context, action_id: str) -> None:
     """Cancel an action: chunks not yet processed are left unprocessed."""

@@ -30,7 +30,10 @@ def status(ctx: click.Context, action_id: str | None, account: str | None, as_js
             raise CliError(f"no action {action_id}") from None
     else:
         views = list(queries.actions(ActionFilter(account_id=account)))
-    summaries = [presenters.action_summary(v) for v in views]
+    if action_id is not None:  # one action: with its chain of retries
+        summaries = [presenters.action_summary(views[0], queries.retries(views[0]))]
+    else:
+        summaries = [presenters.action_summary(v) for v in views]
     if as_json:
         emit_json(summaries[0] if action_id else summaries)
         return
@@ -67,6 +70,23 @@ def logs(ctx: click.Context, action_id: str, outcome: str | None, fmt: str) -> N
                 writer.writerow(presenters.log_csv_row(line))
             else:
                 out.write(orjson.dumps(presenters.log_line(line)).decode() + "\n")
+
+
+@click.command()
+@click.argument("action_id")
+@click.argument("outcome", type=click.Choice(["succeeded", "failed", "skipped"]))
+@click.pass_context
+def results(ctx: click.Context, action_id: str, outcome: str) -> None:
+    """The records of one outcome as CSV on standard output, each with its input: the
+    same file as GET /v1/bulk-actions/{id}/results/{outcome}.csv. Fix failed.csv and
+    give it to `bulkactions retry`."""
+    queries = services(ctx).queries
+    try:
+        view = queries.projected_view(None, action_uuid(action_id))
+    except ActionNotFoundError:
+        raise CliError(f"no action {action_id}") from None
+    for text in presenters.result_csv_lines(queries.result_rows(view, outcome)):
+        sys.stdout.write(text)
 
 
 @click.command()

@@ -24,7 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from api.http import problems
 from api.http.deps import ApiState, reject_unknown_query
 from api.http.ratelimit_headers import RateLimitHeaders
-from api.http.routes import bulk_actions, entities, events, health, progress, results, ui, webhooks
+from api.http.routes import bulk_actions, entities, events, health, progress, results, retries, ui, webhooks
 from api.http.schemas import BulkActionCreate
 from api.http.spool import SpoolFolder
 from api.input_storing import InputStorer, InputStoring, resume_unfinished
@@ -100,7 +100,7 @@ def create_app(
     app.state.api = state
     app.state.started = runtime.ready if runtime is not None else resumed.is_set
     problems.install(app, services.faults)
-    for module in (bulk_actions, progress, results, events, entities, health, ui, webhooks):
+    for module in (bulk_actions, retries, progress, results, events, entities, health, ui, webhooks):
         app.include_router(module.router, dependencies=[Depends(reject_unknown_query)])
     app.add_middleware(RateLimitHeaders)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -22,12 +22,15 @@ from application.faults import FaultPolicy
 from application.ports.inputs import InputError
 from application.ports.quotas import QuotaExceededError
 from application.queries import InvalidCursorError, InvalidInstantError, RowBeyondTotalError, RowNotFoundError
+from application.retry import RetryRowsError
 from application.submission import IdempotencyKeyReusedError, InvalidCommandError
 from application.webhooks import CallbackUrlError
 from domain.errors import (
     ActionAlreadyFinishedError,
     ActionNotFinishedError,
+    AlreadyRetriedError,
     AlreadyRevertedError,
+    CannotRetryError,
     CannotRevertError,
     DomainError,
 )
@@ -106,6 +109,8 @@ _CONFLICTS: tuple[tuple[type[DomainError], str], ...] = (
     (ActionNotFinishedError, "action-not-finished"),
     (AlreadyRevertedError, "already-reverted"),
     (CannotRevertError, "cannot-revert"),
+    (AlreadyRetriedError, "already-retried"),
+    (CannotRetryError, "cannot-retry"),
 )
 
 
@@ -146,6 +151,8 @@ def install(app: FastAPI, faults: FaultPolicy) -> None:
 
     @app.exception_handler(InvalidCommandError)
     async def on_invalid_command(request: Request, exc: InvalidCommandError) -> JSONResponse:
+        if isinstance(exc, RetryRowsError):
+            return problem_response(request, ProblemError(400, "rows-not-failed", "Bad Request", str(exc)))
         if isinstance(exc, IdempotencyKeyReusedError):
             return problem_response(
                 request, ProblemError(422, "idempotency-key-reused", "Idempotency Key Reused", str(exc))

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from api import presenters
 from api.http.problems import not_found
-from api.http.schemas import ActionPublic, Counts, Links, Progress, Timings
+from api.http.schemas import ActionPublic, Counts, Links, Progress, RetryLink, Timings
 from application.ports.read_models import ActionView
 from application.queries import elapsed_seconds
 
@@ -26,8 +26,9 @@ def links(action_id: str) -> Links:
     return Links(self=base, logs=f"{base}/logs", events=f"{base}/events")
 
 
-def action_public(view: ActionView) -> ActionPublic:
-    shown = presenters.action_summary(view)
+def action_public(view: ActionView, retries: list[ActionView] | None = None) -> ActionPublic:
+    """``retries``: the chain of retries from this action, for its detail."""
+    shown = presenters.action_summary(view, retries)
     return ActionPublic(
         id=view.action_id,
         status=view.status,
@@ -58,6 +59,9 @@ def action_public(view: ActionView) -> ActionPublic:
         actor=view.actor,
         reverts=view.reverts,
         reverted_by=view.reverted_by,
+        retry_of=view.retry_of,
+        retried_by=RetryLink.model_validate(shown["retried_by"]) if shown["retried_by"] else None,
+        dry_run=view.dry_run,
         links=links(view.action_id),
     )
 

@@ -167,7 +167,26 @@ class ActionPublic(BaseModel):
     )
     reverts: str | None = Field(default=None, description="the action this one reverts")
     reverted_by: str | None = Field(default=None, description="the action that reverts this one")
+    retry_of: str | None = Field(default=None, description="the action whose failed rows this one submits again")
+    retried_by: RetryLink | None = Field(
+        default=None,
+        description="the action that submits this one's failed rows again, with its counts and its own retry"
+        " (in a list: its id only)",
+    )
+    dry_run: bool = Field(default=False, description="decided every record and changed nothing")
     links: Links
+
+
+class RetryLink(BaseModel):
+    """The retry of an action, with its status and counts, and its own retry (the chain)."""
+
+    action_id: str
+    status: str | None = None
+    total: int | None = None
+    succeeded: int | None = None
+    failed: int | None = None
+    skipped: int | None = None
+    retried_by: RetryLink | None = None
 
 
 class FieldChange(BaseModel):

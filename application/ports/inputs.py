@@ -25,14 +25,19 @@ class InputRecord(NamedTuple):
     data: dict[str, Any] | None
     parse_error: str | None = None
     error_code: str = UNPARSEABLE
+    retry_of_row: int | None = None  # a retry's record: the row of the retried action it corrects
 
     def as_stored(self) -> dict[str, Any]:
+        stored: dict[str, Any]
         if self.parse_error is not None:
             stored = {"row": self.row, "line": self.line, "error": self.parse_error}
             if self.error_code != UNPARSEABLE:  # events stored before codes read the same
                 stored["code"] = self.error_code
-            return stored
-        return {"row": self.row, "line": self.line, "data": self.data}
+        else:
+            stored = {"row": self.row, "line": self.line, "data": self.data}
+        if self.retry_of_row is not None:
+            stored["retry_of_row"] = self.retry_of_row
+        return stored
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,9 @@ class ActionView:
     actor: dict[str, Any] | None = None  # who submitted it (None for actions of v1)
     reverts: str | None = None  # the action this one reverts
     reverted_by: str | None = None  # the action that reverts this one
+    retry_of: str | None = None  # the action whose failed rows this one submits again
+    retried_by: str | None = None  # the action that submits this one's failed rows again
+    dry_run: bool = False  # decided every record, changed nothing
 
     @property
     def processed(self) -> int:
@@ -56,6 +59,7 @@ class ActionDelta:
     finished_at: str | None = None
     discrepancy: str | None = None
     reverted_by: str | None = None
+    retried_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

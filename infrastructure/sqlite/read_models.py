@@ -55,7 +55,10 @@ CREATE TABLE IF NOT EXISTS actions (
     discrepancy TEXT,
     actor BLOB,
     reverts TEXT,
-    reverted_by TEXT
+    reverted_by TEXT,
+    retry_of TEXT,
+    retried_by TEXT,
+    dry_run INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS actions_by_account ON actions (account_id, created_at, action_id);
 CREATE INDEX IF NOT EXISTS actions_by_created ON actions (created_at, action_id);
@@ -94,12 +97,20 @@ CREATE TABLE IF NOT EXISTS entity_keys (
 ) WITHOUT ROWID
 """
 # Action view columns added after a release had read models in use (added in place).
-_ADDED_COLUMNS = {"actor": "BLOB", "reverts": "TEXT", "reverted_by": "TEXT"}
+_ADDED_COLUMNS = {
+    "actor": "BLOB",
+    "reverts": "TEXT",
+    "reverted_by": "TEXT",
+    "retry_of": "TEXT",
+    "retried_by": "TEXT",
+    "dry_run": "INTEGER NOT NULL DEFAULT 0",
+}
 
 _ACTION_COLUMNS = (
     "action_id, account_id, entity_type, action_type, match_by, source_name, chunk_size, "
     "expected_total, created_at, status, total, chunk_count, chunks_done, succeeded, failed, "
-    "skipped, first_outcome_at, last_outcome_at, finished_at, discrepancy, actor, reverts, reverted_by"
+    "skipped, first_outcome_at, last_outcome_at, finished_at, discrepancy, actor, reverts, reverted_by, "
+    "retry_of, retried_by, dry_run"
 )
 _LOG_COLUMNS = "row, line_offset, chunk_no, outcome, entity_id, op, errors, reason, duplicate_of_row, position"
 # A log line is stored compactly (one per input record): the action by its small key,
@@ -116,6 +127,7 @@ _READ_BATCH = 500  # action rows read per SELECT (well under SQLite's bound para
 def _action(row: tuple[Any, ...]) -> ActionView:
     values = list(row)
     values[20] = orjson.loads(values[20]) if values[20] else None  # actor
+    values[25] = bool(values[25])  # dry_run
     return ActionView(*values)
 
 
@@ -221,7 +233,7 @@ class SQLiteReadModelStore:
     @staticmethod
     def _write(conn: sqlite3.Connection, changes: ViewChanges) -> None:
         conn.executemany(
-            f"INSERT OR IGNORE INTO actions ({_ACTION_COLUMNS}) VALUES ({','.join('?' * 23)})",
+            f"INSERT OR IGNORE INTO actions ({_ACTION_COLUMNS}) VALUES ({','.join('?' * 26)})",
             [
                 (
                     a.action_id,
@@ -247,6 +259,9 @@ class SQLiteReadModelStore:
                     orjson.dumps(a.actor) if a.actor is not None else None,
                     a.reverts,
                     a.reverted_by,
+                    a.retry_of,
+                    a.retried_by,
+                    int(a.dry_run),
                 )
                 for a in changes.new_actions
             ],

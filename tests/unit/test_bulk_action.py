@@ -105,3 +105,39 @@ def test_a_chunk_stream_starts_with_its_input_records() -> None:
     [queued] = chunk.collect_events()
     assert queued.originator_id == chunk_id(action_id, 0) and queued.originator_version == 1
     assert queued.records[0]["data"] == {"email": "a@x.com"}
+
+
+def test_a_created_event_of_v2_reads_as_neither_a_retry_nor_a_dry_run() -> None:
+    from dataclasses import replace
+
+    import orjson
+    from eventsourcing.persistence import JSONTranscoder
+
+    from infrastructure.events.mapper import FastMapper
+
+    mapper = FastMapper(JSONTranscoder())
+    created = _action().collect_events()[0]
+    stored = mapper.to_stored_event(created)
+    state = orjson.loads(stored.state)
+    assert (state["class_version"], state["retry_of"], state["dry_run"]) == (3, None, False)
+    del state["retry_of"], state["dry_run"]
+    state["class_version"] = 2
+    v2 = replace(stored, state=orjson.dumps(state))
+    decoded = mapper.to_domain_event(v2)
+    assert (decoded.retry_of, decoded.dry_run, decoded.actor) == (None, False, None)
+
+
+def test_an_action_is_retried_once_and_only_when_finished() -> None:
+    from domain.errors import ActionNotFinishedError, AlreadyRetriedError
+
+    action = _action(4, 2)
+    with pytest.raises(ActionNotFinishedError):
+        action.start_retry(uuid.uuid4())
+    action.complete([ChunkSummary(0, 2, 0, 0), ChunkSummary(1, 1, 1, 0)])
+    first = uuid.uuid4()
+    action.start_retry(first)
+    assert action.retried_by == first
+    with pytest.raises(AlreadyRetriedError, match=str(first)):
+        action.start_retry(uuid.uuid4())
+    retry = BulkAction.submit(uuid.uuid4(), "acc", "contact", "insert", None, {}, 2, 1, retry_of=action.id)
+    assert retry.retry_of == action.id

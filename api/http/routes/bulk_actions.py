@@ -112,8 +112,11 @@ def list_bulk_actions(
 async def read_bulk_action(action_id: str, account: AccountDep, state: StateDep, queries: QueriesDep) -> ActionPublic:
     """Status, counts, progress (records/s, ETA) and timings, from the read model.
 
-    The key and rate checks and this one indexed read run on the event loop on SQLite."""
-    return action_public(await state.store_io(queries.owned_view, account.account_id, action_uuid(action_id)))
+    The key and rate checks and this one indexed read run on the event loop on SQLite.
+    A retried action shows its chain of retries (``retried_by``) with their counts."""
+    view = await state.store_io(queries.owned_view, account.account_id, action_uuid(action_id))
+    retries = await state.store_io(queries.retries, view) if view.retried_by else None
+    return action_public(view, retries)
 
 
 @router.post(

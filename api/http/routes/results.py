@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -15,7 +12,6 @@ from api.http.deps import AccountDep, QueriesDep
 from api.http.problems import PROBLEM_RESPONSES, FaultTranslatingRoute
 from api.http.public import action_uuid
 from api.http.schemas import LogEntry, LogPage
-from application.queries import ResultRows
 
 router = APIRouter(
     prefix="/v1/bulk-actions", tags=["results"], responses=PROBLEM_RESPONSES, route_class=FaultTranslatingRoute
@@ -55,20 +51,7 @@ def export_results(action_id: str, outcome: OutcomeName, account: AccountDep, qu
     view = queries.owned_view(account.account_id, action_uuid(action_id))
     filename = f"{view.action_id}-{outcome}.csv"
     return StreamingResponse(
-        _csv_lines(queries.result_rows(view, outcome)),
+        presenters.result_csv_lines(queries.result_rows(view, outcome)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-def _csv_lines(results: ResultRows) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([*presenters.LOG_CSV_COLUMNS, *results.fields, "other_input"])
-    for page in results.pages:
-        writer.writerows(presenters.result_csv_row(row) for row in page)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue()
