@@ -22,6 +22,7 @@ from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, StoreUnavailableError
 from application.ports.entities import (
     EntityChange,
+    EntityDelete,
     EntityRef,
     EntityRevert,
     EntityStore,
@@ -31,6 +32,7 @@ from application.ports.entities import (
 )
 from application.ports.quotas import Clock
 from domain.bulk_action import (
+    TARGETED_ACTIONS,
     ActionType,
     BulkAction,
     BulkChunk,
@@ -45,6 +47,8 @@ from domain.entities.registry import entity_type as entity_type_named
 log = logging.getLogger(__name__)
 
 SYSTEM_ERROR = "system_error"
+# What a revert does to undo a change, by the op of the change (otherwise: restore).
+_REVERT_KINDS: dict[str, Literal["remove", "recreate"]] = {"created": "remove", "deleted": "recreate"}
 
 
 def _failed(row: int, line: int | None, errors: list[FieldError]) -> RecordResult:
@@ -112,6 +116,7 @@ class ChunkDecider:
         results: list[RecordResult | None] = [None] * len(records)
         inserts: list[tuple[int, NewEntity]] = []
         changes: list[tuple[int, EntityChange]] = []
+        deletes: list[tuple[int, EntityDelete]] = []
         for index, record in enumerate(records):
             row, line = record["row"], record.get("line")
             if "error" in record:
@@ -125,18 +130,24 @@ class ChunkDecider:
             decision = self._validated(row, record["data"])
             if isinstance(decision, list):
                 results[index] = _failed(row, line, decision)
+            elif isinstance(decision, EntityDelete):
+                deletes.append((index, decision))
             elif isinstance(decision, NewEntity):
                 inserts.append((index, decision))
             else:
                 changes.append((index, decision))
         if self.action_type is ActionType.UPSERT:
             self._upsert(records, changes, results)
+        elif self.action_type is ActionType.DELETE:
+            self._delete(records, deletes, results)
         else:
             self._insert(records, inserts, results)
             self._update(records, changes, results)
         return [r for r in results if r is not None]
 
-    def _validated(self, row: int, data: dict[str, Any]) -> NewEntity | EntityChange | list[FieldError]:
+    def _validated(self, row: int, data: dict[str, Any]) -> NewEntity | EntityChange | EntityDelete | list[FieldError]:
+        if self.action_type is ActionType.DELETE:
+            return self._target(row, data)
         if self.action_type is ActionType.INSERT:
             valid = self.etype.validate(data)
             if isinstance(valid, list):
@@ -159,6 +170,46 @@ class ChunkDecider:
         if self.match_by == "id":
             return EntityChange("id", str(target), valid.values, valid.unique_key, self.action_key, row)
         return EntityChange("unique", str(valid.unique_key), valid.values, None, self.action_key, row)
+
+    def _target(self, row: int, data: dict[str, Any]) -> EntityDelete | list[FieldError]:
+        """A delete's target: its id, or its unique value normalised (other fields are
+        not read)."""
+        raw = data.get(self.match_by)
+        if raw is None or raw == "":
+            return [FieldError(self.match_by, "missing", f"DELETE needs {self.match_by!r} to find the record")]
+        if self.match_by == "id":
+            return EntityDelete("id", str(raw), self.action_key, row)
+        key = self.etype.normalise_unique(raw)
+        if isinstance(key, list):
+            return key
+        return EntityDelete("unique", key, self.action_key, row)
+
+    def _delete(
+        self,
+        records: list[dict[str, Any]],
+        deletes: list[tuple[int, EntityDelete]],
+        results: list[RecordResult | None],
+    ) -> None:
+        if not deletes:
+            return
+        outcomes = self.entities.delete_many(self.account_id, self.etype.name, [item for _, item in deletes])
+        for (index, item), outcome in zip(deletes, outcomes, strict=True):
+            line = records[index].get("line")
+            if outcome.status in ("removed", "already_applied"):
+                results[index] = RecordResult(
+                    item.row,
+                    line,
+                    Outcome.SUCCEEDED,
+                    entity_id=outcome.entity_id,
+                    op="deleted",
+                    changes=outcome.changes,
+                    version=outcome.version,
+                )
+            else:
+                error = FieldError(
+                    self.match_by, "not_found", f"no {self.etype.name} with {self.match_by} {item.match_value!r}"
+                )
+                results[index] = _failed(item.row, line, [error])
 
     def _new_entity(self, row: int, valid: ValidRecord) -> NewEntity:
         assert valid.unique_key is not None
@@ -251,7 +302,8 @@ class ChunkDecider:
             self._update(records, retry, results)
 
     def _repeated(self, row: int, line: int | None, first_row: int) -> RecordResult:
-        target = "id" if self.action_type is ActionType.UPDATE and self.match_by == "id" else self.etype.unique_field
+        by_id = self.action_type in TARGETED_ACTIONS and self.match_by == "id"
+        target = "id" if by_id else self.etype.unique_field
         reason = f"duplicate: the same {target} already appears in row {first_row} of this input"
         return RecordResult(row, line, Outcome.SKIPPED, reason=reason, duplicate_of_row=first_row)
 
@@ -285,16 +337,26 @@ class RevertDecider(ChunkDecider):
                 reason = f"nothing_to_revert: {data['nothing']}"
                 results[index] = RecordResult(row, line, Outcome.SKIPPED, reason=reason)
                 continue
-            kind: Literal["restore", "remove"] = "remove" if target["op"] == "created" else "restore"
-            reverts.append((index, EntityRevert(kind, target["entity_id"], target["changes"], self.action_key, row)))
+            reverts.append((index, self._revert_of(target, row)))
         if reverts:
             done = self.entities.revert_many(self.account_id, self.etype.name, [item for _, item in reverts])
             for (index, item), outcome in zip(reverts, done, strict=True):
                 results[index] = self._reverted(item, records[index].get("line"), outcome)
         return [r for r in results if r is not None]
 
+    def _revert_of(self, target: dict[str, Any], row: int) -> EntityRevert:
+        """Undo an insert (remove), a delete (recreate, with the key it held) or an update."""
+        kind: Literal["restore", "remove", "recreate"] = _REVERT_KINDS.get(target["op"], "restore")
+        key = None
+        if kind == "recreate":
+            value = target["changes"].get(self.etype.unique_field, [None])[0]
+            found = None if value is None else self.etype.normalise_unique(value)
+            key = found if isinstance(found, str) else None
+        entity_id, changes = target["entity_id"], target["changes"]
+        return EntityRevert(kind, entity_id, changes, self.action_key, row, target.get("version"), key)
+
     def _reverted(self, item: EntityRevert, line: int | None, outcome: UpdateResult) -> RecordResult:
-        if outcome.status in ("updated", "removed", "already_applied"):
+        if outcome.status in ("updated", "removed", "recreated", "already_applied"):
             op = "deleted" if item.kind == "remove" else "reverted"
             return RecordResult(
                 item.row,
@@ -305,7 +367,12 @@ class RevertDecider(ChunkDecider):
                 changes=outcome.changes,
                 version=outcome.version,
             )
-        if outcome.existing is not None:
+        if item.kind == "recreate" and outcome.entity_id not in (None, item.entity_id):
+            reason = (
+                f"changed_since: {self.etype.name} {item.entity_id} cannot come back: its {self.etype.unique_field}"
+                f" {item.key!r} belongs to {self.etype.name} {outcome.entity_id} now"
+            )
+        elif outcome.existing is not None:
             by = outcome.existing
             where = f" (row {by.row})" if by.row is not None else ""
             reason = (

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from application.ports.entities import EntityChange, EntityRef, EntityRevert, UpdateResult
+from application.ports.entities import EntityChange, EntityDelete, EntityRef, EntityRevert, UpdateResult
 
 # field -> [before, after]; before is None for a field that had no value.
 Changes = dict[str, list[Any]]
@@ -33,13 +33,16 @@ class RecordedChange:
     row: int
     version: int  # the entity's version after this change
     changes: Changes
+    # A deletion's: the entity it removed (found again in the journal once it is gone).
+    entity_id: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"action_id": self.action_id, "row": self.row, "version": self.version, "changes": self.changes}
+        found = {"action_id": self.action_id, "row": self.row, "version": self.version, "changes": self.changes}
+        return found if self.entity_id is None else {**found, "entity_id": self.entity_id}
 
     @classmethod
     def of_json(cls, data: dict[str, Any]) -> RecordedChange:
-        return cls(data["action_id"], int(data["row"]), int(data["version"]), data["changes"])
+        return cls(data["action_id"], int(data["row"]), int(data["version"]), data["changes"], data.get("entity_id"))
 
 
 @dataclass(slots=True)
@@ -67,13 +70,17 @@ class UpdateDecision:
     - ``write``: store ``values`` (and ``new_key``) at ``change.version``, with ``change``
       as the entity's last change;
     - ``remove``: remove the entity (``change`` says what it held);
+    - ``create``: store ``target`` (a revert's recreation of a deleted entity) with
+      ``change`` as its last change;
     - ``changed_since``: nothing (a revert whose entity was changed by someone else);
     and before a write or removal, put ``journal`` in the store's journal (the
     unconfirmed change a write replaces; a removal's own change, since the entity that
     would carry it is gone).
     """
 
-    kind: Literal["not_found", "duplicate", "unchanged", "already_applied", "write", "remove", "changed_since"]
+    kind: Literal[
+        "not_found", "duplicate", "unchanged", "already_applied", "write", "remove", "create", "changed_since"
+    ]
     target: StoredEntity | None = None
     holder: StoredEntity | None = None
     values: dict[str, Any] | None = None
@@ -132,12 +139,35 @@ def decide_update(
     )
 
 
-def decide_revert(item: EntityRevert, target: StoredEntity | None, journaled: RecordedChange | None) -> UpdateDecision:
+def decide_delete(item: EntityDelete, target: StoredEntity | None, journaled: RecordedChange | None) -> UpdateDecision:
+    """Decide one delete: remove the entity, its values kept in the change (every field
+    -> [value, None]) and in the journal until the outcome events hold them. A row whose
+    delete is journaled was done (or, in a store without transactions, half done: the
+    entity is still there and is removed now)."""
+    found = own_change(target, item.action_id, item.row, journaled)
+    if target is None:
+        if found is None or found.entity_id is None:
+            return UpdateDecision("not_found")
+        return UpdateDecision("already_applied", _gone_entity(found.entity_id, item.action_id, item.row), change=found)
+    held = {name: [value, None] for name, value in target.values.items()}
+    change = found or RecordedChange(item.action_id, item.row, target.version + 1, held, target.id)
+    return UpdateDecision("remove", target, change=change, journal=(*_kept(target), change))
+
+
+def decide_revert(
+    item: EntityRevert,
+    target: StoredEntity | None,
+    journaled: RecordedChange | None,
+    key_holder: StoredEntity | None = None,
+) -> UpdateDecision:
     """Decide one revert: undo what a row of an earlier action did, only if the entity
-    still holds what that row left (anything else changed it since: left alone)."""
+    still holds what that row left (anything else changed it since: left alone).
+    ``key_holder``: for a recreation, the entity that holds its unique key now."""
     found = own_change(target, item.action_id, item.row, journaled)
     if found is not None and (target is None or target.version >= found.version):
         return UpdateDecision("already_applied", target or _gone(item), change=found)
+    if item.kind == "recreate":
+        return _recreation(item, target, key_holder)
     if target is None:
         return UpdateDecision("not_found")
     if item.kind == "remove":
@@ -166,9 +196,25 @@ def _removal(item: EntityRevert, target: StoredEntity, found: RecordedChange | N
     return UpdateDecision("remove", target, change=change, journal=(*_kept(target), change))
 
 
+def _recreation(item: EntityRevert, target: StoredEntity | None, key_holder: StoredEntity | None) -> UpdateDecision:
+    """Bring a deleted entity back as it was, unless its id or its key is taken again."""
+    holder = target or key_holder
+    if holder is not None or not item.key:
+        return UpdateDecision("changed_since", holder or _gone(item))
+    values = {name: before for name, (before, _) in item.changes.items() if before is not None}
+    version = (item.version or 1) + 1
+    change = RecordedChange(item.action_id, item.row, version, {name: [None, v] for name, v in values.items()})
+    recreated = StoredEntity(item.entity_id, item.key, values, version, item.action_id, item.row, change)
+    return UpdateDecision("create", recreated, values=values, change=change)
+
+
 def _gone(item: EntityRevert) -> StoredEntity:
     """The entity a revert removed, already gone when the revert is run again."""
-    return StoredEntity(item.entity_id, "", {}, 0, item.action_id, item.row, None)
+    return _gone_entity(item.entity_id, item.action_id, item.row)
+
+
+def _gone_entity(entity_id: str, action_id: str, row: int) -> StoredEntity:
+    return StoredEntity(entity_id, "", {}, 0, action_id, row, None)
 
 
 def result_of(decision: UpdateDecision) -> UpdateResult:
@@ -189,4 +235,6 @@ def result_of(decision: UpdateDecision) -> UpdateResult:
         return UpdateResult("updated", target.id, changes=change.changes, version=change.version)
     if decision.kind == "remove":
         return UpdateResult("removed", target.id, changes=change.changes, version=change.version)
+    if decision.kind == "create":
+        return UpdateResult("recreated", target.id, changes=change.changes, version=change.version)
     return UpdateResult("already_applied", target.id, changes=change.changes, version=change.version)

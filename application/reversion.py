@@ -36,7 +36,8 @@ def revert_input(event: Any) -> dict[str, Any]:
         return {"nothing": "recorded before changes were kept, so what to restore is unknown"}
     if event.op == "unchanged":
         return {"nothing": "the record changed nothing"}
-    return {"target": {"entity_id": event.entity_id, "op": event.op, "changes": event.changes}}
+    target = {"entity_id": event.entity_id, "op": event.op, "changes": event.changes}
+    return {"target": target | {"version": event.entity_version}}
 
 
 class RevertSource:

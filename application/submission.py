@@ -19,7 +19,14 @@ from application.ports.quotas import Clock, QuotaExceededError, QuotaGate, Quota
 from application.retry_input import RETRY_LINK_COLUMNS, RetrySource
 from application.reversion import RevertSource
 from application.webhooks import checked_callback_syntax
-from domain.bulk_action import SUBMITTED_ACTIONS, ActionStatus, ActionType, BulkAction, BulkChunk, action_id_for_key
+from domain.bulk_action import (
+    SUBMITTED_ACTIONS,
+    TARGETED_ACTIONS,
+    ActionStatus,
+    BulkAction,
+    BulkChunk,
+    action_id_for_key,
+)
 from domain.entities.base import EntityType
 from domain.entities.registry import entity_type as entity_type_named
 from domain.errors import InvalidMatchFieldError, UnknownActionTypeError
@@ -107,11 +114,13 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
         known = ", ".join(a.value for a in SUBMITTED_ACTIONS)
         raise UnknownActionTypeError(f"unknown action {command.action_type!r} (known: {known})")
     match_by = command.match_by
-    if action is ActionType.UPDATE:
+    if action in TARGETED_ACTIONS:
         match_by = match_by or etype.unique_field
         if match_by not in ("id", etype.unique_field):
             allowed = f"'id' or {etype.unique_field!r}"
-            raise InvalidMatchFieldError(f"UPDATE of {etype.name} matches by {allowed}, not {match_by!r}")
+            raise InvalidMatchFieldError(
+                f"{action.value.upper()} of {etype.name} matches by {allowed}, not {match_by!r}"
+            )
     elif match_by not in (None, etype.unique_field):
         raise InvalidMatchFieldError(f"{action.value.upper()} of {etype.name} matches by {etype.unique_field!r} only")
     if not 1 <= command.chunk_size <= MAX_CHUNK_SIZE:
@@ -138,9 +147,11 @@ def _text(value: str, what: str) -> None:
 
 
 def allowed_fields(entity_type: str, action_type: str, match_by: str | None) -> frozenset[str]:
-    """Columns a file may have: the entity's fields, plus ``id`` for updates by id."""
+    """Columns a file may have: the entity's fields, plus ``id`` for updates and
+    deletes by id (a delete reads only its match field: an export of the entities to
+    delete may be given as it is)."""
     fields = entity_type_named(entity_type).field_names()
-    return fields | {"id"} if action_type == ActionType.UPDATE and match_by == "id" else fields
+    return fields | {"id"} if action_type in TARGETED_ACTIONS and match_by == "id" else fields
 
 
 def open_input(
@@ -183,7 +194,7 @@ def record_key(
     """
     if data is None:
         return None
-    if action_type == ActionType.UPDATE and match_by == "id":
+    if action_type in TARGETED_ACTIONS and match_by == "id":
         target = data.get("id")
         return None if target in (None, "") else f"id:{target}"
     raw = data.get(etype.unique_field)

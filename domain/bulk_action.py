@@ -36,10 +36,13 @@ class ActionType(enum.StrEnum):
     INSERT = "insert"
     UPDATE = "update"
     UPSERT = "upsert"
+    DELETE = "delete"  # by unique value or by id; the entity goes, its values stay in the events
     REVERT = "revert"  # made by reverting another action, never submitted with input
 
 
-SUBMITTED_ACTIONS = (ActionType.INSERT, ActionType.UPDATE, ActionType.UPSERT)
+SUBMITTED_ACTIONS = (ActionType.INSERT, ActionType.UPDATE, ActionType.UPSERT, ActionType.DELETE)
+# Actions that name an existing target, by its unique value (default) or by its id.
+TARGETED_ACTIONS = (ActionType.UPDATE, ActionType.DELETE)
 
 
 class ActionStatus(enum.StrEnum):

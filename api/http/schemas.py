@@ -24,7 +24,7 @@ class BulkActionFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     entity: str = Field(description=f"entity type: {_ENTITIES}", max_length=64)
-    action: str = Field(description="insert, update or upsert", max_length=16)
+    action: str = Field(description="insert, update, upsert or delete", max_length=16)
     options: SubmitOptions = Field(default_factory=SubmitOptions)
     callback_url: str | None = Field(
         None,
@@ -51,7 +51,7 @@ class BulkActionCreate(BaseModel):
         },
     )
     entity: str = Field(description=f"entity type: {_ENTITIES}", max_length=64)
-    action: str = Field(description="insert, update or upsert", max_length=16)
+    action: str = Field(description="insert, update, upsert or delete", max_length=16)
     records: list[dict[str, Any]] = Field(min_length=1, description="the records, one object each")
     options: SubmitOptions = Field(default_factory=SubmitOptions)
     callback_url: str | None = Field(
@@ -260,7 +260,7 @@ UPLOAD_SCHEMA = {
     "required": ["entity", "action", "file"],
     "properties": {
         "entity": {"type": "string", "example": "contact"},
-        "action": {"type": "string", "enum": ["insert", "update", "upsert"]},
+        "action": {"type": "string", "enum": ["insert", "update", "upsert", "delete"]},
         "match_by": {"type": "string"},
         "chunk_size": {"type": "integer", "minimum": 1, "maximum": MAX_CHUNK_SIZE},
         "format": {"type": "string", "enum": ["csv", "jsonl", "json"]},

@@ -48,6 +48,16 @@ class EntityChange:
 
 
 @dataclass(frozen=True, slots=True)
+class EntityDelete:
+    """Remove the entity matched by id or by unique key (its values go into the outcome)."""
+
+    match: Literal["id", "unique"]
+    match_value: str
+    action_id: str
+    row: int
+
+
+@dataclass(frozen=True, slots=True)
 class EntityRow:
     """An entity as stored, for a check of the whole store against the events."""
 
@@ -65,16 +75,23 @@ class EntityRevert:
     ``restore``: the fields it changed, as field -> [before, after]: each must still hold
     ``after``, and gets ``before`` back (None: the field had no value). ``remove``: the
     entity it inserted, still at version 1 and holding exactly ``values``, is removed.
+    ``recreate``: the entity it deleted (``changes``: field -> [value, None]) comes back
+    with its id, its values and its unique ``key``, at the version after the deletion
+    (``version``), unless another entity took the key meanwhile.
     """
 
-    kind: Literal["restore", "remove"]
+    kind: Literal["restore", "remove", "recreate"]
     entity_id: str
     changes: dict[str, list[Any]]
     action_id: str  # the revert's
     row: int
+    version: int | None = None  # the entity's version after the reverted change
+    key: str | None = None  # recreate: the unique key it had
 
 
-UpdateStatus = Literal["updated", "unchanged", "not_found", "duplicate", "already_applied", "removed", "changed_since"]
+UpdateStatus = Literal[
+    "updated", "unchanged", "not_found", "duplicate", "already_applied", "removed", "recreated", "changed_since"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +131,16 @@ class EntityStore(Protocol):
 
     def revert_many(self, account_id: str, entity_type: str, items: Sequence[EntityRevert]) -> list[UpdateResult]:
         """Apply each revert whose entity is unchanged since ("updated": restored,
-        "removed"); otherwise "changed_since" (``existing``: who changed it last) or
-        "not_found"; a revert already applied by this row is "already_applied"."""
+        "removed", "recreated"); otherwise "changed_since" (``existing``: who changed it
+        last, or holds its key now) or "not_found"; a revert already applied by this row
+        is "already_applied"."""
+        ...
+
+    def delete_many(self, account_id: str, entity_type: str, items: Sequence[EntityDelete]) -> list[UpdateResult]:
+        """Remove each matched entity ("removed", ``changes``: every value it held ->
+        [value, None], ``version``: the one after its last); its unique key is free from
+        then on. "not_found" if there is none; "already_applied" for a row whose delete
+        was done before (a chunk run again)."""
         ...
 
     def confirm(self, account_id: str, entity_type: str, stored: Sequence[StoredChange]) -> None:

@@ -26,12 +26,14 @@ from application.entity_changes import (
     RecordedChange,
     StoredEntity,
     UpdateDecision,
+    decide_delete,
     decide_revert,
     decide_update,
     result_of,
 )
 from application.ports.entities import (
     EntityChange,
+    EntityDelete,
     EntityRef,
     EntityRevert,
     EntityRow,
@@ -213,21 +215,72 @@ class MongoEntityStore:
     def revert_many(self, account_id: str, entity_type: str, items: Sequence[EntityRevert]) -> list[UpdateResult]:
         batch = _Batch(account_id, entity_type, datetime.now(UTC).isoformat())
         batch.learn(self._load(account_id, entity_type, "_id", [i.entity_id for i in items]))
+        batch.learn(self._load(account_id, entity_type, "unique_key", [i.key for i in items if i.key]))
         journaled = self._journaled(account_id, items)
         return [self._revert(batch, item, journaled.get((item.action_id, item.row))) for item in items]
 
     def _revert(self, batch: _Batch, item: EntityRevert, journaled: RecordedChange | None) -> UpdateResult:
         for _ in range(_MAX_ATTEMPTS):
-            decision = decide_revert(item, batch.by_id.get(item.entity_id), journaled)
+            holder = batch.by_key.get(item.key) if item.key else None
+            decision = decide_revert(item, batch.by_id.get(item.entity_id), journaled, holder)
             if decision.kind == "write":
                 done = self._write(batch, decision, None)
             elif decision.kind == "remove":
                 done = self._remove(batch, decision)
+            elif decision.kind == "create":
+                done = self._create(batch, decision)
             else:
                 done = True
             if done:
                 return result_of(decision)
         raise RuntimeError(f"{batch.entity_type} {item.entity_id}: gave up after {_MAX_ATTEMPTS} tries")
+
+    def delete_many(self, account_id: str, entity_type: str, items: Sequence[EntityDelete]) -> list[UpdateResult]:
+        batch = _Batch(account_id, entity_type, datetime.now(UTC).isoformat())
+        batch.learn(self._load(account_id, entity_type, "_id", [i.match_value for i in items if i.match == "id"]))
+        keys = [i.match_value for i in items if i.match == "unique"]
+        batch.learn(self._load(account_id, entity_type, "unique_key", keys))
+        journaled = self._journaled(account_id, items)
+        return [self._delete(batch, item, journaled.get((item.action_id, item.row))) for item in items]
+
+    def _delete(self, batch: _Batch, item: EntityDelete, journaled: RecordedChange | None) -> UpdateResult:
+        for _ in range(_MAX_ATTEMPTS):
+            decision = decide_delete(item, batch.find(item.match, item.match_value), journaled)
+            if decision.kind != "remove":
+                return result_of(decision)
+            if self._remove(batch, decision):
+                return result_of(decision)
+            if item.match == "unique":  # whatever answers to the key now
+                batch.learn(self._load(batch.account_id, batch.entity_type, "unique_key", [item.match_value]))
+        raise RuntimeError(f"{batch.entity_type} {item.match_value}: gave up after {_MAX_ATTEMPTS} tries")
+
+    def _create(self, batch: _Batch, decision: UpdateDecision) -> bool:
+        """Insert a recreated entity; if its key (or id) was taken meanwhile, learn by
+        whom and decide again."""
+        entity, change = decision.target, decision.change
+        assert entity is not None and change is not None
+        document = {
+            "_id": entity.id,
+            "account_id": batch.account_id,
+            "entity_type": batch.entity_type,
+            "unique_key": entity.key,
+            "values": _as_json(entity.values),
+            "last_action": change.action_id,
+            "last_row": change.row,
+            "created_at": batch.now,
+            "updated_at": batch.now,
+            "rev": change.version - 1,
+            "last_change": change.as_json(),
+            "last_change_key": _change_key(change),
+        }
+        try:
+            self._entities.insert_one(document)
+        except DuplicateKeyError:
+            batch.learn(self._load(batch.account_id, batch.entity_type, "_id", [entity.id]))
+            batch.learn(self._load(batch.account_id, batch.entity_type, "unique_key", [entity.key]))
+            return False
+        batch.learn([entity])
+        return True
 
     def _remove(self, batch: _Batch, decision: UpdateDecision) -> bool:
         """Journal the removal first (no transaction spans two collections: a crash
@@ -254,7 +307,7 @@ class MongoEntityStore:
         }
 
     def _journaled(
-        self, account_id: str, items: Sequence[EntityChange | EntityRevert]
+        self, account_id: str, items: Sequence[EntityChange | EntityRevert | EntityDelete]
     ) -> dict[tuple[str, int], RecordedChange]:
         ids = sorted({_journal_id(account_id, i.action_id, i.row) for i in items})
         if not ids:

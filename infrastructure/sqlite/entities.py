@@ -26,12 +26,14 @@ from application.entity_changes import (
     RecordedChange,
     StoredEntity,
     UpdateDecision,
+    decide_delete,
     decide_revert,
     decide_update,
     result_of,
 )
 from application.ports.entities import (
     EntityChange,
+    EntityDelete,
     EntityRef,
     EntityRevert,
     EntityRow,
@@ -182,15 +184,41 @@ class SQLiteEntityStore:
     def revert_many(self, account_id: str, entity_type: str, items: Sequence[EntityRevert]) -> list[UpdateResult]:
         now = datetime.now(UTC).isoformat()
         with self.db.write() as conn:
-            batch = _Batch(self._load(conn, account_id, entity_type, "id", [i.entity_id for i in items]))
+            loaded = self._load(conn, account_id, entity_type, "id", [i.entity_id for i in items])
+            keys = [i.key for i in items if i.kind == "recreate" and i.key]
+            batch = _Batch(loaded + self._load(conn, account_id, entity_type, "unique_key", keys))
             journaled = self._journaled(conn, account_id, items)
             results = [batch.revert(item, journaled.get((item.action_id, item.row))) for item in items]
             self._store(conn, batch, now, account_id, entity_type)
-            conn.executemany(
-                "DELETE FROM entities WHERE account_id=? AND entity_type=? AND id=?",
-                [(account_id, entity_type, entity_id) for entity_id in batch.removed],
-            )
+            self._remove_and_create(conn, batch, now, account_id, entity_type)
         return results
+
+    def delete_many(self, account_id: str, entity_type: str, items: Sequence[EntityDelete]) -> list[UpdateResult]:
+        with self.db.write() as conn:
+            ids = [i.match_value for i in items if i.match == "id"]
+            keys = [i.match_value for i in items if i.match == "unique"]
+            loaded = self._load(conn, account_id, entity_type, "id", ids)
+            batch = _Batch(loaded + self._load(conn, account_id, entity_type, "unique_key", keys))
+            journaled = self._journaled(conn, account_id, items)
+            results = [batch.delete(item, journaled.get((item.action_id, item.row))) for item in items]
+            now = datetime.now(UTC).isoformat()
+            self._store(conn, batch, now, account_id, entity_type)
+            self._remove_and_create(conn, batch, now, account_id, entity_type)
+        return results
+
+    @staticmethod
+    def _remove_and_create(
+        conn: sqlite3.Connection, batch: _Batch, now: str, account_id: str, entity_type: str
+    ) -> None:
+        conn.executemany(
+            "DELETE FROM entities WHERE account_id=? AND entity_type=? AND id=?",
+            [(account_id, entity_type, entity_id) for entity_id in batch.removed],
+        )
+        conn.executemany(
+            "INSERT INTO entities (id, account_id, entity_type, unique_key, data, last_action, last_row,"
+            " created_at, updated_at, version, last_change) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [_created_row(e, now, account_id, entity_type) for e in batch.created],
+        )
 
     def _store(self, conn: sqlite3.Connection, batch: _Batch, now: str, account_id: str, entity_type: str) -> None:
         conn.executemany(
@@ -205,7 +233,7 @@ class SQLiteEntityStore:
 
     @staticmethod
     def _journaled(
-        conn: sqlite3.Connection, account_id: str, items: Sequence[EntityChange | EntityRevert]
+        conn: sqlite3.Connection, account_id: str, items: Sequence[EntityChange | EntityRevert | EntityDelete]
     ) -> dict[tuple[str, int], RecordedChange]:
         """This batch's rows' own changes that a later writer moved to the journal."""
         found: dict[tuple[str, int], RecordedChange] = {}
@@ -332,6 +360,11 @@ def _update_row(e: StoredEntity, now: str, account_id: str, entity_type: str) ->
     return (e.key, data, e.version, e.last_action, e.last_row, _json(e.last_change), now, account_id, entity_type, e.id)
 
 
+def _created_row(e: StoredEntity, now: str, account_id: str, entity_type: str) -> tuple[Any, ...]:
+    data, change = orjson.dumps(e.values), _json(e.last_change)
+    return (e.id, account_id, entity_type, e.key, data, e.last_action, e.last_row, now, now, e.version, change)
+
+
 def _json(change: RecordedChange | None) -> bytes | None:
     return None if change is None else orjson.dumps(change.as_json())
 
@@ -345,6 +378,7 @@ class _Batch:
         self.by_key = {e.key: e for e in loaded}
         self.written: dict[str, StoredEntity] = {}
         self.removed: list[str] = []
+        self.created: list[StoredEntity] = []
         self.journal: list[tuple[str, RecordedChange]] = []
 
     def apply(self, item: EntityChange, journaled: RecordedChange | None) -> UpdateResult:
@@ -353,7 +387,12 @@ class _Batch:
         return self._done(decide_update(item, target, holder, journaled))
 
     def revert(self, item: EntityRevert, journaled: RecordedChange | None) -> UpdateResult:
-        return self._done(decide_revert(item, self.by_id.get(item.entity_id), journaled))
+        holder = self.by_key.get(item.key) if item.key else None
+        return self._done(decide_revert(item, self.by_id.get(item.entity_id), journaled, holder))
+
+    def delete(self, item: EntityDelete, journaled: RecordedChange | None) -> UpdateResult:
+        target = self.by_id.get(item.match_value) if item.match == "id" else self.by_key.get(item.match_value)
+        return self._done(decide_delete(item, target, journaled))
 
     def _done(self, decision: UpdateDecision) -> UpdateResult:
         target = decision.target
@@ -366,6 +405,10 @@ class _Batch:
             assert target is not None
             del self.by_id[target.id], self.by_key[target.key]
             self.removed.append(target.id)
+        elif decision.kind == "create":
+            assert target is not None
+            self.by_id[target.id] = self.by_key[target.key] = target
+            self.created.append(target)
         return result_of(decision)
 
     def _write(self, decision: UpdateDecision) -> None:

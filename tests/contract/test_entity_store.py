@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from application.ports.entities import EntityChange, EntityRevert, NewEntity, StoredChange
+from application.ports.entities import EntityChange, EntityDelete, EntityRevert, NewEntity, StoredChange
 from domain.bulk_action import entity_id_for
 from tests.contract.adapters import ENTITY_STORES
 from tests.contract.legacy_entities import LEGACY_WRITERS
@@ -367,6 +367,81 @@ def test_a_revert_of_an_entity_that_is_gone_is_not_found(entity_store: Any) -> N
     a = _new("a@x.com", 1)
     [missing] = entity_store.revert_many(ACCOUNT, "contact", [_restore(a.entity_id, {"first_name": [None, "X"]})])
     assert missing.status == "not_found"
+
+
+def _delete(match: str, value: str, row: int) -> EntityDelete:
+    return EntityDelete(match, value, "act-del", row)  # type: ignore[arg-type]
+
+
+def test_a_delete_removes_the_entity_by_key_or_id_reports_what_it_held_and_frees_its_key(entity_store: Any) -> None:
+    a, b = _new("a@x.com", 1, first_name="Ann"), _new("b@x.com", 2)
+    theirs = _new("a@x.com", 1, action="act-other")
+    entity_store.insert_many(ACCOUNT, "contact", [a, b])
+    entity_store.insert_many(OTHER, "contact", [theirs])
+    entity_store.update_many(ACCOUNT, "contact", [_change(a.entity_id, "act-x", 1, phone="1")])
+
+    results = entity_store.delete_many(
+        ACCOUNT,
+        "contact",
+        [_delete("unique", "a@x.com", 1), _delete("id", b.entity_id, 2), _delete("unique", "nobody@x.com", 3)],
+    )
+
+    assert [(r.status, r.entity_id) for r in results] == [
+        ("removed", a.entity_id),
+        ("removed", b.entity_id),
+        ("not_found", None),
+    ]
+    assert results[0].changes == {"email": ["a@x.com", None], "first_name": ["Ann", None], "phone": ["1", None]}
+    assert (results[0].version, results[1].version) == (3, 2)
+    assert entity_store.count(ACCOUNT, "contact") == 0
+    assert entity_store.get(OTHER, "contact", theirs.entity_id) == {"email": "a@x.com"}  # not another account's
+    assert entity_store.insert_many(ACCOUNT, "contact", [_new("a@x.com", 9, action="act-z")])[0].inserted
+
+
+def test_a_delete_run_again_before_it_was_confirmed_reports_what_it_did(entity_store: Any) -> None:
+    a = _new("a@x.com", 1, first_name="Ann")
+    entity_store.insert_many(ACCOUNT, "contact", [a])
+    [first] = entity_store.delete_many(ACCOUNT, "contact", [_delete("unique", "a@x.com", 1)])
+
+    [again] = entity_store.delete_many(ACCOUNT, "contact", [_delete("unique", "a@x.com", 1)])
+
+    assert (again.status, again.entity_id, again.changes, again.version) == (
+        "already_applied",
+        a.entity_id,
+        first.changes,
+        first.version,
+    )
+    entity_store.confirm(ACCOUNT, "contact", [StoredChange(a.entity_id, "act-del", 1)])
+    [after] = entity_store.delete_many(ACCOUNT, "contact", [_delete("unique", "a@x.com", 1)])
+    assert after.status == "not_found"
+
+
+def test_a_revert_recreates_a_deleted_entity_with_its_id_and_values_unless_its_key_was_taken(
+    entity_store: Any,
+) -> None:
+    a, b = _new("a@x.com", 1, first_name="Ann"), _new("b@x.com", 2)
+    entity_store.insert_many(ACCOUNT, "contact", [a, b])
+    deleted = entity_store.delete_many(
+        ACCOUNT, "contact", [_delete("id", a.entity_id, 1), _delete("id", b.entity_id, 2)]
+    )
+    taker = _new("b@x.com", 5, action="act-later")
+    entity_store.insert_many(ACCOUNT, "contact", [taker])
+
+    reverts = [
+        EntityRevert("recreate", e.entity_id, r.changes, "act-revert", row, r.version, key)
+        for row, (e, r, key) in enumerate(zip([a, b], deleted, ["a@x.com", "b@x.com"], strict=True), start=1)
+    ]
+    results = entity_store.revert_many(ACCOUNT, "contact", reverts)
+
+    assert [r.status for r in results] == ["recreated", "changed_since"]
+    assert (results[0].changes, results[0].version) == ({"email": [None, "a@x.com"], "first_name": [None, "Ann"]}, 3)
+    assert results[1].entity_id == taker.entity_id
+    assert entity_store.get(ACCOUNT, "contact", a.entity_id) == {"email": "a@x.com", "first_name": "Ann"}
+    assert entity_store.id_of(ACCOUNT, "contact", "a@x.com") == a.entity_id
+    assert entity_store.version(ACCOUNT, "contact", a.entity_id) == 3
+    assert entity_store.get(ACCOUNT, "contact", b.entity_id) is None
+    again = entity_store.revert_many(ACCOUNT, "contact", reverts[:1])
+    assert (again[0].status, again[0].version) == ("already_applied", 3)
 
 
 def test_every_entity_of_every_account_is_read_in_id_order_a_page_at_a_time(entity_store: Any) -> None:
