@@ -18,6 +18,7 @@ import logging
 from typing import Any, Literal
 from uuid import UUID
 
+from application.dry_run import DryRunEntities
 from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, StoreUnavailableError
 from application.ports.entities import (
@@ -407,7 +408,7 @@ class ChunkProcessor:
             return "missing"
         decider_class = RevertDecider if action.reverts is not None else ChunkDecider
         decider = decider_class(
-            self.entities,
+            DryRunEntities(self.entities) if action.dry_run else self.entities,
             action.account_id,
             action_id,
             action.entity_type,
@@ -423,6 +424,8 @@ class ChunkProcessor:
 
     def _confirm(self, action: BulkAction, updates: list[Any]) -> None:
         """The outcome events hold these changes now: the entity store may forget them."""
+        if action.dry_run:  # it wrote nothing
+            return
         done = [StoredChange(e.entity_id, str(e.action_id), e.row) for e in updates]
         self.entities.confirm(action.account_id, action.entity_type, done)
 

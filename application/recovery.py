@@ -114,7 +114,12 @@ class ActionRecovery:
 
 def _pending(action: BulkAction) -> PendingInput:
     command = SubmitCommand(
-        action.account_id, action.entity_type, action.action_type, action.match_by, action.chunk_size
+        action.account_id,
+        action.entity_type,
+        action.action_type,
+        action.match_by,
+        action.chunk_size,
+        dry_run=action.dry_run,
     )
     if action.reverts is not None:  # its input is its original's outcomes, in the event store
         return PendingInput(action.id, command, None, None)

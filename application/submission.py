@@ -55,6 +55,8 @@ class SubmitCommand:
     actor: dict[str, Any] | None = None
     # Where the final status is POSTed (application/webhooks.py); None: nowhere.
     callback_url: str | None = None
+    # Decide every record, change nothing (application.dry_run).
+    dry_run: bool = False
 
     @property
     def action_id(self) -> UUID | None:
@@ -133,7 +135,15 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
         raise IdempotencyKeyError(f"an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters, not blank")
     callback = None if command.callback_url is None else checked_callback_syntax(command.callback_url)
     return SubmitCommand(
-        command.account_id, etype.name, action.value, match_by, command.chunk_size, key, command.actor, callback
+        command.account_id,
+        etype.name,
+        action.value,
+        match_by,
+        command.chunk_size,
+        key,
+        command.actor,
+        callback,
+        command.dry_run,
     )
 
 
@@ -278,6 +288,7 @@ class Submission:
             scan.total,
             command.actor,
             command.callback_url,
+            dry_run=command.dry_run,
         )
         try:
             created = self.events.create_action(action)
@@ -388,8 +399,22 @@ class Submission:
 
 def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str, sha256: str) -> None:
     """An idempotency key names one request: the same command over the same input."""
-    then = (action.entity_type, action.action_type, action.match_by, action.chunk_size, action.callback_url)
-    now = (command.entity_type, command.action_type, command.match_by, command.chunk_size, command.callback_url)
+    then = (
+        action.entity_type,
+        action.action_type,
+        action.match_by,
+        action.chunk_size,
+        action.callback_url,
+        action.dry_run,
+    )
+    now = (
+        command.entity_type,
+        command.action_type,
+        command.match_by,
+        command.chunk_size,
+        command.callback_url,
+        command.dry_run,
+    )
     if then != now or (action.source.get("format"), action.source.get("sha256")) != (fmt, sha256):
         raise IdempotencyKeyReusedError(
             f"the idempotency key {command.idempotency_key!r} was used for a different request"

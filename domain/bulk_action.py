@@ -239,6 +239,8 @@ class BulkAction(Aggregate):
             raise ActionNotFinishedError(f"action {self.id} is {self.status}: only a finished action can be reverted")
         if self.reverts is not None:
             raise CannotRevertError(f"action {self.id} is itself a revert; submit the records again instead")
+        if self.dry_run:
+            raise CannotRevertError(f"action {self.id} is a dry run: it changed nothing")
         if self.reverted_by is not None:
             raise AlreadyRevertedError(f"action {self.id} was already reverted by action {self.reverted_by}")
         self.trigger_event(self.RevertStarted, revert_id=revert_id)

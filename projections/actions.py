@@ -62,11 +62,14 @@ class _Actions:
 
 def _entity_history(changes: ViewChanges, position: int, e: Any, actions: _Actions) -> None:
     """Index the event under its entity; note a unique value the entity gives up (the
-    entity store answers for the values entities hold now)."""
+    entity store answers for the values entities hold now). A dry run's outcomes
+    changed no entity: they are the action's own, not any entity's history."""
+    action = actions.get(_uuid_text(e.action_id))
+    if action is not None and action.dry_run:
+        return
     changes.entity_history.append(EntityHistoryEntry(e.entity_id, position))
     if not e.changes or e.op == "created":
         return
-    action = actions.get(_uuid_text(e.action_id))
     if action is None:  # an outcome without its action: nothing to file it under
         return
     given_up = e.changes.get(entity_type_named(action.entity_type).unique_field, [None])[0]

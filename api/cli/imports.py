@@ -59,6 +59,7 @@ _CHUNK_SIZES = click.IntRange(1, MAX_CHUNK_SIZE)
     metavar="URL",
     help="POST the final status and counts here when the action completes or is cancelled (signed; see docs/api.md).",
 )
+@click.option("--dry-run", is_flag=True, help="Validate and decide every record, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: JSON lines.")
 @click.pass_context
 def import_(
@@ -74,14 +75,18 @@ def import_(
     fmt: str | None,
     idempotency_key: str | None,
     callback_url: str | None,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Import FILE (CSV with header, JSON lines, or a JSON array; - for standard input)
-    and wait for the result."""
+    and wait for the result. With --dry-run every record is validated and decided
+    (its outcome and counts as they would be) and no entity is written."""
     started = time.monotonic()
     size = _chunk_size(ctx, chunk_size, batch_size)
     actor = cli_actor(account)
-    command = SubmitCommand(account, entity, action_type, match_by, size, idempotency_key, actor, callback_url)
+    command = SubmitCommand(
+        account, entity, action_type, match_by, size, idempotency_key, actor, callback_url, dry_run=dry_run
+    )
     if is_stream(str(file)):
         _import_stream(ctx, command, str(file), fmt, workers, started, as_json)
         return
@@ -226,6 +231,7 @@ def demo(ctx: click.Context, rows: int, workers: int, as_json: bool) -> None:
         fmt="csv",
         idempotency_key=None,
         callback_url=None,
+        dry_run=False,
         as_json=as_json,
     )
 
@@ -237,6 +243,8 @@ def finish(view: ActionView, started: float, as_json: bool) -> None:
     if as_json:
         emit_json(summary)
         return
+    if view.dry_run:
+        click.echo("DRY RUN: the outcomes below are what would happen; nothing was changed")
     click.echo(
         f"{view.status}: {summary['total']} records, {view.succeeded} succeeded, {view.failed} failed, "
         f"{view.skipped} skipped in {seconds}s ({summary['records_per_second']} records/s)"

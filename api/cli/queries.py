@@ -43,7 +43,7 @@ def status(ctx: click.Context, action_id: str | None, account: str | None, as_js
         click.echo(
             f"{s['action_id']}  {s['status']:<10} {s['entity']}/{s['action']}  {s['processed']}/{s['total']} "
             f"(ok {s['succeeded']}, failed {s['failed']}, skipped {s['skipped']}{rate}{eta})  {s['created_at']}"
-            f"  by {presenters.actor_text(s['actor'])}"
+            f"  by {presenters.actor_text(s['actor'])}{'  (dry run)' if s['dry_run'] else ''}"
         )
 
 

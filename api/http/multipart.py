@@ -25,7 +25,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from api.http.problems import ProblemError
 from api.http.spool import spool_path, too_large
 
-FORM_FIELDS = ("entity", "action", "match_by", "chunk_size", "format", "callback_url")
+FORM_FIELDS = ("entity", "action", "match_by", "chunk_size", "format", "callback_url", "dry_run")
 MAX_FIELD_BYTES = 1024
 MAX_PART_HEADERS = 8
 MAX_PART_HEADER_BYTES = 4096

@@ -16,6 +16,7 @@ class SubmitOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     match_by: str | None = Field(None, description="UPDATE: 'id' or the entity's unique field (default)")
     chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=MAX_CHUNK_SIZE, description="records per chunk")
+    dry_run: bool = Field(False, description="validate and decide every record, change nothing")
 
 
 class BulkActionFields(BaseModel):

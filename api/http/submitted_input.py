@@ -82,9 +82,25 @@ def _command(
     account: Account, entity: str, action: str, options: SubmitOptions, key: str | None, callback_url: str | None
 ) -> SubmitCommand:
     command = SubmitCommand(
-        account.account_id, entity, action, options.match_by, options.chunk_size, key, callback_url=callback_url
+        account.account_id,
+        entity,
+        action,
+        options.match_by,
+        options.chunk_size,
+        key,
+        callback_url=callback_url,
+        dry_run=options.dry_run,
     )
     return checked_command(command)
+
+
+def _flag(value: str | None) -> bool:
+    """A form field's yes or no (absent: no)."""
+    if value is None or value.lower() in ("", "false", "0", "no"):
+        return False
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    raise ProblemError(422, "invalid-request", "Invalid Request", f"dry_run must be true or false, not {value!r}")
 
 
 def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -> tuple[SubmitCommand, str]:
@@ -98,6 +114,7 @@ def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -
         options = SubmitOptions(
             match_by=fields.get("match_by") or None,
             chunk_size=int(fields.get("chunk_size") or DEFAULT_CHUNK_SIZE),
+            dry_run=_flag(fields.get("dry_run")),
         )
     except (ValueError, ValidationError):
         raise ProblemError(

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:  # the decision's view of an entity (application.entity_changes imports this module)
+    from application.entity_changes import StoredEntity
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,11 @@ class EntityStore(Protocol):
         ...
 
     def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None: ...
+
+    def load(self, account_id: str, entity_type: str, ids: Sequence[str], keys: Sequence[str]) -> list[StoredEntity]:
+        """The account's entities with these ids or unique keys, as a decision reads
+        them (a dry run decides on them without writing)."""
+        ...
 
     def id_of(self, account_id: str, entity_type: str, unique_key: str) -> str | None:
         """The id of the account's entity that holds ``unique_key`` now, if any."""

@@ -396,6 +396,10 @@ class MongoEntityStore:
         doc = self._find_one(account_id, entity_type, entity_id, "values")
         return None if doc is None else dict(doc["values"])
 
+    def load(self, account_id: str, entity_type: str, ids: Sequence[str], keys: Sequence[str]) -> list[StoredEntity]:
+        by_id = self._load(account_id, entity_type, "_id", list(ids))
+        return by_id + self._load(account_id, entity_type, "unique_key", list(keys))
+
     def id_of(self, account_id: str, entity_type: str, unique_key: str) -> str | None:
         found = self._load(account_id, entity_type, "unique_key", [unique_key])
         return found[0].id if found else None

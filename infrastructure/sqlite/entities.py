@@ -275,6 +275,11 @@ class SQLiteEntityStore:
         row = self._row("data", account_id, entity_type, entity_id)
         return None if row is None else dict(orjson.loads(row[0]))
 
+    def load(self, account_id: str, entity_type: str, ids: Sequence[str], keys: Sequence[str]) -> list[StoredEntity]:
+        conn = self.db.connection()
+        by_id = self._load(conn, account_id, entity_type, "id", list(ids))
+        return by_id + self._load(conn, account_id, entity_type, "unique_key", list(keys))
+
     def id_of(self, account_id: str, entity_type: str, unique_key: str) -> str | None:
         row = (
             self.db.connection()

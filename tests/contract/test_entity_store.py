@@ -444,6 +444,22 @@ def test_a_revert_recreates_a_deleted_entity_with_its_id_and_values_unless_its_k
     assert (again[0].status, again[0].version) == ("already_applied", 3)
 
 
+def test_entities_are_loaded_for_a_decision_by_id_or_key_in_their_account_only(entity_store: Any) -> None:
+    a, b, c = _new("a@x.com", 1, first_name="A"), _new("b@x.com", 2), _new("c@x.com", 3)
+    entity_store.insert_many(ACCOUNT, "contact", [a, b, c])
+    entity_store.insert_many(OTHER, "contact", [_new("b@x.com", 1, action="act-other")])
+    entity_store.update_many(ACCOUNT, "contact", [_change(a.entity_id, "act-x", 7, first_name="A2")])
+
+    loaded = entity_store.load(ACCOUNT, "contact", [a.entity_id], ["b@x.com", "nobody@x.com"])
+
+    by_id = {e.id: e for e in loaded}
+    assert sorted(by_id) == sorted([a.entity_id, b.entity_id])
+    first = by_id[a.entity_id]
+    assert (first.key, first.values, first.version) == ("a@x.com", {"email": "a@x.com", "first_name": "A2"}, 2)
+    assert (first.last_action, first.last_row, first.last_change.row) == ("act-x", 7, 7)
+    assert entity_store.load(OTHER, "contact", [a.entity_id], []) == []
+
+
 def test_every_entity_of_every_account_is_read_in_id_order_a_page_at_a_time(entity_store: Any) -> None:
     mine = [_new(f"m{n}@x.com", n) for n in range(5)]
     theirs = [_new(f"t{n}@x.com", n, action="act-other") for n in range(4)]
