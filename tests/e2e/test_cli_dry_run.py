@@ -70,8 +70,6 @@ def test_a_dry_run_of_each_action_reports_what_would_happen_and_changes_nothing(
     update = _csv(tmp_path / "update.csv", "email,first_name\na@x.com,Changed\nb@x.com,B\nnobody@x.com,Z\n")
     dry_update = _import(data, env, update, "update", "--dry-run")
     assert _counts(dry_update) == (3, 2, 1, 0)
-    ops = [json.loads(x).get("op") for x in _run(data, env, "logs", dry_update["action_id"]).lines]
-    assert ops == ["updated", "unchanged", None]
     gone = _csv(tmp_path / "gone.csv", "email\nb@x.com\nc@x.com\nnobody@x.com\n")
     assert _counts(_import(data, env, gone, "delete", "--dry-run")) == (3, 2, 1, 0)
 
@@ -80,7 +78,6 @@ def test_a_dry_run_of_each_action_reports_what_would_happen_and_changes_nothing(
     audit = json.loads(_run(data, env, "audit", "contact", "a@x.com", "--json").stdout)
     assert audit["current"] == {"email": "a@x.com", "first_name": "A"}
     assert [c["op"] for c in audit["changes"]] == ["created"]
-    assert json.loads(_run(data, env, "audit", "contact", "c@x.com", "--json").stdout)["current"] is not None
     _run(data, env, "verify", "--entities")
 
     listed = _run(data, env, "status").stdout.splitlines()
