@@ -107,7 +107,7 @@ def test_a_chunk_stream_starts_with_its_input_records() -> None:
     assert queued.records[0]["data"] == {"email": "a@x.com"}
 
 
-def test_a_created_event_of_v2_reads_as_neither_a_retry_nor_a_dry_run() -> None:
+def test_a_created_event_of_v3_reads_as_neither_a_retry_nor_a_dry_run() -> None:
     from dataclasses import replace
 
     import orjson
@@ -119,12 +119,16 @@ def test_a_created_event_of_v2_reads_as_neither_a_retry_nor_a_dry_run() -> None:
     created = _action().collect_events()[0]
     stored = mapper.to_stored_event(created)
     state = orjson.loads(stored.state)
-    assert (state["class_version"], state["retry_of"], state["dry_run"]) == (3, None, False)
+    assert (state["class_version"], state["retry_of"], state["dry_run"]) == (4, None, False)
     del state["retry_of"], state["dry_run"]
-    state["class_version"] = 2
-    v2 = replace(stored, state=orjson.dumps(state))
-    decoded = mapper.to_domain_event(v2)
-    assert (decoded.retry_of, decoded.dry_run, decoded.actor) == (None, False, None)
+    state["class_version"] = 3
+    v3 = replace(stored, state=orjson.dumps(state))
+    decoded = mapper.to_domain_event(v3)
+    assert (decoded.retry_of, decoded.dry_run, decoded.callback_url) == (None, False, None)
+    del state["callback_url"], state["actor"]
+    state["class_version"] = 1
+    decoded = mapper.to_domain_event(replace(stored, state=orjson.dumps(state)))
+    assert (decoded.retry_of, decoded.dry_run, decoded.callback_url, decoded.actor) == (None, False, None, None)
 
 
 def test_an_action_is_retried_once_and_only_when_finished() -> None:
