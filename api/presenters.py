@@ -80,18 +80,28 @@ def actor_text(actor: dict[str, Any] | None) -> str:
     return f"{actor.get('key_id')}"
 
 
-def record_account(action_id: Any, row: int, records: list[dict[str, Any]]) -> list[str]:
-    """One input record's events as a person reads them: what came in, what became of it."""
+def record_account(
+    action_id: Any, row: int, records: list[dict[str, Any]], column_mapping: dict[str, str | None] | None = None
+) -> list[str]:
+    """One input record's events as a person reads them: what came in (and from which
+    column, where the input's columns were mapped), what became of it."""
     lines = [f"row {row} of action {action_id}"]
     for record in records:
         if record["type"] == "ChunkQueued":
-            lines += _input_lines(record.get("records") or [])
+            lines += _input_lines(record.get("records") or [], column_mapping)
         else:
             lines += _outcome_lines(record)
     return lines
 
 
-def _input_lines(stored: list[dict[str, Any]]) -> list[str]:
+def mapping_text(column_mapping: dict[str, str | None]) -> str:
+    """``'E-mail Address' -> email, 'Notes' dropped``: how columns became fields."""
+    return ", ".join(
+        f"{column!r} dropped" if field is None else f"{column!r} -> {field}" for column, field in column_mapping.items()
+    )
+
+
+def _input_lines(stored: list[dict[str, Any]], column_mapping: dict[str, str | None] | None) -> list[str]:
     if not stored:
         return ["  input:   (not found in its chunk)"]
     one = stored[0]
@@ -99,7 +109,15 @@ def _input_lines(stored: list[dict[str, Any]]) -> list[str]:
     if "error" in one:
         return [f"  input{where}: unreadable: {one['error']}"]
     data = one.get("data") or {}
-    return [f"  input{where}:", *(f"      {name} = {value!r}" for name, value in data.items())]
+    columns = {field: column for column, field in (column_mapping or {}).items() if field is not None}
+    lines = [f"  input{where}:"]
+    for name, value in data.items():
+        origin = f"  (column {columns[name]!r})" if columns.get(name, name) != name else ""
+        lines.append(f"      {name} = {value!r}{origin}")
+    dropped = [column for column, field in (column_mapping or {}).items() if field is None]
+    if dropped:
+        lines.append(f"      dropped column(s): {', '.join(map(repr, dropped))}")
+    return lines
 
 
 def _outcome_lines(record: dict[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from application.event_store import BulkActionLog
 from application.ports.entities import EntityStore
@@ -77,6 +78,7 @@ class AuditedChange:
     actor: dict[str, Any] | None
     version: int | None
     fields: dict[str, dict[str, Any]] | None  # name -> {"before", "after"}; None: not recorded (v1)
+    column_mapping: dict[str, str | None] | None = None  # how its action's input columns became fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ class EntityAudit:
                     "actor": c.actor,
                     "version": c.version,
                     "fields": c.fields,
+                    "column_mapping": c.column_mapping,
                 }
                 for c in self.changes
             ],
@@ -139,7 +142,7 @@ class EntityAudits:
         # Its history is every change made to it, whoever made it.
         if current is None and (not lines or lines[0].account_id != account_id):
             raise EntityNotFoundError(f"no {etype.name} {entity_id}")
-        actors: dict[str, dict[str, Any] | None] = {}
+        actors: dict[str, tuple[dict[str, Any] | None, dict[str, str | None] | None]] = {}
         changes = [self._change(line, actors) for line in lines]
         key = (current or {}).get(etype.unique_field) or _last_key(lines, etype.unique_field)
         return EntityAudit(entity_id, etype.name, key, current, changes)
@@ -147,15 +150,23 @@ class EntityAudits:
     def _action(self, action_id: str) -> ActionView | None:
         return self.read_models.get_action(action_id)
 
-    def _change(self, line: EntityHistoryLine, actors: dict[str, dict[str, Any] | None]) -> AuditedChange:
+    def _change(
+        self,
+        line: EntityHistoryLine,
+        actors: dict[str, tuple[dict[str, Any] | None, dict[str, str | None] | None]],
+    ) -> AuditedChange:
+        """One change, with who made it and how its input's columns became fields (read
+        once per action: the actor from the read model, the mapping from ``Created``)."""
         if line.action_id not in actors:
             view = self.read_models.get_action(line.action_id)
-            actors[line.action_id] = view.actor if view is not None else None
+            actor = view.actor if view is not None else None
+            actors[line.action_id] = (actor, self.events.get_action(UUID(line.action_id)).column_mapping)
+        actor, mapping = actors[line.action_id]
         fields = None
         if line.changes is not None:
             fields = {name: {"before": before, "after": after} for name, (before, after) in line.changes.items()}
         return AuditedChange(
-            line.action_id, line.row, line.line, line.op, line.at, actors[line.action_id], line.version, fields
+            line.action_id, line.row, line.line, line.op, line.at, actor, line.version, fields, mapping
         )
 
 

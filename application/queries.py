@@ -91,6 +91,7 @@ class RecordHistory:
     action_id: UUID
     row: int
     events: list[Any]  # the stored events: the chunk's input (ChunkQueued), then the record's outcome
+    column_mapping: dict[str, str | None] | None = None  # how the input's columns became fields (Created)
 
 
 def is_final(status: str) -> bool:
@@ -215,7 +216,7 @@ class ActionQueries:
         stored = self.events.record_events(action.id, chunk_no, index)
         if not stored:
             raise RowNotStoredError(action.id, row, action.total)
-        return RecordHistory(action.id, row, stored)
+        return RecordHistory(action.id, row, stored, action.column_mapping)
 
     def action_history(self, action: BulkAction) -> Iterator[list[Any]]:
         """Every event of the action: its header stream, then each chunk's stream in

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from application.completion import ActionCompleter
 from application.event_store import BulkActionLog
+from application.ports.inputs import ReadOptions
 from application.ports.messaging import MessageTransport
 from application.ports.read_models import ActionFilter, ReadModelStore
 from application.queries import ActionQueries
@@ -113,6 +114,7 @@ class ActionRecovery:
 
 
 def _pending(action: BulkAction) -> PendingInput:
+    read = ReadOptions.from_stored(action.source.get("read"))
     command = SubmitCommand(
         action.account_id,
         action.entity_type,
@@ -120,6 +122,7 @@ def _pending(action: BulkAction) -> PendingInput:
         action.match_by,
         action.chunk_size,
         dry_run=action.dry_run,
+        read=read,
     )
     if action.reverts is not None:  # its input is its original's outcomes, in the event store
         return PendingInput(action.id, command, None, None)

@@ -14,7 +14,15 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from application.event_store import ActionNotFoundError, BulkActionLog
-from application.ports.inputs import InputFiles, InputRecord, InputScan, InputSource, KeyIndex
+from application.ports.inputs import (
+    DEFAULT_READ,
+    InputFiles,
+    InputRecord,
+    InputScan,
+    InputSource,
+    KeyIndex,
+    ReadOptions,
+)
 from application.ports.quotas import Clock, QuotaExceededError, QuotaGate, QuotaLimits
 from application.retry_input import RETRY_LINK_COLUMNS, RetrySource
 from application.reversion import RevertSource
@@ -57,6 +65,9 @@ class SubmitCommand:
     callback_url: str | None = None
     # Decide every record, change nothing (application.dry_run).
     dry_run: bool = False
+    # How its input is read (column mapping, dropped columns, encoding, delimiter, sheet);
+    # kept with the source (``source["read"]``) so that resume reads it the same way.
+    read: ReadOptions = DEFAULT_READ
 
     @property
     def action_id(self) -> UUID | None:
@@ -144,6 +155,7 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
         command.actor,
         callback,
         command.dry_run,
+        command.read,
     )
 
 
@@ -178,7 +190,7 @@ def open_input(
     file (``retry``) also has the columns of the failed rows' export, which link each
     record to the row it corrects (``application.retry_input``)."""
     fields = allowed_fields(command.entity_type, command.action_type, command.match_by)
-    source = files.open(path, fmt, fields | RETRY_LINK_COLUMNS if retry else fields)
+    source = files.open(path, fmt, fields | RETRY_LINK_COLUMNS if retry else fields, command.read)
     if name is not None:
         source.name = name
     return RetrySource(source) if retry else source
@@ -263,7 +275,7 @@ class Submission:
         action_id = command.action_id or uuid4()
         existing = self._existing(action_id)
         if existing is not None:
-            _same_request_or_refuse(existing, command, source.format, scan.sha256)
+            _same_request_or_refuse(existing, command, source.format, scan)
             return existing.id, False
         if command.callback_url is not None and self.check_callback is not None:
             self.check_callback(command.account_id, command.callback_url)
@@ -289,6 +301,7 @@ class Submission:
             command.actor,
             command.callback_url,
             dry_run=command.dry_run,
+            column_mapping=scan.columns,
         )
         try:
             created = self.events.create_action(action)
@@ -297,7 +310,7 @@ class Submission:
             raise
         if not created:
             # The same key was submitted concurrently: only the same request may share it.
-            _same_request_or_refuse(self.events.get_action(action_id), command, source.format, scan.sha256)
+            _same_request_or_refuse(self.events.get_action(action_id), command, source.format, scan)
             return action_id, False
         return action_id, True
 
@@ -397,8 +410,9 @@ class Submission:
         return count
 
 
-def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str, sha256: str) -> None:
-    """An idempotency key names one request: the same command over the same input."""
+def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str, scan: InputScan) -> None:
+    """An idempotency key names one request: the same command over the same input, read
+    the same way."""
     then = (
         action.entity_type,
         action.action_type,
@@ -406,6 +420,7 @@ def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str
         action.chunk_size,
         action.callback_url,
         action.dry_run,
+        action.source.get("read"),
     )
     now = (
         command.entity_type,
@@ -414,8 +429,9 @@ def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str
         command.chunk_size,
         command.callback_url,
         command.dry_run,
+        command.read.as_stored() or None,
     )
-    if then != now or (action.source.get("format"), action.source.get("sha256")) != (fmt, sha256):
+    if then != now or (action.source.get("format"), action.source.get("sha256")) != (fmt, scan.sha256):
         raise IdempotencyKeyReusedError(
             f"the idempotency key {command.idempotency_key!r} was used for a different request"
             f" (action {action.id}); use a new key"

@@ -100,9 +100,12 @@ class BulkAction(Aggregate):
         operating-system user of the CLI, the request id); v1 events did not say.
         v3 adds ``callback_url``: where the final status is POSTed (None: nowhere).
         v4 adds ``retry_of`` (the action whose failed rows this one submits again) and
-        ``dry_run`` (decide every record, change nothing); earlier actions were neither."""
+        ``dry_run`` (decide every record, change nothing); earlier actions were neither.
+        v5 adds how the input's columns became fields (``column_mapping``: {column as
+        written: field, or None where the column was dropped}); None where every column
+        was its field (as every action before v5)."""
 
-        class_version = 4
+        class_version = 5
         account_id: str
         entity_type: str
         action_type: str
@@ -114,6 +117,7 @@ class BulkAction(Aggregate):
         callback_url: str | None
         retry_of: str | None
         dry_run: bool
+        column_mapping: dict[str, str | None] | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -127,6 +131,10 @@ class BulkAction(Aggregate):
         def upcast_v3_v4(state: dict[str, Any]) -> None:
             state["retry_of"] = None
             state["dry_run"] = False
+
+        @staticmethod
+        def upcast_v4_v5(state: dict[str, Any]) -> None:
+            state["column_mapping"] = None
 
     @event(Created)
     def __init__(
@@ -142,12 +150,14 @@ class BulkAction(Aggregate):
         callback_url: str | None = None,
         retry_of: str | None = None,
         dry_run: bool = False,
+        column_mapping: dict[str, str | None] | None = None,
     ) -> None:
         self.account_id = account_id
         self.actor = actor
         self.callback_url = callback_url
         self.retry_of = UUID(retry_of) if retry_of else None
         self.dry_run = dry_run
+        self.column_mapping = column_mapping
         self.entity_type = entity_type
         self.action_type = action_type
         self.match_by = match_by
@@ -177,6 +187,7 @@ class BulkAction(Aggregate):
         *,
         retry_of: UUID | None = None,
         dry_run: bool = False,
+        column_mapping: dict[str, str | None] | None = None,
     ) -> BulkAction:
         """A new action with a given id (random, or derived from an idempotency key)."""
         return cls._create(
@@ -193,6 +204,7 @@ class BulkAction(Aggregate):
             callback_url=callback_url,
             retry_of=str(retry_of) if retry_of else None,
             dry_run=dry_run,
+            column_mapping=column_mapping,
         )
 
     @property

@@ -45,6 +45,8 @@ def _print_audit(found: EntityAudit) -> None:
     for change in found.changes:
         who = presenters.actor_text(change.actor)
         click.echo(f"  {change.at}  {change.op:<9} action {change.action_id} row {change.row}  by {who}")
+        if change.column_mapping:
+            click.echo(f"      read from columns: {presenters.mapping_text(change.column_mapping)}")
         for name, values in (change.fields or {}).items():
             click.echo(f"      {name}: {_shown(values['before'])} -> {_shown(values['after'])}")
         if change.fields is None:

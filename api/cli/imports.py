@@ -17,6 +17,7 @@ from click.core import ParameterSource
 
 from api import presenters
 from api.cli.common import action_uuid, container, data_dir, emit_json, services
+from api.cli.read_options import options_of, read_options
 from api.jobs import first_webhook_attempt, run_to_completion
 from api.progress import ProgressDisplay
 from application.actors import cli_actor
@@ -61,6 +62,7 @@ _CHUNK_SIZES = click.IntRange(1, MAX_CHUNK_SIZE)
 )
 @click.option("--dry-run", is_flag=True, help="Validate and decide every record, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: JSON lines.")
+@read_options
 @click.pass_context
 def import_(
     ctx: click.Context,
@@ -77,15 +79,23 @@ def import_(
     callback_url: str | None,
     dry_run: bool,
     as_json: bool,
+    maps: tuple[str, ...],
+    map_file: Path | None,
+    ignore_columns: tuple[str, ...],
+    ignore_unknown_columns: bool,
+    delimiter: str | None,
+    encoding: str | None,
+    sheet: str | None,
 ) -> None:
-    """Import FILE (CSV with header, JSON lines, or a JSON array; - for standard input)
-    and wait for the result. With --dry-run every record is validated and decided
-    (its outcome and counts as they would be) and no entity is written."""
+    """Import FILE (CSV with header, JSON lines, a JSON array or an Excel .xlsx; - for
+    standard input) and wait for the result. With --dry-run every record is validated
+    and decided (its outcome and counts as they would be) and no entity is written."""
     started = time.monotonic()
     size = _chunk_size(ctx, chunk_size, batch_size)
     actor = cli_actor(account)
+    read = options_of(maps, map_file, ignore_columns, ignore_unknown_columns, delimiter, encoding, sheet)
     command = SubmitCommand(
-        account, entity, action_type, match_by, size, idempotency_key, actor, callback_url, dry_run=dry_run
+        account, entity, action_type, match_by, size, idempotency_key, actor, callback_url, dry_run=dry_run, read=read
     )
     if is_stream(str(file)):
         _import_stream(ctx, command, str(file), fmt, workers, started, as_json)
@@ -233,6 +243,13 @@ def demo(ctx: click.Context, rows: int, workers: int, as_json: bool) -> None:
         callback_url=None,
         dry_run=False,
         as_json=as_json,
+        maps=(),
+        map_file=None,
+        ignore_columns=(),
+        ignore_unknown_columns=False,
+        delimiter=None,
+        encoding=None,
+        sheet=None,
     )
 
 

@@ -104,7 +104,8 @@ def history(ctx: click.Context, action_id: str, row: int, as_json: bool) -> None
         raise CliError(f"row {row} of action {action_id} has not been stored yet") from None
     records = [presenters.event_record(e, row) for e in found.events]
     if as_json:
-        emit_json({"action_id": str(found.action_id), "row": row, "events": records})
+        mapping = found.column_mapping
+        emit_json({"action_id": str(found.action_id), "row": row, "column_mapping": mapping, "events": records})
         return
-    for text in presenters.record_account(found.action_id, row, records):
+    for text in presenters.record_account(found.action_id, row, records, found.column_mapping):
         click.echo(text)

@@ -18,18 +18,38 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import orjson
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from api.http.problems import ProblemError
 from api.http.spool import spool_path, too_large
+from application.ports.inputs import ReadOptions
 
-FORM_FIELDS = ("entity", "action", "match_by", "chunk_size", "format", "callback_url", "dry_run")
+FORM_FIELDS = (
+    "entity",
+    "action",
+    "match_by",
+    "chunk_size",
+    "format",
+    "callback_url",
+    "dry_run",
+    "column_mapping",
+    "ignore_columns",
+    "ignore_unknown_columns",
+    "delimiter",
+    "encoding",
+    "sheet",
+)
 MAX_FIELD_BYTES = 1024
+# A mapping of a wide export's columns is longer than the other fields.
+_LONG_FIELDS = {"column_mapping": 65536, "ignore_columns": 65536}
 MAX_PART_HEADERS = 8
 MAX_PART_HEADER_BYTES = 4096
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _CONTENT_TYPES = {
+    _XLSX: "xlsx",
     "text/csv": "csv",
     "application/csv": "csv",
     "application/x-ndjson": "jsonl",
@@ -37,7 +57,7 @@ _CONTENT_TYPES = {
     "application/x-jsonlines": "jsonl",
     "application/json": "json",
 }
-_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".xlsx": "xlsx"}
 
 
 def unsupported(detail: str) -> ProblemError:
@@ -172,7 +192,7 @@ class UploadSpooler:
             self._out.write(data[start:end])
         elif self._field is not None:
             self._field[1].extend(data[start:end])
-            if len(self._field[1]) > MAX_FIELD_BYTES:
+            if len(self._field[1]) > _LONG_FIELDS.get(self._field[0], MAX_FIELD_BYTES):
                 self._refuse(invalid(f"form field {self._field[0]!r} is too long"))
 
     def _part_end(self) -> None:
@@ -191,14 +211,48 @@ class UploadSpooler:
         """The upload's format: the ``format`` field, else the file name, else its type."""
         declared = self.fields.get("format")
         if declared:
-            if declared not in ("csv", "jsonl", "json"):
-                raise unsupported(f"unknown format {declared!r} (use csv, jsonl or json)")
+            if declared not in ("csv", "jsonl", "json", "xlsx"):
+                raise unsupported(f"unknown format {declared!r} (use csv, jsonl, json or xlsx)")
             return declared
         suffix = Path(self.filename or "").suffix.lower()
         found = _SUFFIXES.get(suffix) or _CONTENT_TYPES.get(self.file_type or "")
         if found is None:
             raise unsupported(
                 f"cannot tell the format of {self.filename!r} ({self.file_type or 'no type'});"
-                " send a .csv, .jsonl or .json file, or the form field format"
+                " send a .csv, .jsonl, .json or .xlsx file, or the form field format"
             )
         return found
+
+
+def upload_read_options(fields: dict[str, str]) -> ReadOptions:
+    """The form fields that say how to read the file: ``column_mapping`` (a JSON object of
+    column names to fields), ``ignore_columns`` (a JSON array of names),
+    ``ignore_unknown_columns`` (true / false), ``delimiter``, ``encoding``, ``sheet``."""
+    mapping = _json_field(fields, "column_mapping", dict, '{"E-mail Address": "email"}')
+    ignored = _json_field(fields, "ignore_columns", list, '["Notes"]')
+    if not all(isinstance(v, str) for v in [*mapping.values(), *ignored]):
+        raise invalid("column_mapping and ignore_columns hold column names and fields as strings")
+    flag = fields.get("ignore_unknown_columns", "").lower()
+    if flag not in ("", "true", "false"):
+        raise invalid(f"ignore_unknown_columns is true or false, not {flag!r}")
+    return ReadOptions(
+        tuple(mapping.items()),
+        tuple(ignored),
+        flag == "true",
+        fields.get("delimiter") or None,
+        fields.get("encoding") or None,
+        fields.get("sheet") or None,
+    )
+
+
+def _json_field(fields: dict[str, str], name: str, kind: type, example: str) -> Any:
+    text = fields.get(name)
+    if not text:
+        return kind()
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, kind):
+        raise invalid(f"form field {name!r} must be JSON like {example}")
+    return value

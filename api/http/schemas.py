@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.ports.inputs import ReadOptions
 from application.submission import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 from domain.entities.registry import ENTITY_TYPES
 
@@ -17,6 +18,17 @@ class SubmitOptions(BaseModel):
     match_by: str | None = Field(None, description="UPDATE: 'id' or the entity's unique field (default)")
     chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=MAX_CHUNK_SIZE, description="records per chunk")
     dry_run: bool = Field(False, description="validate and decide every record, change nothing")
+    column_mapping: dict[str, str] | None = Field(
+        None,
+        description='column (or record key) -> field, e.g. {"E-mail Address": "email"};'
+        " case and surrounding spaces do not matter",
+    )
+    ignore_columns: list[str] = Field(default_factory=list, description="columns (record keys) to drop")
+    ignore_unknown_columns: bool = Field(False, description="drop every column that names no field")
+
+    def read_options(self) -> ReadOptions:
+        mapping = tuple((self.column_mapping or {}).items())
+        return ReadOptions(mapping, tuple(self.ignore_columns), self.ignore_unknown_columns)
 
 
 class BulkActionFields(BaseModel):
@@ -204,6 +216,9 @@ class EntityChangePublic(BaseModel):
     actor: dict[str, Any] | None
     version: int | None = Field(description="the entity's version after this change")
     fields: dict[str, FieldChange] | None = Field(description="what changed; null for changes recorded before 1.1")
+    column_mapping: dict[str, str | None] | None = Field(
+        None, description="how the action's input columns became fields (null: each column is its field)"
+    )
 
 
 class EntityHistory(BaseModel):
@@ -251,6 +266,9 @@ class LogPage(BaseModel):
 class RecordHistory(BaseModel):
     action_id: str
     row: int
+    column_mapping: dict[str, str | None] | None = Field(
+        None, description="how the input's columns became fields (null: each column is its field; null value: dropped)"
+    )
     events: list[dict[str, Any]] = Field(description="the record's input event, then its outcome, in order")
 
 
@@ -264,12 +282,21 @@ UPLOAD_SCHEMA = {
         "action": {"type": "string", "enum": ["insert", "update", "upsert", "delete"]},
         "match_by": {"type": "string"},
         "chunk_size": {"type": "integer", "minimum": 1, "maximum": MAX_CHUNK_SIZE},
-        "format": {"type": "string", "enum": ["csv", "jsonl", "json"]},
+        "format": {"type": "string", "enum": ["csv", "jsonl", "json", "xlsx"]},
         "callback_url": {"type": "string", "format": "uri", "description": "see BulkActionCreate.callback_url"},
+        "column_mapping": {
+            "type": "string",
+            "description": 'a JSON object of column names to fields: {"E-mail Address": "email"}',
+        },
+        "ignore_columns": {"type": "string", "description": 'a JSON array of column names to drop: ["Notes"]'},
+        "ignore_unknown_columns": {"type": "string", "enum": ["true", "false"]},
+        "delimiter": {"type": "string", "description": "CSV: one of , ; | or tab (default: detected)"},
+        "encoding": {"type": "string", "description": "e.g. cp1252, latin-1 (default: UTF-8, UTF-16 by its BOM)"},
+        "sheet": {"type": "string", "description": "xlsx: the sheet to read (default: the first)"},
         "file": {
             "type": "string",
             "format": "binary",
-            "description": "CSV with a header, JSON lines, or a JSON array",
+            "description": "CSV with a header, JSON lines, a JSON array or an Excel .xlsx",
         },
     },
 }

@@ -16,12 +16,12 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from api.http.json_body import checked_json_body
-from api.http.multipart import UploadSpooler, unsupported
+from api.http.multipart import UploadSpooler, unsupported, upload_read_options
 from api.http.problems import ProblemError
 from api.http.schemas import SubmitOptions
 from api.http.spool import spool_capped, spool_path
 from application.accounts import Account
-from application.ports.inputs import InputScan
+from application.ports.inputs import InputScan, ReadOptions
 from application.submission import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, SubmitCommand, checked_command
 
 
@@ -57,7 +57,15 @@ async def _json_submission(
     finally:
         raw.unlink(missing_ok=True)
     try:
-        command = _command(account, fields.entity, fields.action, fields.options, key, fields.callback_url)
+        command = _command(
+            account,
+            fields.entity,
+            fields.action,
+            fields.options,
+            key,
+            fields.callback_url,
+            fields.options.read_options(),
+        )
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -79,7 +87,13 @@ async def _upload_submission(
 
 
 def _command(
-    account: Account, entity: str, action: str, options: SubmitOptions, key: str | None, callback_url: str | None
+    account: Account,
+    entity: str,
+    action: str,
+    options: SubmitOptions,
+    key: str | None,
+    callback_url: str | None,
+    read: ReadOptions,
 ) -> SubmitCommand:
     command = SubmitCommand(
         account.account_id,
@@ -90,6 +104,7 @@ def _command(
         key,
         callback_url=callback_url,
         dry_run=options.dry_run,
+        read=read,
     )
     return checked_command(command)
 
@@ -120,5 +135,13 @@ def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -
         raise ProblemError(
             422, "invalid-request", "Invalid Request", f"chunk_size must be a whole number from 1 to {MAX_CHUNK_SIZE}"
         ) from None
-    command = _command(account, fields["entity"], fields["action"], options, key, fields.get("callback_url") or None)
+    command = _command(
+        account,
+        fields["entity"],
+        fields["action"],
+        options,
+        key,
+        fields.get("callback_url") or None,
+        upload_read_options(fields),
+    )
     return command, spooler.file_format()

@@ -45,6 +45,51 @@ class InputScan:
     total: int
     sha256: str
     size: int
+    # How the header's columns became fields ({column as written: field, or None where
+    # dropped}); None where nothing was mapped or dropped (see application.columns).
+    columns: dict[str, str | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read an input beyond its format: which column becomes which field, which
+    are dropped, and the text's dialect. The defaults read a file as before they existed."""
+
+    column_mapping: tuple[tuple[str, str], ...] = ()  # (column as the user named it, field)
+    ignore_columns: tuple[str, ...] = ()
+    ignore_unknown_columns: bool = False
+    delimiter: str | None = None  # None: detected (CSV)
+    encoding: str | None = None  # None: UTF-8 (a UTF-16 byte-order mark is detected)
+    sheet: str | None = None  # None: the first sheet (xlsx)
+
+    def as_stored(self) -> dict[str, Any]:
+        """The options that differ from the defaults, as stored with the source."""
+        stored: dict[str, Any] = {}
+        if self.column_mapping:
+            stored["column_mapping"] = dict(self.column_mapping)
+        if self.ignore_columns:
+            stored["ignore_columns"] = list(self.ignore_columns)
+        if self.ignore_unknown_columns:
+            stored["ignore_unknown_columns"] = True
+        for name in ("delimiter", "encoding", "sheet"):
+            if getattr(self, name) is not None:
+                stored[name] = getattr(self, name)
+        return stored
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any] | None) -> ReadOptions:
+        stored = stored or {}
+        return cls(
+            tuple((stored.get("column_mapping") or {}).items()),
+            tuple(stored.get("ignore_columns") or ()),
+            bool(stored.get("ignore_unknown_columns")),
+            stored.get("delimiter"),
+            stored.get("encoding"),
+            stored.get("sheet"),
+        )
+
+
+DEFAULT_READ = ReadOptions()
 
 
 class InputSource(Protocol):
@@ -78,10 +123,13 @@ class KeyIndex(Protocol):
 
 
 class InputFiles(Protocol):
-    """Opens input files: a CSV, JSON-lines or JSON-array file (``fmt`` None: told by
-    the file's extension), whose columns must be among ``allowed_fields``."""
+    """Opens input files: a CSV, JSON-lines, JSON-array or xlsx file (``fmt`` None: told
+    by the file's extension), whose columns (as ``options`` map them) must be among
+    ``allowed_fields``."""
 
-    def open(self, path: str, fmt: str | None, allowed_fields: frozenset[str]) -> InputSource: ...
+    def open(
+        self, path: str, fmt: str | None, allowed_fields: frozenset[str], options: ReadOptions = DEFAULT_READ
+    ) -> InputSource: ...
 
 
 class InputError(Exception):

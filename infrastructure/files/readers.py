@@ -1,16 +1,20 @@
-"""Streaming readers for CSV, JSON-lines and JSON-array files.
+"""Streaming readers for CSV, JSON-lines, JSON-array and xlsx files.
 
 Nothing is read whole into memory: ``scan`` reads the file once to reject it up front
 (encoding, header, structure) and to count and hash it, and ``records`` streams it
 again. A row that cannot be parsed on its own (wrong number of CSV fields, a JSON
 line that is not an object) is not fatal: it becomes a record with a parse error and
 fails on its own. Rows are numbered from 1 in input order; ``line`` is the physical
-line where the row starts (the CSV header is line 1).
+line where the row starts (the CSV header is line 1; in an xlsx, the sheet's row
+number as Excel shows it).
+
+Text is UTF-8 unless the options name another encoding; a UTF-16 byte-order mark is
+detected. A CSV's delimiter (``,`` ``;`` tab ``|``) is told by its header line unless
+the options name it. Which column becomes which field: ``application.columns``.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
@@ -20,12 +24,14 @@ from typing import IO, Any
 
 import orjson
 
-from application.ports.inputs import InputError, InputRecord, InputScan
+from application.columns import ColumnPlan, ColumnRequest
+from application.ports.inputs import DEFAULT_READ, InputError, InputRecord, InputScan, ReadOptions
+from infrastructure.files import dialect, xlsx
 from infrastructure.files.json_stream import JsonTextStream
 from infrastructure.files.repeated_keys import DUPLICATE_FIELD, repeated_key, repeated_key_message
 from infrastructure.files.storable import MAX_NESTING, nested_deeper_than_limit
 
-FORMATS = ("csv", "jsonl", "json")
+FORMATS = ("csv", "jsonl", "json", "xlsx")
 _BLOCK = 1 << 16
 _SNIFF = 8192
 csv.field_size_limit(1 << 24)
@@ -37,11 +43,13 @@ def detect_format(path: Path, declared: str | None) -> str:
             raise InputError(f"unknown format {declared!r} (use one of: {', '.join(FORMATS)})")
         return declared
     suffix = path.suffix.lower().lstrip(".")
-    if suffix in ("csv", "jsonl", "json"):
+    if suffix in FORMATS:
         return suffix
     if suffix == "ndjson":
         return "jsonl"
-    raise InputError(f"cannot tell the format of {path.name!r} from its extension; pass --format csv|jsonl|json")
+    if suffix == "tsv":
+        return "csv"
+    raise InputError(f"cannot tell the format of {path.name!r} from its extension; pass --format csv|jsonl|json|xlsx")
 
 
 class _HashingReader(io.RawIOBase):
@@ -64,13 +72,13 @@ class _HashingReader(io.RawIOBase):
         return n
 
 
-def _check_start(head: bytes, name: str) -> None:
+def _check_start(head: bytes, name: str, encoding: str) -> None:
     if not head:
         raise InputError(f"{name} is empty")
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise InputError(f"{name} is UTF-16; save it as UTF-8")
+    if head.startswith(b"PK\x03\x04"):
+        raise InputError(f"{name} looks like a zip file (an Excel workbook?); name it .xlsx or pass --format xlsx")
     nul = head.find(b"\x00")
-    if nul >= 0:
+    if nul >= 0 and not dialect.is_wide(encoding):
         raise InputError(f"{name} looks like a binary file (NUL byte at offset {nul}), not text")
 
 
@@ -83,33 +91,41 @@ def _check_path_is_text(path: Path) -> None:
         raise InputError(f"the path {str(path)!r} is not valid UTF-8; rename the file or its folder") from None
 
 
-def _decode_error(name: str, exc: UnicodeDecodeError, consumed: int) -> InputError:
-    return InputError(
-        f"{name} is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} near byte offset {consumed + exc.start})"
-    )
-
-
 class FileInputs:
     """Opens input files (the application's ``InputFiles``)."""
 
-    def open(self, path: str, fmt: str | None, allowed_fields: frozenset[str]) -> FileSource:
-        return FileSource(path, fmt, allowed_fields=allowed_fields)
+    def open(
+        self, path: str, fmt: str | None, allowed_fields: frozenset[str], options: ReadOptions = DEFAULT_READ
+    ) -> FileSource:
+        return FileSource(path, fmt, allowed_fields=allowed_fields, options=options)
 
 
 class FileSource:
-    """A CSV, JSON-lines or JSON-array file on disk."""
+    """A CSV, JSON-lines, JSON-array or xlsx file on disk."""
 
     def __init__(
-        self, path: Path | str, fmt: str | None = None, *, allowed_fields: frozenset[str] | None = None
+        self,
+        path: Path | str,
+        fmt: str | None = None,
+        *,
+        allowed_fields: frozenset[str] | None = None,
+        options: ReadOptions = DEFAULT_READ,
     ) -> None:
         self.path = Path(path)
         _check_path_is_text(self.path)
         self.name = self.path.name
         self.format = detect_format(self.path, fmt)
         self.allowed_fields = allowed_fields
+        self.options = options
+        self.encoding = dialect.checked_encoding(options.encoding)
+        self.delimiter = dialect.checked_delimiter(options.delimiter)
+        self.columns = ColumnRequest(options, allowed_fields)
+        self.mapping: dict[str, str | None] | None = None  # the header's, once read
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "file", "name": self.name, "path": str(self.path.resolve()), "format": self.format}
+        described = {"kind": "file", "name": self.name, "path": str(self.path.resolve()), "format": self.format}
+        read = self.options.as_stored()
+        return described | {"read": read} if read else described
 
     def _open_text(self) -> tuple[_HashingReader, io.TextIOWrapper]:
         try:
@@ -122,54 +138,76 @@ class FileSource:
             raise InputError(f"cannot read {self.path}: {exc.strerror}") from None
         head = raw.read(_SNIFF)
         raw.seek(0)
+        encoding = self.encoding or dialect.detected_encoding(head)
         try:
-            _check_start(head, self.name)
+            _check_start(head, self.name, encoding)
         except InputError:
             raw.close()
             raise
+        if self.format == "csv" and self.delimiter is None:
+            self.delimiter = dialect.detected_delimiter(head, encoding)
         hashing = _HashingReader(raw)
-        text = io.TextIOWrapper(io.BufferedReader(hashing, _BLOCK), encoding="utf-8-sig", errors="strict", newline="")
+        text = io.TextIOWrapper(io.BufferedReader(hashing, _BLOCK), encoding=encoding, errors="strict", newline="")
         return hashing, text
 
     def scan(self) -> InputScan:
+        if self.format == "xlsx":
+            return self._scan_xlsx()
         hashing, text = self._open_text()
         total = 0
         try:
             with text:
-                for _ in self._parse(text, hashing):
+                for _ in self._parse(text):
                     total += 1
-        except UnicodeDecodeError as exc:
-            raise _decode_error(self.name, exc, max(hashing.size - _BLOCK, 0)) from None
+        except UnicodeDecodeError:
+            raise self._decode_error(text.encoding) from None
         if total == 0:
             raise InputError(f"{self.name} has no records")
-        return InputScan(total=total, sha256=hashing.sha.hexdigest(), size=hashing.size)
+        mapping = self.mapping if self.format in ("csv", "xlsx") else self.columns.stored_mapping()
+        return InputScan(total=total, sha256=hashing.sha.hexdigest(), size=hashing.size, columns=mapping)
 
     def records(self) -> Iterator[InputRecord]:
-        hashing, text = self._open_text()
+        if self.format == "xlsx":
+            yield from self._tabular(xlsx.rows(self.path, self.name, self.options.sheet))
+            return
+        _, text = self._open_text()
         try:
             with text:
-                yield from self._parse(text, hashing)
-        except UnicodeDecodeError as exc:
-            raise _decode_error(self.name, exc, max(hashing.size - _BLOCK, 0)) from None
+                yield from self._parse(text)
+        except UnicodeDecodeError:
+            raise self._decode_error(text.encoding) from None
 
-    def _parse(self, text: io.TextIOWrapper, hashing: _HashingReader) -> Iterator[InputRecord]:
+    def _decode_error(self, encoding: str) -> InputError:
+        return dialect.decode_error(self.path, self.name, encoding)
+
+    def _parse(self, text: io.TextIOWrapper) -> Iterator[InputRecord]:
         if self.format == "csv":
             return self._csv(text)
-        if self.format == "jsonl":
-            return self._jsonl(text)
-        return self._json_array(text)
+        records = self._jsonl(text) if self.format == "jsonl" else self._json_array(text)
+        return _renamed(records, self.columns) if self.columns.active else records
+
+    def _scan_xlsx(self) -> InputScan:
+        total = sum(1 for _ in self._tabular(xlsx.rows(self.path, self.name, self.options.sheet)))
+        if total == 0:
+            raise InputError(f"{self.name} has no records")
+        sha256, size = _file_digest(self.path)
+        return InputScan(total=total, sha256=sha256, size=size, columns=self.mapping)
 
     # ------------------------------------------------------------------ CSV
 
     def _csv(self, text: io.TextIOWrapper) -> Iterator[InputRecord]:
-        reader = csv.reader(text, strict=True)
+        reader = csv.reader(text, strict=True, delimiter=self.delimiter or ",")
         try:
             header = next(reader)
         except StopIteration:
             raise InputError(f"{self.name} is empty") from None
         except csv.Error as exc:
             raise InputError(f"{self.name}: line 1: {exc}") from None
-        columns = self._checked_header(header)
+        plan = self._plan(header)
+        if not plan.renames_only:
+            yield from self._csv_dropping(reader, plan)
+            return
+        columns = [field or "" for field in plan.fields]  # every column is a field here
         width = len(columns)
         row = 0
         line = reader.line_num + 1
@@ -190,23 +228,43 @@ class FileSource:
                 yield InputRecord(row, line, dict(zip(columns, values, strict=True)))
             line = reader.line_num + 1
 
-    def _checked_header(self, header: list[str]) -> list[str]:
-        columns = [c.strip() for c in header]
-        if not columns or all(c == "" for c in columns):
-            raise InputError(f"{self.name} has no header row (the first line must name the columns)")
-        if "" in columns:
-            raise InputError(f"{self.name}: header column {columns.index('') + 1} has no name")
-        duplicates = sorted({c for c in columns if columns.count(c) > 1})
-        if duplicates:
-            raise InputError(f"{self.name}: header repeats column(s) {', '.join(duplicates)}")
-        if self.allowed_fields is not None:
-            unknown = [c for c in columns if c not in self.allowed_fields]
-            if unknown:
-                raise InputError(
-                    f"{self.name}: unknown column(s) {', '.join(unknown)}"
-                    f" (allowed: {', '.join(sorted(self.allowed_fields))})"
-                )
-        return columns
+    def _plan(self, header: list[str]) -> ColumnPlan:
+        plan = self.columns.plan(header, self.name)
+        self.mapping = plan.mapping
+        return plan
+
+    def _csv_dropping(self, reader: Any, plan: ColumnPlan) -> Iterator[InputRecord]:
+        """The CSV rows of a header with dropped columns: only the kept cells are read."""
+        rows = ((reader.line_num, values) for values in reader)
+        return self._rows_dropping(_csv_rows(rows, self.name, reader), plan, exact_width=True)
+
+    def _tabular(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[InputRecord]:
+        """Records of a sheet's rows (line, cells): its first non-blank row is the header."""
+        for _, header in rows:
+            if all(cell == "" for cell in header):
+                continue  # blank rows above the header
+            while header and header[-1] == "":
+                header.pop()  # a sheet's empty cells right of the header are no columns
+            plan = self._plan(header)
+            yield from self._rows_dropping(rows, plan, exact_width=False)
+            return
+        raise InputError(f"{self.name} is empty")
+
+    def _rows_dropping(
+        self, rows: Iterator[tuple[int, list[str]]], plan: ColumnPlan, *, exact_width: bool
+    ) -> Iterator[InputRecord]:
+        width = len(plan.fields)
+        kept = [(i, field) for i, field in enumerate(plan.fields) if field is not None]
+        row = 0
+        for line, values in rows:
+            if not values or (values[0] == "" and _blank(values, exact_width, width)):
+                continue  # a blank line, a blank sheet row
+            row += 1
+            if len(values) != width and (exact_width or any(v != "" for v in values[width:])):
+                yield InputRecord(row, line, None, f"row has {len(values)} fields, the header has {width}")
+                continue
+            cells = values if len(values) >= width else values + [""] * (width - len(values))
+            yield InputRecord(row, line, {field: cells[i] for i, field in kept})
 
     # ------------------------------------------------------------------ JSON lines
 
@@ -247,6 +305,49 @@ class FileSource:
             else:
                 yield InputRecord(row, line, value)
         stream.end("the JSON array")
+
+
+def _renamed(records: Iterator[InputRecord], columns: ColumnRequest) -> Iterator[InputRecord]:
+    """JSON records with their keys renamed (or dropped) as the column options ask."""
+    for record in records:
+        if record.data is None:
+            yield record
+            continue
+        renamed = columns.record(record.data)
+        if isinstance(renamed, str):
+            yield InputRecord(record.row, record.line, None, renamed, DUPLICATE_FIELD)
+        else:
+            yield InputRecord(record.row, record.line, renamed)
+
+
+def _blank(values: list[str], csv_row: bool, width: int) -> bool:
+    if csv_row:
+        return len(values) == 1 and width > 1
+    return all(v == "" for v in values)
+
+
+def _csv_rows(rows: Iterator[tuple[int, list[str]]], name: str, reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """(the line a CSV row starts on, its cells)."""
+    line = reader.line_num + 1
+    while True:
+        try:
+            _, values = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{name}: line {reader.line_num}: {exc}") from None
+        yield line, values
+        line = reader.line_num + 1
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            sha.update(block)
+            size += len(block)
+    return sha.hexdigest(), size
 
 
 def _json_record(row: int, line_no: int, value: Any, text: str) -> InputRecord:

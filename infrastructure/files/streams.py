@@ -45,10 +45,13 @@ def spool_stream(path: str) -> Path:
 
 
 def sniffed_format(path: Path) -> str:
-    """A spooled stream has no file name to tell its format: its first character does
-    ('[' a JSON array, '{' JSON lines, anything else CSV)."""
+    """A spooled stream has no file name to tell its format: its first bytes do (a zip
+    an xlsx workbook, '[' a JSON array, '{' JSON lines, anything else CSV)."""
     with path.open("rb") as stream:
-        head = stream.read(_SNIFF_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n")
+        raw = stream.read(_SNIFF_BYTES)
+    if raw.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"["):
         return "json"
     return "jsonl" if head.startswith(b"{") else "csv"

@@ -118,6 +118,9 @@ def test_a_malformed_multipart_body_is_a_400(tmp_path: Path) -> None:
         ("a.JSON", None, None, "json"),
         ("upload", "application/x-ndjson", None, "jsonl"),
         ("a.txt", None, "csv", "csv"),
+        ("Export.XLSX", None, None, "xlsx"),
+        ("upload", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", None, "xlsx"),
+        ("a.tsv", None, None, "csv"),
     ],
 )
 def test_the_format_comes_from_the_field_the_name_or_the_type(
@@ -132,7 +135,7 @@ def test_the_format_comes_from_the_field_the_name_or_the_type(
 @pytest.mark.parametrize(
     ("filename", "mime", "declared"),
     [
-        ("a.xlsx", "application/vnd.ms-excel", None),
+        ("a.xls", "application/vnd.ms-excel", None),  # the old binary Excel format: save it as .xlsx
         ("a.csv", None, "xml"),
     ],
 )

@@ -52,7 +52,7 @@ def test_a_csv_row_with_the_wrong_number_of_fields_fails_alone(tmp_path: Path) -
         (b",,\n1,2,3\n", "has no header row"),
         (b"email\n\x00\x01\x02", "binary file"),
         (b"email\ncaf\xe9@x.com\n", "not valid UTF-8"),
-        (b"\xff\xfee\x00m\x00", "UTF-16"),
+        (b"\xff\xfee\x00m\x00\x00", "not valid utf-16: it ends inside a character"),
     ],
 )
 def test_unusable_csv_files_are_rejected_with_a_reason(tmp_path: Path, content: bytes, message: str) -> None:

@@ -33,7 +33,10 @@ def read_record_history(
     """The record's input (as stored in its chunk) and its outcome event, in order."""
     history = queries.record_history(account.account_id, action_uuid(action_id), row)
     return RecordHistory(
-        action_id=str(history.action_id), row=row, events=[event_public(e, row) for e in history.events]
+        action_id=str(history.action_id),
+        row=row,
+        column_mapping=history.column_mapping,
+        events=[event_public(e, row) for e in history.events],
     )
 
 
