@@ -1,8 +1,9 @@
 """Which column of an input becomes which field: the header matching a person expects.
 
 - A column is matched to a field whatever its case, its surrounding spaces or a
-  byte-order mark stuck to it; spaces, hyphens and underscores between words are
-  alike (`` Email `` is ``email``, ``First Name`` is ``first_name``).
+  byte-order mark stuck to it, and whatever spaces, hyphens or underscores separate
+  its words (`` E-Mail `` is ``email``, ``First Name`` and ``FirstName`` are
+  ``first_name``). No two fields of an entity may differ only so (a unit test checks).
 - ``column_mapping`` renames columns onto fields (``E-mail Address`` -> ``email``),
   matched the same way; each entry must name a field of the entity.
 - ``ignore_columns`` drops the named columns; ``ignore_unknown_columns`` drops every
@@ -26,9 +27,9 @@ from application.ports.inputs import InputError, ReadOptions
 
 
 def column_key(name: str) -> str:
-    """A column's name as it is matched: no byte-order mark, no surrounding spaces, any
-    case, and a run of spaces, hyphens or underscores between words as one ``_``."""
-    return _SEPARATORS.sub("_", name.replace("\ufeff", "").strip().casefold())
+    """A column's name as it is matched: no byte-order mark, any case, no spaces,
+    hyphens or underscores."""
+    return _SEPARATORS.sub("", name.replace("\ufeff", "").casefold())
 
 
 _SEPARATORS = re.compile(r"[\s_-]+")

@@ -288,14 +288,19 @@ def test_idempotency_key_returns_the_same_action_and_refuses_a_different_body(
             "records",
         ),
         (
-            lambda c: upload(c, "contacts.xlsx", b"PK\x03\x04", mime="application/vnd.ms-excel"),
+            lambda c: upload(c, "contacts.xls", b"\xd0\xcf\x11\xe0", mime="application/vnd.ms-excel"),
             415,
             "xlsx",
         ),
         (
-            lambda c: upload(c, "contacts.csv", "email\nzoë@example.com\n".encode("utf-16")),
+            lambda c: upload(c, "contacts.xlsx", b"PK\x03\x04"),
             422,
-            "UTF-16",
+            "is not an Excel .xlsx workbook",
+        ),
+        (
+            lambda c: upload(c, "contacts.csv", "email\nzoë@example.com\n".encode("utf-16") + b"\x00"),
+            422,
+            "not valid utf-16",
         ),
         (
             lambda c: upload(c, "contacts.csv", "email\nzo\xeb@example.com\n".encode("latin-1")),

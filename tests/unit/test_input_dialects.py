@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from application.columns import column_key
 from application.ports.inputs import InputError, ReadOptions
+from domain.entities.registry import ENTITY_TYPES
 from infrastructure.files.readers import FileSource
 
 pytestmark = pytest.mark.unit
@@ -31,10 +33,16 @@ def _read(path: Path, **options: object) -> tuple[FileSource, list[tuple[int, in
 
 
 def test_header_names_match_fields_whatever_their_case_spaces_or_bom(tmp_path: Path) -> None:
-    path = _write(tmp_path, "c.csv", b"\xef\xbb\xbf\xef\xbb\xbf Email ,FIRST NAME,last-name\na@x.com,Ann,Lee\n")
+    path = _write(tmp_path, "c.csv", b"\xef\xbb\xbf\xef\xbb\xbf E-Mail ,FIRST NAME,LastName\na@x.com,Ann,Lee\n")
     source, records = _read(path)
     assert records == [(1, 2, {"email": "a@x.com", "first_name": "Ann", "last_name": "Lee"})]
-    assert source.scan().columns == {"Email": "email", "FIRST NAME": "first_name", "last-name": "last_name"}
+    assert source.scan().columns == {"E-Mail": "email", "FIRST NAME": "first_name", "LastName": "last_name"}
+
+
+def test_no_two_fields_of_an_entity_are_matched_by_the_same_column_name() -> None:
+    for etype in ENTITY_TYPES.values():
+        fields = etype.field_names() | {"id"}
+        assert len({column_key(f) for f in fields}) == len(fields), etype.name
 
 
 def test_an_exact_header_records_no_mapping(tmp_path: Path) -> None:
@@ -71,9 +79,9 @@ def test_mapped_columns_become_fields_and_ignored_ones_are_dropped(tmp_path: Pat
             "columns 'A' and 'B' are both mapped onto email",
         ),
         (
-            b"E-mail,Email",
-            {"column_mapping": (("E-mail", "email"),)},
-            "columns 'E-mail' and 'Email' both become field email",
+            b"Work Email,Email",
+            {"column_mapping": (("work email", "email"),)},
+            "columns 'Work Email' and 'Email' both become field email",
         ),
         (b"email,EMAIL", {}, "header repeats column(s) email"),
         (b"email,Phone Number", {}, "unknown column(s) Phone Number"),
