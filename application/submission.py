@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID, uuid4
 
+from application.columns import ColumnRequest
 from application.event_store import ActionNotFoundError, BulkActionLog
 from application.ports.inputs import (
     DEFAULT_READ,
@@ -261,7 +262,8 @@ class Submission:
         ``store_input``, in the background: the id is answered at once."""
         command = checked_command(command)
         source = open_input(self.files, command, path, fmt, name)
-        action_id, created = self.create(command, source, scan or source.scan(), limits)
+        scan = source.scan() if scan is None else _with_requested_mapping(scan, command)
+        action_id, created = self.create(command, source, scan, limits)
         if not created:
             return Submitted(action_id, False, self.events.get_action(action_id).status.value)
         return Submitted(action_id, True, ActionStatus.QUEUEING.value)
@@ -436,6 +438,15 @@ def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str
             f"the idempotency key {command.idempotency_key!r} was used for a different request"
             f" (action {action.id}); use a new key"
         )
+
+
+def _with_requested_mapping(scan: InputScan, command: SubmitCommand) -> InputScan:
+    """A scan made as the input was written (records of a JSON body, which have no
+    header) records the mapping as the command asked for it."""
+    if scan.columns is not None:
+        return scan
+    fields = allowed_fields(command.entity_type, command.action_type, command.match_by)
+    return replace(scan, columns=ColumnRequest(command.read, fields).stored_mapping())
 
 
 def _stored(record: InputRecord, duplicate_of_row: int | None) -> dict[str, Any]:

@@ -4,7 +4,10 @@ python-calamine 0.9.1, each in its own process (time and peak RSS of that proces
 Writes the sample contacts (3% invalid, 3% duplicates) once as an .xlsx with openpyxl's
 write-only mode (not timed against the readers; its time is printed), then reads every
 row of the first sheet with each reader, turning each cell into the text the import
-stores. Prints a Markdown table.
+stores. Prints a Markdown table (CPU seconds beside wall seconds: on a shared machine
+the wall time says more about the neighbours than about the reader).
+
+    .venv/bin/pip install python-calamine==0.9.1  # the reader compared with; not a dependency
 
     .venv/bin/python bench/xlsx_readers.py --rows 1000000
     .venv/bin/python bench/xlsx_readers.py --rows 1000000 --file /tmp/contacts-1m.xlsx  # reuse a file
@@ -72,8 +75,8 @@ def _child(reader: str, path: Path) -> None:
     started = time.perf_counter()
     rows = read_openpyxl(path) if reader == "openpyxl" else read_calamine(path)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{rows} {seconds:.2f} {peak_mb:.0f}")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"{rows} {seconds:.2f} {usage.ru_maxrss / 1024:.0f} {usage.ru_utime + usage.ru_stime:.2f}")
 
 
 def main() -> None:
@@ -91,8 +94,8 @@ def main() -> None:
         seconds = write_xlsx(path, args.rows)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) with openpyxl write-only in {seconds:.1f}s")
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print("| reader | rows read | seconds | rows/s | peak RSS (MB) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| reader | rows read | wall s | CPU s | rows per CPU s | peak RSS (MB) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for reader in args.readers:
         out = subprocess.run(
             [sys.executable, __file__, "--child", reader, "--file", str(path)],
@@ -100,8 +103,8 @@ def main() -> None:
             text=True,
             check=True,
         ).stdout.split()
-        rows, seconds, peak = int(out[0]), float(out[1]), out[2]
-        print(f"| {reader} | {rows} | {seconds:.1f} | {rows / seconds:,.0f} | {peak} |")
+        rows, seconds, peak, cpu = int(out[0]), float(out[1]), out[2], float(out[3])
+        print(f"| {reader} | {rows:,} | {seconds:.1f} | {cpu:.1f} | {rows / cpu:,.0f} | {peak} |")
 
 
 if __name__ == "__main__":

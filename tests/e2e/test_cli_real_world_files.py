@@ -138,9 +138,13 @@ def test_a_mapping_that_cannot_work_is_refused_up_front(
     assert not (tmp_path / "data").exists()
 
 
-def test_unknown_columns_are_dropped_when_asked(tmp_path: Path) -> None:
+def test_unknown_columns_are_dropped_when_asked_and_the_options_are_part_of_the_request(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_bytes(b"Email|Owner|Stage\na@x.com|me|lead\nb@x.com|you|won\n")
-    run = bulkactions(tmp_path / "data", *import_args(path, "--ignore-unknown-columns"))
+    options = ("--ignore-unknown-columns", "--idempotency-key", "k1")
+    run = bulkactions(tmp_path / "data", *import_args(path, *options))
     assert run.code == 0, run.stderr
     assert run.json_last()["succeeded"] == 2
+    again = bulkactions(tmp_path / "data", *import_args(path, *options, "--delimiter", "|"))
+    assert again.code == 2
+    assert "the idempotency key 'k1' was used for a different request" in again.stderr

@@ -130,6 +130,7 @@ def test_json_records_with_their_keys_mapped_and_unknown_keys_dropped(client: ht
     assert _counts(action) == (3, 3, 0, 0)
     history = client.get(f"/v1/bulk-actions/{action['id']}/records/1/history").json()
     assert history["events"][0]["records"][0]["data"] == {"email": "j0@json.example", "first_name": "J"}
+    assert history["column_mapping"] == {"email address": "email", "First": "first_name"}
 
 
 @pytest.mark.parametrize(

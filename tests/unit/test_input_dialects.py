@@ -192,3 +192,10 @@ def test_another_sheet_is_read_by_name_and_a_missing_one_is_refused(tmp_path: Pa
         FileSource(path, options=ReadOptions(sheet="Nope")).scan()
     with pytest.raises(InputError, match=r"is not an Excel \.xlsx workbook"):
         FileSource(_write(tmp_path, "fake.xlsx", b"email\na@x.com\n")).scan()
+
+
+def test_read_options_are_stored_with_the_source_and_read_back_the_same_for_resume() -> None:
+    assert ReadOptions().as_stored() == {}
+    options = ReadOptions((("E-mail", "email"),), ("Notes",), True, ";", "cp1252", "Leads")
+    assert ReadOptions.from_stored(options.as_stored()) == options
+    assert ReadOptions.from_stored(None) == ReadOptions()
