@@ -119,8 +119,8 @@ def test_a_created_event_of_v3_reads_as_neither_a_retry_nor_a_dry_run() -> None:
     created = _action().collect_events()[0]
     stored = mapper.to_stored_event(created)
     state = orjson.loads(stored.state)
-    assert (state["class_version"], state["retry_of"], state["dry_run"]) == (4, None, False)
-    del state["retry_of"], state["dry_run"]
+    assert (state["class_version"], state["retry_of"], state["dry_run"]) == (5, None, False)
+    del state["retry_of"], state["dry_run"], state["column_mapping"]
     state["class_version"] = 3
     v3 = replace(stored, state=orjson.dumps(state))
     decoded = mapper.to_domain_event(v3)
@@ -129,6 +129,27 @@ def test_a_created_event_of_v3_reads_as_neither_a_retry_nor_a_dry_run() -> None:
     state["class_version"] = 1
     decoded = mapper.to_domain_event(replace(stored, state=orjson.dumps(state)))
     assert (decoded.retry_of, decoded.dry_run, decoded.callback_url, decoded.actor) == (None, False, None, None)
+
+
+def test_a_created_event_of_v4_reads_as_an_input_whose_columns_were_its_fields() -> None:
+    from dataclasses import replace
+
+    import orjson
+    from eventsourcing.persistence import JSONTranscoder
+
+    from infrastructure.events.mapper import FastMapper
+
+    mapper = FastMapper(JSONTranscoder())
+    mapping = {"E-mail Address": "email", "Notes": None}
+    action = BulkAction.submit(
+        uuid.uuid4(), "acc", "contact", "insert", None, {"kind": "file"}, 2, 4, column_mapping=mapping
+    )
+    stored = mapper.to_stored_event(action.collect_events()[0])
+    assert mapper.to_domain_event(stored).column_mapping == mapping
+    state = orjson.loads(stored.state)
+    del state["column_mapping"]
+    state["class_version"] = 4
+    assert mapper.to_domain_event(replace(stored, state=orjson.dumps(state))).column_mapping is None
 
 
 def test_an_action_is_retried_once_and_only_when_finished() -> None:
