@@ -278,7 +278,7 @@ def test_idempotency_key_returns_the_same_action_and_refuses_a_different_body(
             "unknown entity type",
         ),
         (
-            lambda c: c.post("/v1/bulk-actions", json={"entity": "contact", "action": "delete", "records": [{}]}),
+            lambda c: c.post("/v1/bulk-actions", json={"entity": "contact", "action": "merge", "records": [{}]}),
             422,
             "unknown action",
         ),
