@@ -60,6 +60,10 @@ class EmbeddedRuntime:
 
     def start(self) -> None:
         c = self.container
+        if c.metrics is not None:  # the in-process queue is only here: sample it here
+            from infrastructure.prometheus.metrics import sample_queues
+
+            self._thread("queue-sampler", functools.partial(sample_queues, c.services.monitoring))
         self._thread("relay", c.relay().run)
         self._thread("webhooks", c.webhook_outbox().run)
         for n in range(self.workers):

@@ -156,4 +156,9 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         return accounts
 
     def head(self) -> int:
+        """The notification log's last position (0 when empty)."""
         return self.recorder.max_notification_id() or 0
+
+    def ping(self) -> None:
+        """Raise if the event store cannot be reached now (readiness checks)."""
+        self.head()

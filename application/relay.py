@@ -18,6 +18,7 @@ from application.ports.messaging import MessageTransport, PositionStore
 from domain.bulk_action import BulkChunk
 
 CHUNKS_QUEUE = "bulk.chunks"
+RELAY_NAME = "relay"  # the relay's position is stored under this name
 
 
 def chunk_message(action_id: str, chunk_no: int) -> bytes:
@@ -31,7 +32,7 @@ class Relay:
         transport: MessageTransport,
         positions: PositionStore,
         faults: FaultPolicy,
-        name: str = "relay",
+        name: str = RELAY_NAME,
     ) -> None:
         self.events = events
         self.transport = transport

@@ -28,15 +28,17 @@ from application.completion import ActionCompleter, Cancellation
 from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, any_of, is_transient_os_error
 from application.migration import EntityOwnerMigration
+from application.monitoring import Followers, Monitoring
 from application.ports.entities import EntityStore
 from application.ports.inputs import InputFiles
 from application.ports.messaging import ChunkTrial, MessageTransport, PositionStore
+from application.ports.metrics import Metrics
 from application.ports.quotas import QuotaGate, QuotaLimits
 from application.ports.read_models import ReadModelSets, ReadModelStore
 from application.ports.webhooks import WebhookDeliveries
 from application.queries import ActionQueries
 from application.recovery import ActionRecovery
-from application.relay import Relay
+from application.relay import CHUNKS_QUEUE, RELAY_NAME, Relay
 from application.retry import Retrying
 from application.reversion import Reversion
 from application.submission import Submission
@@ -50,7 +52,7 @@ from infrastructure.inprocess.rate_limits import InProcessRateLimiter
 from infrastructure.settings import ConfigurationError, Settings
 from infrastructure.sqlite import faults as sqlite_faults
 from infrastructure.sqlite.key_index import SQLiteKeyIndex
-from projections.actions import READ_MODEL_VERSION
+from projections.actions import PROJECTION_NAME, READ_MODEL_VERSION
 from projections.maintenance import ReadModelMaintenance
 from projections.projector import Projector
 
@@ -71,6 +73,9 @@ DOCUMENT_STORES = {
 }
 TRANSPORTS = {"inprocess": "infrastructure.inprocess.backend", "rabbitmq": "infrastructure.rabbitmq.backend"}
 MAPPER_TOPIC = "infrastructure.events.mapper:FastMapper"
+# Metrics are recorded only where a process exposes them (prometheus-client is in the
+# `api` extra, and the base install's CLI runs without it).
+PROMETHEUS_METRICS = "infrastructure.prometheus.metrics:PrometheusMetrics"
 
 
 class EventStorage(Protocol):
@@ -141,6 +146,8 @@ class ApplicationServices:
     send_webhooks: Callable[[], int]
     # The document stores are local files: their reads may run on an event loop.
     local_stores: bool
+    # Lags, statuses, queue depths and reachability (metrics and /readyz).
+    monitoring: Monitoring
 
 
 @dataclass
@@ -160,6 +167,7 @@ class Container:
     rate_limiter: RateLimiter
     faults: FaultPolicy
     webhook_deliveries: WebhookDeliveries
+    metrics: Metrics | None = None  # None: nothing recorded (see PROMETHEUS_METRICS)
 
     def __post_init__(self) -> None:
         self.services = self._services()
@@ -205,6 +213,14 @@ class Container:
             catch_up=lambda: self.projector().catch_up(),
             send_webhooks=lambda: self.webhook_outbox().run_once(),
             local_stores=self.documents.local,
+            monitoring=Monitoring(
+                self.events,
+                self.read_models,
+                self.positions,
+                self.transport,
+                Followers(PROJECTION_NAME, RELAY_NAME),
+                _backend(TRANSPORTS, self.settings.transport).queues(CHUNKS_QUEUE),
+            ),
         )
 
     def reversion(self) -> Reversion:
@@ -214,7 +230,7 @@ class Container:
         return ActionCompleter(self.events, self.quota, self.entities)
 
     def processor(self) -> ChunkProcessor:
-        return ChunkProcessor(self.events, self.entities, self.clock, self.faults)
+        return ChunkProcessor(self.events, self.entities, self.clock, self.faults, self.metrics)
 
     def worker(self, trial: ChunkTrial | None = None) -> ChunkWorker:
         return ChunkWorker(self.processor(), self.transport, trial)
@@ -224,7 +240,7 @@ class Container:
 
     def projector(self, *, completing: bool = True) -> Projector:
         completer = self.completer().complete_if_done if completing else None
-        return Projector(self.events, self.read_models, completer, faults=self.faults)
+        return Projector(self.events, self.read_models, completer, faults=self.faults, metrics=self.metrics)
 
     def callback_urls(self) -> CallbackUrls:
         return CallbackUrls(SocketResolver(), self.settings.webhook_allow_private)
@@ -247,6 +263,7 @@ class Container:
         )
 
     def close(self) -> None:
+        self.services.monitoring.close()
         for part in (
             self.transport,
             self.webhook_deliveries,
@@ -370,6 +387,7 @@ def _container(settings: Settings, storage: EventStorage, events: BulkActionLog)
             rate_limiter=FallbackRateLimiter(kept(documents.rate_limiter()), InProcessRateLimiter(), faults),
             faults=faults,
             webhook_deliveries=kept(documents.webhooks()),
+            metrics=_backend({"on": PROMETHEUS_METRICS}, "on")() if settings.metrics else None,
         )
     except BaseException:
         # A server that is down at start: close what was built so far (clients,

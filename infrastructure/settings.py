@@ -22,6 +22,8 @@ class LogSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
 
     log_level: LogLevel = "WARNING"
+    # json: one JSON object per line (action_id, chunk_no, process, level, message).
+    log_format: Literal["text", "json"] = "text"
 
 
 class Settings(LogSettings):
@@ -42,6 +44,9 @@ class Settings(LogSettings):
     max_active_actions: int = Field(default=50, ge=1)
     requests_per_minute: int = Field(default=600, ge=1, description="default per-account API request rate")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest accepted request body (413 above)")
+    metrics: bool = Field(
+        default=False, description="record Prometheus metrics (turned on by serve and by --metrics-port)"
+    )
 
     # Completion webhooks (application/webhooks.py): the wait before attempt n + 1 is
     # base * 2**(n - 1), at most max, and attempts go on until retry_for after the

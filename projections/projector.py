@@ -17,9 +17,11 @@ from uuid import UUID
 
 from application.event_store import BulkActionLog
 from application.faults import FaultPolicy
+from application.ports.metrics import Metrics
 from application.ports.read_models import ActionFilter, ReadModelStore
 from domain.bulk_action import ActionStatus
 from projections.actions import PROJECTION_NAME, project
+from projections.outcome_tally import tally
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +34,14 @@ class Projector:
         complete_if_done: Callable[[UUID], bool] | None = None,
         name: str = PROJECTION_NAME,
         faults: FaultPolicy | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.events = events
         self.store = store
         self.complete_if_done = complete_if_done
         self.name = name
         self.faults = faults
+        self.metrics = metrics  # None: nothing counted (and no tally computed)
         # Actions to ask the completer about; None until the first step has looked at
         # every PROCESSING action (what a previous projector may have left).
         self._to_complete: set[str] | None = None
@@ -51,6 +55,8 @@ class Projector:
         changes = project(events, self.store.get_action)
         if not self.store.apply(self.name, events[-1][0], changes, expected_position=position):
             return len(events)  # another projector moved on meanwhile: read again from there
+        if self.metrics is not None:  # the batch was taken, so once: counted once
+            self.metrics.outcomes_projected(tally(changes, self.store.get_action))
         if self.complete_if_done is not None and self._to_complete is not None:
             self._to_complete.update(
                 action_id for action_id, delta in changes.deltas.items() if delta.chunks_done or delta.total is not None

@@ -27,12 +27,16 @@ def data_dir(ctx: click.Context) -> Path:
     return found
 
 
-def container(ctx: click.Context, *, create: bool = False, migrating: bool = False) -> Container:
+def container(ctx: click.Context, *, create: bool = False, migrating: bool = False, metrics: bool = False) -> Container:
     """The adapters and services of the data dir, built once per run; only commands
-    that make actions (``create``) may make a data dir."""
+    that make actions (``create``) may make a data dir; ``metrics`` records them
+    (``serve``)."""
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "container" not in obj:
-        obj["container"] = bootstrap(Settings(data_dir=obj["data_dir"]), create=create, migrating=migrating)
+        settings = Settings(data_dir=obj["data_dir"])
+        if metrics:
+            settings = settings.model_copy(update={"metrics": True})
+        obj["container"] = bootstrap(settings, create=create, migrating=migrating)
         ctx.call_on_close(obj["container"].close)
     built: Container = obj["container"]
     return built

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import orjson
 
-from api.cli.common import container
+from api.cli.common import container, data_dir
 from application.accounts import AccountLimits, DuplicateAccountError
+from infrastructure.settings import Settings
 
 
 @click.command()
@@ -32,9 +34,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
     from api.http.protocol import BoundedHttpToolsProtocol
     from api.runtime_process import RuntimeProcess
 
-    built = container(ctx, create=True)
+    embedded = Settings(data_dir=data_dir(ctx)).transport == "inprocess" and not no_runtime
+    if embedded:
+        _metrics_of_children(data_dir(ctx))
+    built = container(ctx, create=True, metrics=True)
     settings = built.settings
-    embedded = settings.transport == "inprocess" and not no_runtime
     started = datetime.now(UTC).isoformat()
     runtime = RuntimeProcess(settings, workers or settings.workers, started) if embedded else None
     # Bind before anything starts, so a taken port is one line and exit 1, and
@@ -50,6 +54,17 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
         app, host=host, port=bound_port, log_level="warning", access_log=False, http=BoundedHttpToolsProtocol
     )
     uvicorn.Server(config).run(sockets=[listening])
+
+
+def _metrics_of_children(data_dir: Path) -> None:
+    """The runtime's processes (workers, projector) write their metrics to files that
+    ``/metrics`` adds up; before anything imports the metrics library."""
+    from infrastructure.prometheus import use_multiprocess_dir
+
+    try:
+        use_multiprocess_dir(data_dir / "metrics")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {data_dir / 'metrics'}: {exc.strerror or exc}") from None
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -24,7 +24,8 @@ from fastapi.openapi.utils import get_openapi
 from api.http import problems
 from api.http.deps import ApiState, reject_unknown_query
 from api.http.ratelimit_headers import RateLimitHeaders
-from api.http.routes import bulk_actions, entities, events, health, progress, results, retries, ui, webhooks
+from api.http.request_metrics import RequestMetrics
+from api.http.routes import bulk_actions, entities, events, health, metrics, progress, results, retries, ui, webhooks
 from api.http.schemas import BulkActionCreate
 from api.http.spool import SpoolFolder
 from api.input_storing import InputStorer, InputStoring, resume_unfinished
@@ -52,10 +53,11 @@ class ApiConfig:
 
     data_dir: Path
     max_upload_bytes: int
+    metrics: bool = False  # GET /metrics and the request metrics
 
     @classmethod
     def of(cls, settings: Settings) -> ApiConfig:
-        return cls(settings.data_dir, settings.max_upload_bytes)
+        return cls(settings.data_dir, settings.max_upload_bytes, settings.metrics)
 
 
 def create_app(
@@ -103,8 +105,20 @@ def create_app(
     for module in (bulk_actions, retries, progress, results, events, entities, health, ui, webhooks):
         app.include_router(module.router, dependencies=[Depends(reject_unknown_query)])
     app.add_middleware(RateLimitHeaders)
+    if config.metrics:
+        _install_metrics(app, services)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _install_metrics(app: FastAPI, services: ApplicationServices) -> None:
+    """``GET /metrics`` (this process's metrics, with its children's in multiprocess
+    mode, and the lags and statuses read at scrape time) and the request metrics."""
+    from infrastructure.prometheus.metrics import Exposition, StateCollector
+
+    app.state.metrics = Exposition(StateCollector(services.monitoring))
+    app.include_router(metrics.router, dependencies=[Depends(reject_unknown_query)])
+    app.add_middleware(RequestMetrics)
 
 
 def _resume(services: ApplicationServices, data_dir: Path, created_before: str, done: threading.Event) -> None:

@@ -135,6 +135,14 @@ class ReadModelStore(Protocol):
 
     def position(self, projection: str) -> int: ...
 
+    def ping(self) -> None:
+        """Raise if the store cannot be reached now (readiness checks)."""
+        ...
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many actions have each status (every account; statuses with none left out)."""
+        ...
+
     def schema_version(self) -> int:
         """Which release's read models these are: 1 for stores from before versions
         were kept; a store made now has the adapter's current version."""

@@ -18,3 +18,8 @@ def _never(exc: BaseException) -> bool:
 
 
 is_transient: FaultClassifier = _never
+
+
+def queues(queue: str) -> tuple[str, ...]:
+    """The queues behind ``queue`` that monitoring samples (no dead-letter queue here)."""
+    return (queue,)

@@ -64,6 +64,9 @@ class InProcessTransport:
     def depth(self, queue_name: str) -> int:
         return self._queue(queue_name).qsize()
 
+    def ping(self) -> None:
+        """Always reachable: the queues are in this process."""
+
     def close(self) -> None:
         with self._lock:
             self._queues.clear()

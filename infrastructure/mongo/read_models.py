@@ -51,6 +51,7 @@ from application.ports.read_models import (
     LogLine,
     ViewChanges,
 )
+from domain.bulk_action import ActionStatus
 from infrastructure.mongo.client import Connection, Document, insert_ignoring_duplicates
 from infrastructure.mongo.projection_claims import Claim, ProjectionClaims
 from infrastructure.mongo.projection_transactions import ProjectionTransactions, has_transactions
@@ -125,6 +126,16 @@ class MongoReadModelStore:
 
     def position(self, projection: str) -> int:
         return self._claims.position(projection)
+
+    def ping(self) -> None:
+        self._client.admin.command("ping")
+
+    def count_by_status(self) -> dict[str, int]:
+        # One count per status rather than a $group: the statuses are few and known, and
+        # a count is what the stand-in and a real server answer alike. Action documents
+        # are one per action (not per record): a scan per scrape is small.
+        counts = {s.value: self._actions.count_documents({"status": exactly(s.value)}) for s in ActionStatus}
+        return {status: n for status, n in counts.items() if n}
 
     def apply(
         self,

@@ -314,6 +314,16 @@ class RabbitMQTransport:
         does not exist yet. Never declares: a queue's arguments are its owner's."""
         return self.ready_and_consumers(queue)[0]
 
+    def ping(self) -> None:
+        """A round trip to the broker on this thread's publishing connection (a new one
+        if it was lost); raises what connecting or the round trip raised."""
+        try:
+            connection, _ = self._publisher()
+            connection.process_data_events(0)
+        except CONNECTION_ERRORS:
+            self._drop_publisher()
+            raise
+
     def ready_and_consumers(self, queue: str) -> tuple[int, int]:
         """(ready messages, consumers) of ``queue``: what monitoring and the benchmark sample."""
         for attempt in (1, 2):

@@ -215,6 +215,13 @@ class SQLiteReadModelStore:
         )
         return int(row[0]) if row else 0
 
+    def ping(self) -> None:
+        self.db.connection().execute("SELECT 1 FROM positions LIMIT 1").fetchall()
+
+    def count_by_status(self) -> dict[str, int]:
+        rows = self.db.connection().execute("SELECT status, COUNT(*) FROM actions GROUP BY status").fetchall()
+        return {str(status): int(count) for status, count in rows}
+
     def apply(
         self, projection: str, position: int, changes: ViewChanges, *, expected_position: int | None = None
     ) -> bool:

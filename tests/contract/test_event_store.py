@@ -90,3 +90,11 @@ def test_the_mapper_restores_uuids_and_datetimes(event_log: BulkActionLog) -> No
     queued = event_log.chunk_queued(action.id, 0)
     assert queued.action_id == action.id
     assert queued.timestamp.tzinfo is not None
+
+
+def test_ping_answers_and_the_head_is_the_last_notification(event_log: BulkActionLog) -> None:
+    event_log.ping()
+    before = event_log.head()
+    _action(event_log)
+    assert event_log.head() == before + 1
+    assert event_log.follow(before, 10)[-1][0] == event_log.head()

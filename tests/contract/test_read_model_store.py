@@ -209,3 +209,19 @@ def test_the_audit_trail_is_read_entity_by_entity_a_page_at_a_time(read_models: 
         read += page
         after = (page[-1].entity_id, page[-1].position)
     assert [(h.entity_id, h.position) for h in read] == sorted((h.entity_id, h.position) for h in entries)
+
+
+def test_ping_answers_while_the_store_is_reachable(read_models: Any) -> None:
+    read_models.ping()
+
+
+def test_actions_are_counted_by_status(read_models: Any) -> None:
+    assert read_models.count_by_status() == {}
+    queueing, processing = _view(), _view()
+    changes = _processing_batch(processing)
+    changes.new_actions.append(queueing)
+    assert read_models.apply("actions", 1, changes)
+    done = ViewChanges()
+    done.delta(processing.action_id).status = "COMPLETED"
+    assert read_models.apply("actions", 2, done)
+    assert read_models.count_by_status() == {"QUEUEING": 1, "COMPLETED": 1}

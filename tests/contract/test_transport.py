@@ -121,3 +121,12 @@ def test_depth_counts_messages_not_yet_consumed(transport: Any) -> None:
     queue = f"test.{uuid.uuid4()}"
     transport.publish(queue, [b"a", b"b", b"c"])
     wait_for(lambda: transport.depth(queue) == 3, DEADLINE_S, "a depth of 3")
+
+
+def test_ping_answers_while_the_broker_is_reachable(transport: Any) -> None:
+    transport.ping()
+    transport.ping()  # again, on the connection the first one left
+
+
+def test_depth_of_a_queue_never_published_to_is_zero(transport: Any) -> None:
+    assert transport.depth(f"test.{uuid.uuid4()}") == 0
