@@ -88,10 +88,29 @@ def bootstrap_with_retry(settings: Settings, stop: threading.Event) -> Container
         return None  # stopped while waiting
 
 
-def run_worker(settings: Settings, consumers: int, stop: threading.Event, alive_file: Path | None) -> None:
+def expose_metrics(container: Container, port: int | None, parts: tuple[str, ...], stop: threading.Event) -> None:
+    """Serve this process's metrics on ``port`` until ``stop`` (nothing if None), with
+    the gauges in ``parts``: "queues" sampled from the transport, the others
+    (``StateCollector.PARTS``) read from the stores at scrape time."""
+    if port is None:
+        return
+    from infrastructure.prometheus.metrics import Exposition, StateCollector, start_queue_sampler
+
+    monitoring = container.services.monitoring
+    bound, close = Exposition(StateCollector(monitoring, set(parts) - {"queues"})).serve(port)
+    click.echo(f"metrics on http://0.0.0.0:{bound}/metrics", err=True)
+    if "queues" in parts:
+        start_queue_sampler(monitoring, stop)
+    threading.Thread(target=lambda: (stop.wait(), close()), name="metrics-stop", daemon=True).start()
+
+
+def run_worker(
+    settings: Settings, consumers: int, stop: threading.Event, alive_file: Path | None, metrics_port: int | None = None
+) -> None:
     container = bootstrap_with_retry(settings, stop)
     if container is None:
         return
+    expose_metrics(container, metrics_port, ("queues",), stop)
     threads = []
     try:
         for n in range(consumers):
@@ -120,6 +139,7 @@ def run_single_active(
     poll_seconds: float,
     standby_poll: float,
     alive_file: Path | None,
+    metrics: tuple[int | None, tuple[str, ...]] = (None, ()),
 ) -> None:
     """Stand by until this process holds the lock, then call the step until stopped.
 
@@ -132,6 +152,7 @@ def run_single_active(
     if container is None:
         return
     step = make_step(container)
+    expose_metrics(container, metrics[0], metrics[1], stop)
     try:
         while not stop.is_set():
             _touch(alive_file)
@@ -234,6 +255,13 @@ _DATA_DIR = click.option(
     default=None,
     help="Embedded state (SQLite entity/read-model files when BULK_DOCUMENT_STORE=sqlite).",
 )
+_METRICS_PORT = click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    envvar="BULK_METRICS_PORT",
+    default=None,
+    help="Serve Prometheus metrics on this port (/metrics; 0: any free port, printed).",
+)
 _ALIVE_FILE = click.option(
     "--alive-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -266,19 +294,36 @@ def _data_dir(ctx: click.Context, data_dir: Path | None) -> Path:
 )
 @_DATA_DIR
 @_ALIVE_FILE
+@_METRICS_PORT
 @click.pass_context
 def worker(
-    ctx: click.Context, consumers: int, try_chunk: str | None, data_dir: Path | None, alive_file: Path | None
+    ctx: click.Context,
+    consumers: int,
+    try_chunk: str | None,
+    data_dir: Path | None,
+    alive_file: Path | None,
+    metrics_port: int | None,
 ) -> None:
     """Process chunk messages from RabbitMQ until SIGTERM."""
     settings = _settings(_data_dir(ctx, data_dir), needs_postgres=False, needs_broker=True)
     if try_chunk is not None:
         raise SystemExit(run_trial(settings, try_chunk))  # the status is the verdict
-    run_worker(settings, consumers, stop_on_signals(), alive_file)
+    settings = _with_metrics(settings, metrics_port)
+    run_worker(settings, consumers, stop_on_signals(), alive_file, metrics_port)
+
+
+def _with_metrics(settings: Settings, metrics_port: int | None) -> Settings:
+    return settings if metrics_port is None else settings.model_copy(update={"metrics": True})
 
 
 def _single_active_command(
-    name: str, lock: str, step: Callable[[Container], Callable[[], int]], *, needs_broker: bool, summary: str
+    name: str,
+    lock: str,
+    step: Callable[[Container], Callable[[], int]],
+    *,
+    needs_broker: bool,
+    summary: str,
+    gauges: tuple[str, ...],
 ) -> click.Command:
     """``relay`` and ``projector``: one loop over a step, active in one process at a
     time (the PostgreSQL lock ``lock``), standbys polling to take over."""
@@ -294,19 +339,26 @@ def _single_active_command(
     )
     @_DATA_DIR
     @_ALIVE_FILE
+    @_METRICS_PORT
     @click.pass_context
     def command(
-        ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None, alive_file: Path | None
+        ctx: click.Context,
+        poll_seconds: float,
+        standby_poll: float,
+        data_dir: Path | None,
+        alive_file: Path | None,
+        metrics_port: int | None,
     ) -> None:
         settings = _settings(_data_dir(ctx, data_dir), needs_postgres=True, needs_broker=needs_broker)
         run_single_active(
-            settings,
+            _with_metrics(settings, metrics_port),
             lock,
             step,
             stop_on_signals(),
             poll_seconds=poll_seconds,
             standby_poll=standby_poll,
             alive_file=alive_file,
+            metrics=(metrics_port, gauges),
         )
 
     return command
@@ -318,6 +370,7 @@ relay = _single_active_command(
     _relay_step,
     needs_broker=True,
     summary="Publish queued chunks from the PostgreSQL event log to RabbitMQ (single-active).",
+    gauges=("relay",),
 )
 projector = _single_active_command(
     "projector",
@@ -325,6 +378,7 @@ projector = _single_active_command(
     _projector_step,
     needs_broker=False,
     summary="Keep the read models current from the PostgreSQL event log (single-active).",
+    gauges=("projection", "actions"),
 )
 
 

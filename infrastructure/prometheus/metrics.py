@@ -178,12 +178,13 @@ class Exposition:
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> Callable[[], None]:
-        """Serve ``/metrics`` on ``port`` from a thread; returns what stops it."""
+    def serve(self, port: int, host: str = "0.0.0.0") -> tuple[int, Callable[[], None]]:
+        """Serve ``/metrics`` on ``port`` (0: any free one) from a thread; returns the
+        port it got and what stops it."""
         server, thread = start_http_server(port, host, registry=self.registry)
 
         def stop() -> None:
             server.shutdown()
             thread.join(timeout=5)
 
-        return stop
+        return int(server.server_port), stop
