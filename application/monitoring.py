@@ -42,6 +42,7 @@ class Monitoring:
         # Pings run on long-lived threads: a broker client keeps one connection per
         # thread, and a ping that hangs (a server gone silent) must not hold the check.
         self._pinging = concurrent.futures.ThreadPoolExecutor(max_workers=3, thread_name_prefix="ping")
+        self._in_flight: dict[str, concurrent.futures.Future[None]] = {}
 
     def projection_lag(self) -> int:
         """Events in the notification log the projector has not applied yet."""
@@ -66,7 +67,13 @@ class Monitoring:
             "document_store": self.read_models.ping,
             "broker": self.transport.ping,
         }
-        pending = {name: self._pinging.submit(ping) for name, ping in checks.items()}
+        for name, ping in checks.items():
+            # A ping still hanging from an earlier check is waited for, not doubled: a
+            # prober polling during an outage must not pile up calls behind it.
+            running = self._in_flight.get(name)
+            if running is None or running.done():
+                self._in_flight[name] = self._pinging.submit(ping)
+        pending = {name: self._in_flight[name] for name in checks}
         concurrent.futures.wait(pending.values(), timeout=timeout)
         return [name for name, done in pending.items() if not done.done() or done.exception() is not None]
 
