@@ -13,7 +13,9 @@ import threading
 from typing import Any
 from uuid import UUID
 
+from application.log_context import working_on
 from infrastructure.bootstrap import Container, bootstrap
+from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 
 def projector_process(settings: dict[str, Any], stop: Any, parent_pid: int) -> None:
     """Child process body: project until told to stop or until the parent is gone."""
+    configure_logging(Settings(**settings))
     container = bootstrap(Settings(**settings))
     projector = container.projector()
     orphaned = threading.Event()  # the parent is gone: stop even while waiting out a fault
@@ -37,12 +40,14 @@ def projector_process(settings: dict[str, Any], stop: Any, parent_pid: int) -> N
 
 def store_input_process(settings: dict[str, Any], action_id: str, source: Any) -> None:
     """Child process body: store the input as chunks (parse, key index, ChunkQueued)."""
+    configure_logging(Settings(**settings))
     container = bootstrap(Settings(**settings))
     try:
         # Storing the input is resumable (chunks stored are skipped): through a full
         # disk or a locked store it simply starts again once the store is back.
         store_input = functools.partial(container.services.submission.store_input, UUID(action_id), source)
-        container.faults.retrying("storing the input", store_input, threading.Event())
+        with working_on(action_id):
+            container.faults.retrying("storing the input", store_input, threading.Event())
     finally:
         container.close()
 

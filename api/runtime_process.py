@@ -26,6 +26,7 @@ from api.input_storing import InputStorer, resume_unfinished
 from api.runtime import EmbeddedRuntime
 from application.submission import PendingInput
 from infrastructure.bootstrap import bootstrap
+from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def _run(
     settings: dict[str, Any], workers: int, created_before: str, inbox: Any, stop: Any, ready: Any, parent_pid: int
 ) -> None:
     config = Settings(**settings)
-    logging.basicConfig(level=config.log_level)
+    configure_logging(config)
     # Import work is batch work: at a lower priority (inherited by the projector
     # process) it takes the CPU the API leaves, and the API stays quick under load.
     os.nice(RUNTIME_NICENESS)

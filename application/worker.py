@@ -12,6 +12,7 @@ import orjson
 
 from application.chunk_processing import ChunkProcessor
 from application.faults import StoreUnavailableError
+from application.log_context import working_on
 from application.ports.messaging import ChunkTrial, MessageTransport
 from application.relay import CHUNKS_QUEUE
 
@@ -52,10 +53,16 @@ class ChunkWorker:
 
     def handle(self, body: bytes, attempt: int) -> None:
         action_id, chunk_no = _chunk_of(body)
-        self._attempt(PROCESSING, lambda: self.processor.process(action_id, chunk_no))
+        with working_on(action_id, chunk_no):
+            done = self._attempt(PROCESSING, lambda: self.processor.process(action_id, chunk_no))
+            log.info("chunk %d of action %s: %s (delivery %d)", chunk_no, action_id, done, attempt)
 
     def dead_letter(self, body: bytes) -> None:
         action_id, chunk_no = _chunk_of(body)
+        with working_on(action_id, chunk_no):
+            self._dead_letter(action_id, chunk_no)
+
+    def _dead_letter(self, action_id: UUID, chunk_no: int) -> None:
         if self._attempt(DEAD_LETTERS, lambda: self.processor.is_done(action_id, chunk_no)):
             log.warning("chunk %s of action %s was dead-lettered but is done: nothing to fail", chunk_no, action_id)
             return

@@ -32,6 +32,7 @@ from application.recovery import InputGoneError
 from application.submission import InputChangedError, InvalidCommandError
 from application.webhooks import CallbackUrlError
 from domain.errors import DomainError
+from infrastructure.logs import configure_logging, name_process
 from infrastructure.settings import ConfigurationError, LogSettings, settings_problem
 
 __all__ = ["cli", "main"]
@@ -50,6 +51,7 @@ __all__ = ["cli", "main"]
 def cli(ctx: click.Context, data_dir: Path) -> None:
     """Bulk insert / update / upsert of CRM records with per-record results."""
     ctx.ensure_object(dict)["data_dir"] = data_dir
+    name_process(ctx.invoked_subcommand or "bulkactions")
 
 
 for command in (
@@ -128,11 +130,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=LogSettings().log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(LogSettings())
 
 
 def _missing_extra(exc: BaseException | None) -> tuple[str, str] | None:

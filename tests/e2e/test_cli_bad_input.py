@@ -206,6 +206,7 @@ def test_a_read_only_data_dir_is_one_line_not_a_traceback(
     ("variable", "value", "message"),
     [
         ("BULK_LOG_LEVEL", "verbose", "BULK_LOG_LEVEL"),
+        ("BULK_LOG_FORMAT", "xml", "BULK_LOG_FORMAT"),
         ("BULK_EVENT_STORE", "oracle", "BULK_EVENT_STORE"),
         ("BULK_WORKERS", "lots", "BULK_WORKERS"),
     ],
