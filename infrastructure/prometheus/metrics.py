@@ -95,6 +95,7 @@ class StateCollector(Collector):
     is what alerting on ``absent()`` expects), it does not fail the scrape."""
 
     PARTS = ("projection", "relay", "actions")
+    NAMES = ("bulkactions_projection_lag_events", "bulkactions_relay_lag_events", "bulkactions_actions")
 
     def __init__(self, monitoring: Monitoring, parts: Iterable[str] = PARTS) -> None:
         self.monitoring, self.parts = monitoring, frozenset(parts)
@@ -153,6 +154,18 @@ def start_queue_sampler(monitoring: Monitoring, stop: threading.Event) -> thread
     thread = threading.Thread(target=sample_queues, args=(monitoring, stop), name="queue-sampler", daemon=True)
     thread.start()
     return thread
+
+
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+
+
+def exported_names() -> set[str]:
+    """Every sample name the platform exposes (what a dashboard or an alert may query)."""
+    names = set(StateCollector.NAMES)
+    for metric in (RECORDS, RECORD_ERRORS, CHUNK_DURATION, QUEUE_MESSAGES, HTTP_REQUESTS, HTTP_DURATION):
+        for family in metric.describe():
+            names.update(family.name + suffix for suffix in _SUFFIXES[family.type])
+    return names
 
 
 class _Default(Collector):

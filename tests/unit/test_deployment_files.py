@@ -9,6 +9,7 @@ instead, and the ``docker compose config`` test is reported as skipped with the 
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -28,7 +29,14 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 OUR_IMAGE = "bulk-action-platform:latest"
 # The variables each third-party image reads (its documented prefix).
-IMAGE_PREFIXES = {"postgres": ("POSTGRES_", "PGDATA"), "rabbitmq": ("RABBITMQ_",), "mongo": ("MONGO_",)}
+IMAGE_PREFIXES = {
+    "postgres": ("POSTGRES_", "PGDATA"),
+    "rabbitmq": ("RABBITMQ_",),
+    "mongo": ("MONGO_",),
+    "prom/prometheus": (),
+}
+PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus.yml"
+DASHBOARD = REPO / "deploy" / "grafana-dashboard.json"
 
 
 def _compose() -> dict[str, Any]:
@@ -151,3 +159,43 @@ def test_the_cli_service_reads_its_input_from_a_mount_and_keeps_its_scratch_in_t
     targets = [volume.split(":")[1] for volume in cli["volumes"]]
     assert data_dir.group(1) not in targets
     assert all(volume.endswith(":ro") for volume in cli["volumes"])
+
+
+def _scraped() -> set[tuple[str, int]]:
+    """(host, port) of every target deploy/prometheus.yml names, by static or DNS name."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    found: set[tuple[str, int]] = set()
+    for job in config["scrape_configs"]:
+        for dns in job.get("dns_sd_configs", []):
+            found.update((name, int(dns["port"])) for name in dns["names"])
+        for static in job.get("static_configs", []):
+            found.update((host, int(port)) for host, port in (t.rsplit(":", 1) for t in static["targets"]))
+    return found
+
+
+def test_prometheus_scrapes_every_process_on_the_port_it_serves_metrics_on() -> None:
+    services = _compose()["services"]
+    prometheus = services["prometheus"]
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    expected = set()
+    for name, service in services.items():
+        command = service.get("command", [])
+        if not _ours(service) or not command or command[0] not in {"serve", "relay", "projector", "worker"}:
+            continue
+        port = command[command.index("--port" if command[0] == "serve" else "--metrics-port") + 1]
+        expected.add((name, int(port)))
+    assert {entry[0] for entry in expected} == {"serve", "relay", "projector", "worker"}
+    assert _scraped() == expected
+
+
+def test_the_dashboard_queries_only_metrics_the_platform_exports() -> None:
+    from infrastructure.prometheus.metrics import exported_names
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {name for query in queries for name in re.findall(r"\bbulkactions_[a-z_]+", query)}
+    assert used and used <= exported_names(), sorted(used - exported_names())
+    # The operator's three questions are on it: records/s, error rate, queue depth.
+    assert any("rate(bulkactions_records_total" in q for q in queries)
+    assert any('outcome="failed"' in q for q in queries)
+    assert any("bulkactions_queue_messages" in q for q in queries)
