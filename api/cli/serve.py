@@ -50,8 +50,16 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
     shown_host = f"[{host}]" if ":" in host else host
     where = f"serving on http://{shown_host}:{bound_port} (docs: /docs)"
     click.echo(where + (" with embedded relay, workers and projector" if runtime else ""), err=True)
+    # With JSON logs uvicorn's own lines go through the root logger's JSON formatter
+    # (log_config=None: uvicorn leaves logging as configured) instead of its text format.
     config = uvicorn.Config(
-        app, host=host, port=bound_port, log_level="warning", access_log=False, http=BoundedHttpToolsProtocol
+        app,
+        host=host,
+        port=bound_port,
+        log_level="warning",
+        access_log=False,
+        http=BoundedHttpToolsProtocol,
+        log_config=uvicorn.config.LOGGING_CONFIG if settings.log_format == "text" else None,
     )
     uvicorn.Server(config).run(sockets=[listening])
 

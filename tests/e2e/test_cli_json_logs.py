@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli import bulkactions, import_args
+from tests.e2e.http_server import ApiServer, create_account, wait_finished
+from tests.e2e.raw_http import connect
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -38,3 +41,32 @@ def test_text_logs_stay_the_default(tmp_path: Path) -> None:
     assert run.code == 0, run.stderr
     worker_lines = [line for line in run.stderr.splitlines() if "application.worker" in line]
     assert worker_lines and all(" INFO application.worker: chunk 0 of action" in line for line in worker_lines)
+
+
+def test_serve_and_its_child_processes_write_json_lines(tmp_path: Path) -> None:
+    server = ApiServer(tmp_path, {"BULK_LOG_FORMAT": "json", "BULK_LOG_LEVEL": "INFO"})
+    server.start()
+    try:
+        with server.client(create_account(tmp_path, "ops")) as client:
+            records = [{"email": "a@example.com"}, {"email": "bad"}, {"email": "c@example.com"}]
+            body = {"entity": "contact", "action": "insert", "records": records, "options": {"chunk_size": 2}}
+            response = client.post("/v1/bulk-actions", json=body)
+            assert response.status_code == 202, response.text
+            action_id = response.json()["id"]
+            wait_finished(client, action_id)
+        with connect(server.base_url) as sock:  # not HTTP: the API process says it refused it
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            sock.recv(1000)
+        log = tmp_path / "serve.log"
+        wait_for(lambda: "refused a request" in log.read_text(), 10, "the refusal's log line")
+        text = log.read_text()
+    finally:
+        server.stop()
+    banner, *lines = text.splitlines()
+    assert banner.startswith("serving on ")  # the command's output, not a log line
+    entries = [json.loads(line) for line in lines]  # every log line one object
+    chunks = [e for e in entries if e["logger"] == "application.worker"]
+    assert sorted(e["chunk_no"] for e in chunks) == [0, 1]
+    assert {(e["action_id"], e["process"]) for e in chunks} == {(action_id, "bulk-runtime")}
+    refused = [e for e in entries if e["logger"] == "api.http.protocol"]
+    assert refused and refused[0]["process"] == "serve" and refused[0]["action_id"] is None
