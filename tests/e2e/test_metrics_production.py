@@ -125,3 +125,10 @@ def test_readyz_names_the_store_or_broker_a_proxy_cut_off(
             assert httpx.get(base + "/healthz", timeout=5).status_code == 200  # alive all along
             proxy.restore()
             wait_for(lambda: readiness() == (200, []), 60, f"readyz after {name} is back")
+        # The API's own metrics: each refusal counted under its route and status, and
+        # the gauges it reads from the stores.
+        samples = scrape(base + "/metrics")
+        assert value(samples, "bulkactions_http_requests_total", method="GET", route="/readyz", status="503") >= 3
+        assert value(samples, "bulkactions_http_requests_total", method="GET", route="/readyz", status="200") >= 4
+        assert value(samples, "bulkactions_actions", status="COMPLETED") == 0
+        assert ("bulkactions_projection_lag_events", frozenset()) in samples
