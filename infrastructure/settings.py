@@ -44,6 +44,10 @@ class Settings(LogSettings):
     max_active_actions: int = Field(default=50, ge=1)
     requests_per_minute: int = Field(default=600, ge=1, description="default per-account API request rate")
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest accepted request body (413 above)")
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="where serve's processes write the metrics /metrics adds up (default: under the temp dir)",
+    )
     metrics: bool = Field(
         default=False, description="record Prometheus metrics (turned on by serve and by --metrics-port)"
     )

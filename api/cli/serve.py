@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime
-from pathlib import Path
 
 import click
 import orjson
@@ -34,9 +33,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
     from api.http.protocol import BoundedHttpToolsProtocol
     from api.runtime_process import RuntimeProcess
 
-    embedded = Settings(data_dir=data_dir(ctx)).transport == "inprocess" and not no_runtime
+    early = Settings(data_dir=data_dir(ctx))
+    embedded = early.transport == "inprocess" and not no_runtime
     if embedded:
-        _metrics_of_children(data_dir(ctx))
+        _metrics_of_children(early)
     built = container(ctx, create=True, metrics=True)
     settings = built.settings
     started = datetime.now(UTC).isoformat()
@@ -64,15 +64,16 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
     uvicorn.Server(config).run(sockets=[listening])
 
 
-def _metrics_of_children(data_dir: Path) -> None:
+def _metrics_of_children(settings: Settings) -> None:
     """The runtime's processes (workers, projector) write their metrics to files that
     ``/metrics`` adds up; before anything imports the metrics library."""
-    from infrastructure.prometheus import use_multiprocess_dir
+    from infrastructure.prometheus import multiprocess_dir, use_multiprocess_dir
 
+    directory = multiprocess_dir(settings.data_dir, settings.metrics_dir)
     try:
-        use_multiprocess_dir(data_dir / "metrics")
+        use_multiprocess_dir(directory)
     except OSError as exc:
-        raise click.ClickException(f"cannot write {data_dir / 'metrics'}: {exc.strerror or exc}") from None
+        raise click.ClickException(f"cannot write {directory}: {exc.strerror or exc}") from None
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -6,10 +6,28 @@ run before the library is first imported (it reads the directory at import).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir(data_dir: Path, configured: Path | None) -> Path:
+    """``BULK_METRICS_DIR`` if set, else one folder per data dir under the temp dir.
+
+    Not inside the data dir: the library writes through ``mmap`` into sparse files, and
+    on a full filesystem a write that touches a new page kills the process (SIGBUS), no
+    exception to catch. With the files in the data dir, ``serve`` died (connection reset)
+    in tests/e2e/test_http_faults.py's full-disk test, which the data dir alone must
+    survive. A full temp filesystem would do the same: give the folder a filesystem
+    with room (a tmpfs of a few MB is plenty) through ``BULK_METRICS_DIR``.
+    """
+    if configured is not None:
+        return configured
+    key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"bulkactions-metrics-{key}"
 
 
 def use_multiprocess_dir(directory: Path) -> None:

@@ -15,7 +15,7 @@ Where each figure comes from (and why there):
   raw path, so ids do not become label values.
 
 Multiprocess: ``serve`` on the embedded default runs the workers and the projector in
-child processes; it sets ``PROMETHEUS_MULTIPROC_DIR`` (``<data dir>/metrics``) before
+child processes; it sets ``PROMETHEUS_MULTIPROC_DIR`` (``multiprocess_dir``) before
 this module is first imported anywhere, the children inherit it, and ``/metrics`` adds
 up their files (``Exposition``). This module must therefore only be imported lazily
 (the composition root loads it by name, the entrypoints inside functions).
