@@ -387,9 +387,15 @@ projector = _single_active_command(
 @click.option("--standby-poll", type=float, default=1.0, show_default=True)
 @_DATA_DIR
 @_ALIVE_FILE
+@_METRICS_PORT
 @click.pass_context
 def webhooks(
-    ctx: click.Context, poll_seconds: float, standby_poll: float, data_dir: Path | None, alive_file: Path | None
+    ctx: click.Context,
+    poll_seconds: float,
+    standby_poll: float,
+    data_dir: Path | None,
+    alive_file: Path | None,
+    metrics_port: int | None,
 ) -> None:
     """Deliver completion webhooks, retrying with backoff (single-active on PostgreSQL).
 
@@ -401,11 +407,12 @@ def webhooks(
         run_webhooks_embedded(settings, stop, alive_file)
         return
     run_single_active(
-        settings,
+        _with_metrics(settings, metrics_port),
         WEBHOOKS_LOCK,
         _webhooks_step,
         stop,
         poll_seconds=poll_seconds,
         standby_poll=standby_poll,
         alive_file=alive_file,
+        metrics=(metrics_port, ()),  # the process's own metrics: Prometheus sees it up
     )
