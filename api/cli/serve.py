@@ -3,6 +3,7 @@ default) and ``bulkactions accounts create``."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from datetime import UTC, datetime
 
@@ -66,14 +67,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, no_runt
 
 def _metrics_of_children(settings: Settings) -> None:
     """The runtime's processes (workers, projector) write their metrics to files that
-    ``/metrics`` adds up; before anything imports the metrics library."""
+    ``/metrics`` adds up; before anything imports the metrics library. A data dir that
+    cannot be written is left for the composition root to refuse in its own words."""
     from infrastructure.prometheus import multiprocess_dir, use_multiprocess_dir
 
-    directory = multiprocess_dir(settings.data_dir, settings.metrics_dir)
     try:
-        use_multiprocess_dir(directory)
+        use_multiprocess_dir(multiprocess_dir(settings.data_dir, settings.metrics_dir))
     except OSError as exc:
-        raise click.ClickException(f"cannot write {directory}: {exc.strerror or exc}") from None
+        logging.getLogger(__name__).warning("/metrics leaves out the runtime's processes: %s", exc)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -6,9 +6,9 @@ run before the library is first imported (it reads the directory at import).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -23,11 +23,18 @@ def multiprocess_dir(data_dir: Path, configured: Path | None) -> Path:
     in tests/e2e/test_http_faults.py's full-disk test, which the data dir alone must
     survive. A full temp filesystem would do the same: give the folder a filesystem
     with room (a tmpfs of a few MB is plenty) through ``BULK_METRICS_DIR``.
+
+    The folder is named by an id kept in the data dir (``metrics-id``), not by its path:
+    a data dir deleted and made again at the same path is new data, and must not carry
+    on the counters of the old one. Raises ``OSError`` if the id cannot be written.
     """
     if configured is not None:
         return configured
-    key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"bulkactions-metrics-{key}"
+    id_file = data_dir / "metrics-id"
+    if not id_file.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(uuid.uuid4().hex)
+    return Path(tempfile.gettempdir()) / f"bulkactions-metrics-{id_file.read_text().strip()}"
 
 
 def use_multiprocess_dir(directory: Path) -> None:
