@@ -66,7 +66,9 @@ HTTP_REQUESTS = Counter(
     "bulkactions_http_requests", "HTTP requests answered, by route template", ["method", "route", "status"]
 )
 HTTP_DURATION = Histogram(
-    "bulkactions_http_request_duration_seconds", "HTTP request latency, by route template", ["method", "route"]
+    "bulkactions_http_request_duration_seconds",
+    "HTTP request latency, by route template and status",
+    ["method", "route", "status"],
 )
 
 
@@ -85,7 +87,7 @@ class PrometheusMetrics:
 
 def http_request(method: str, route: str, status: int, seconds: float) -> None:
     HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    HTTP_DURATION.labels(method, route, str(status)).observe(seconds)
 
 
 class StateCollector(Collector):

@@ -78,6 +78,8 @@ def test_serve_metrics_equal_the_actions_counts_after_a_real_import(tmp_path: Pa
         )
         assert value(samples, "bulkactions_http_requests_total", method="GET", route=detail, status="200") >= 1
         assert value(samples, "bulkactions_http_requests_total", method="GET", route=detail, status="404") == 1
+        latency = "bulkactions_http_request_duration_seconds_count"
+        assert value(samples, latency, method="GET", route=detail, status="404") == 1
         assert not [
             labels
             for (name, labels) in samples
