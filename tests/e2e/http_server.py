@@ -6,7 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +121,43 @@ def spool_files(data_dir: Path) -> list[Path]:
 def spool_is_empty(data_dir: Path, timeout: float = 15) -> bool:
     """No input left on disk (each is removed once stored as events, or refused)."""
     return bool(wait_for(lambda: not spool_files(data_dir), timeout, "the spool folder to be empty"))
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        found += [int(child), *descendants(int(child))]
+    return found
+
+
+@contextmanager
+def runtime_in_bursts(server: ApiServer, running: float = 0.25, paused: float = 0.75) -> Iterator[None]:
+    """The runtime (workers, projector: every descendant of ``serve``) let run for
+    ``running`` seconds in every ``running + paused``: an import then takes several
+    seconds on any machine, so a test that watches one while it runs (progress stream,
+    dashboard) sees it running even where 10,000 rows take one second."""
+    assert server.process is not None
+    helpers = descendants(server.process.pid)
+    done = threading.Event()
+
+    def signal_all(sig: signal.Signals) -> None:
+        for pid in helpers:
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def toggle() -> None:
+        while not done.is_set():
+            signal_all(signal.SIGCONT)
+            done.wait(running)
+            if not done.is_set():
+                signal_all(signal.SIGSTOP)
+                done.wait(paused)
+
+    toggler = threading.Thread(target=toggle, daemon=True)
+    toggler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        toggler.join()
+        signal_all(signal.SIGCONT)

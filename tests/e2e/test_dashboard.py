@@ -18,7 +18,7 @@ import pytest
 
 from infrastructure.files.sample import write_contacts_csv
 from tests.conftest import require_server
-from tests.e2e.http_server import ApiServer, create_account
+from tests.e2e.http_server import ApiServer, create_account, runtime_in_bursts
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -150,7 +150,7 @@ def test_an_operator_logs_in_and_watches_an_import_complete_with_exact_counts(se
     assert page.driver.execute_script("return sessionStorage.getItem('bulkactions.api_key')") == key
     assert page.driver.execute_script("return localStorage.length") == 0
 
-    with server.client(key) as client:
+    with server.client(key) as client, runtime_in_bursts(server):
         path = server.data_dir / "contacts.csv"
         expected = write_contacts_csv(path, ROWS)
         form = {"entity": "contact", "action": "insert", "chunk_size": "100"}

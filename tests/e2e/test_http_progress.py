@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from infrastructure.files.sample import write_contacts_csv
-from tests.e2e.http_server import ApiServer, create_account, wait_finished
+from tests.e2e.http_server import ApiServer, create_account, runtime_in_bursts, wait_finished
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -68,7 +68,7 @@ def start_import(server: ApiServer, client: httpx.Client, rows: int, chunk_size:
 def test_progress_is_pushed_while_the_import_runs_at_most_every_half_second_then_the_exact_final_counts(
     server: ApiServer,
 ) -> None:
-    with server.client(create_account(server.data_dir, "watcher")) as client:
+    with server.client(create_account(server.data_dir, "watcher")) as client, runtime_in_bursts(server):
         action_id, expected = start_import(server, client, ROWS, chunk_size=100)
         events = read_events(client, action_id)
         detail = client.get(f"/v1/bulk-actions/{action_id}").json()

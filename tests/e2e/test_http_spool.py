@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli import bulkactions
-from tests.e2e.http_server import ApiServer, create_account, spool_files, spool_is_empty, wait_finished
+from tests.e2e.http_server import ApiServer, create_account, descendants, spool_files, spool_is_empty, wait_finished
 from tests.e2e.raw_http import connect, head, read_response
 from tests.waiting import wait_for
 
@@ -146,10 +146,3 @@ def test_a_starting_server_leaves_a_running_servers_uploads_alone(server: ApiSer
     assert accepted.status == 202, accepted.body
     with server.client(key) as c:
         assert wait_finished(c, accepted.json()["id"])["counts"]["succeeded"] == 40
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        found += [int(child), *descendants(int(child))]
-    return found
