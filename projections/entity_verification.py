@@ -38,10 +38,9 @@ def _at(entity_type: str, entity_id: str, *more: tuple[str, str | int]) -> Where
 def compare_entity_history(live: ReadModelStore, truth: ReadModelStore, report: VerificationReport) -> None:
     """Add every difference between the live and the rebuilt index of the audit trail."""
     report.checked.update(history_entries=0)
-    for entry, expected in _by_position(_entries(live), _entries(truth)):
+    for entry, expected in _by_key(_entries(live), _entries(truth)):
         report.checked["history_entries"] += 1
-        if entry == expected:
-            continue
+        # An entry is its whole key: one on each side is the same entry.
         if entry is None:
             assert expected is not None
             where: Where = (_INDEX, ("entity_id", expected.entity_id), ("position", expected.position))
@@ -52,27 +51,31 @@ def compare_entity_history(live: ReadModelStore, truth: ReadModelStore, report: 
                     "history_entry_extra", (_INDEX, ("entity_id", entry.entity_id), ("position", entry.position))
                 )
             )
-        else:
-            where = (_INDEX, ("entity_id", expected.entity_id), ("position", expected.position))
-            report.add(Difference("history_entry", where, "entity_id", entry.entity_id, expected.entity_id))
 
 
 def _entries(store: ReadModelStore) -> Iterator[EntityHistoryEntry]:
-    after = 0
-    while page := store.entity_history_page(after, _PAGE):
+    """The whole index in (entity id, position) order: the order of its primary key in
+    every store (read by position, the SQLite store sorted the whole table for every
+    page: a 3M-entry verify ran for minutes)."""
+    after: tuple[str, int] | None = None
+    while page := store.entity_history_by_entity(after, _PAGE):
         yield from page
-        after = page[-1].position
+        after = (page[-1].entity_id, page[-1].position)
 
 
-def _by_position(
+def _key(entry: EntityHistoryEntry) -> tuple[str, int]:
+    return entry.entity_id, entry.position
+
+
+def _by_key(
     live: Iterator[EntityHistoryEntry], truth: Iterator[EntityHistoryEntry]
 ) -> Iterator[tuple[EntityHistoryEntry | None, EntityHistoryEntry | None]]:
     entry, expected = next(live, None), next(truth, None)
     while entry is not None or expected is not None:
-        if expected is None or (entry is not None and entry.position < expected.position):
+        if expected is None or (entry is not None and _key(entry) < _key(expected)):
             yield entry, None
             entry = next(live, None)
-        elif entry is None or expected.position < entry.position:
+        elif entry is None or _key(expected) < _key(entry):
             yield None, expected
             expected = next(truth, None)
         else:

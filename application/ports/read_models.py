@@ -177,13 +177,9 @@ class ReadModelStore(Protocol):
         """The entities of an account that gave up this unique value, by position."""
         ...
 
-    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryEntry]:
-        """The whole index in position order, a page at a time (what verify reads)."""
-        ...
-
     def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryEntry]:
         """The whole index in (entity id, position) order, a page at a time, after the
-        entry ``after`` names (what verify folds into each entity)."""
+        entry ``after`` names (what verify compares and folds into each entity)."""
         ...
 
     def close(self) -> None: ...

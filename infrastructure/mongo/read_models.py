@@ -316,10 +316,6 @@ class MongoReadModelStore:
         found = [EntityKey(**{name: doc[name] for name in KEY_FIELDS}) for doc in self._keys.find(query)]
         return sorted(found, key=lambda k: k.position)
 
-    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryEntry]:
-        cursor = self._history.find({"_id": {"$gt": after_position}}).sort("_id", ASCENDING).limit(limit)
-        return [_history_entry(doc) for doc in cursor]
-
     def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryEntry]:
         # Two index ranges: the rest of the entity the last page ended in, then the
         # entities after it.

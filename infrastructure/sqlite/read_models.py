@@ -361,18 +361,6 @@ class SQLiteReadModelStore:
         )
         return [EntityKey(*r) for r in rows]
 
-    def entity_history_page(self, after_position: int, limit: int) -> list[EntityHistoryEntry]:
-        # By position: one pass over the (entity, position) key; verify reads it whole.
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT entity_id, position FROM entity_history WHERE position>? ORDER BY position LIMIT ?",
-                (after_position, limit),
-            )
-            .fetchall()
-        )
-        return [EntityHistoryEntry(_id_text(r[0]), r[1]) for r in rows]
-
     def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryEntry]:
         entity_id, position = after or ("", 0)
         rows = (

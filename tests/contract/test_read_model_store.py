@@ -183,7 +183,10 @@ def test_the_audit_trail_index_names_each_entitys_events_and_the_values_entities
     assert read_models.entity_positions(e1) == [10, 20, 30]
     assert read_models.entity_positions(str(uuid.uuid4())) == []
     assert [k.entity_id for k in read_models.entities_holding("acc", "contact", "x@y")] == [e2, "e9"]
-    assert [(h.entity_id, h.position) for h in read_models.entity_history_page(15, 2)] == [(e1, 20), (e1, 30)]
+    assert [(h.entity_id, h.position) for h in read_models.entity_history_by_entity((e1, 10), 2)] == [
+        (e1, 20),
+        (e1, 30),
+    ]
     assert read_models.get_action(changes.new_actions[0].action_id).actor == {"kind": "cli", "user": "ann"}
 
 
