@@ -18,7 +18,6 @@ from tests.conftest import require_server
 from tests.e2e.http_server import fresh_window, wait_finished
 from tests.integration.production_stack import ProductionStack, postgres_error, rabbitmq_error
 from tests.mongo_server import fresh_database
-from tests.waiting import served_url, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -36,21 +35,6 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Prod
         yield running, mongo
 
 
-def _api(stack: ProductionStack, mongo: dict[str, str]) -> str:
-    stack.start("api", "serve", "--port", "0", **mongo)
-
-    def answers() -> str | None:
-        assert stack.processes["api"].poll() is None, stack.log_text("api")
-        base = served_url(stack.log_text("api"))
-        try:
-            return base if base and httpx.get(base + "/openapi.json", timeout=1).status_code == 200 else None
-        except httpx.HTTPError:
-            return None
-
-    base: str = wait_for(answers, 60, "the API")
-    return base
-
-
 def _account(stack: ProductionStack, mongo: dict[str, str], name: str, *options: str) -> str:
     done = stack.run("accounts", "create", name, "--json", *options, **mongo)
     assert done.returncode == 0, done.stderr
@@ -62,7 +46,7 @@ def test_an_upload_is_imported_through_the_api_on_the_production_stack(
     stack: tuple[ProductionStack, dict[str, str]],
 ) -> None:
     running, mongo = stack
-    base = _api(running, mongo)
+    base = running.start_api(**mongo)
     key, other = _account(running, mongo, "prod"), _account(running, mongo, "other")
     tag = uuid.uuid4().hex[:8]
     rows = ["email,first_name"] + [f"p{i}.{tag}@example.com,P{i}" for i in range(3000)] + ["bad-email,=cmd"]
@@ -97,7 +81,7 @@ def test_an_upload_is_imported_through_the_api_on_the_production_stack(
 
 def test_rate_limits_hold_on_the_production_stack(stack: tuple[ProductionStack, dict[str, str]]) -> None:
     running, mongo = stack
-    base = _api(running, mongo)
+    base = running.start_api(**mongo)
     key = _account(running, mongo, "limited", "--requests-per-minute", "5", "--records-per-day", "3")
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
         body = {"entity": "contact", "action": "insert", "records": [{"email": f"x{i}@example.com"} for i in range(4)]}

@@ -17,7 +17,7 @@ from tests.e2e.http_server import wait_finished
 from tests.e2e.webhook_receiver import WebhookReceiver, signature_is_valid
 from tests.integration.production_stack import ProductionStack, postgres_error, rabbitmq_error
 from tests.mongo_server import fresh_database
-from tests.waiting import served_url, wait_for
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -43,21 +43,6 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Prod
         yield running, env
 
 
-def _api(stack: ProductionStack, env: dict[str, str]) -> str:
-    stack.start("api", "serve", "--port", "0", **env)
-
-    def answers() -> str | None:
-        assert stack.processes["api"].poll() is None, stack.log_text("api")
-        base = served_url(stack.log_text("api"))
-        try:
-            return base if base and httpx.get(base + "/openapi.json", timeout=1).status_code == 200 else None
-        except httpx.HTTPError:
-            return None
-
-    base: str = wait_for(answers, 60, "the API")
-    return base
-
-
 def _deliveries(client: httpx.Client, action_id: str) -> list[dict[str, Any]]:
     answer = client.get(f"/v1/bulk-actions/{action_id}/webhook-deliveries")
     assert answer.status_code == 200, answer.text
@@ -69,7 +54,7 @@ def test_the_webhooks_process_delivers_after_being_killed_mid_retry(
     stack: tuple[ProductionStack, dict[str, str]],
 ) -> None:
     running, env = stack
-    base = _api(running, env)
+    base = running.start_api(**env)
     done = running.run("accounts", "create", "prod", "--json", **env)
     assert done.returncode == 0, done.stderr
     owner = json.loads(done.stdout.splitlines()[-1])

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
 
+import httpx
 import psycopg
 
 from tests import containers
 from tests.servers import Candidate, Server, docker_engine_error, store, unset
+from tests.waiting import served_url, wait_for
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOCAL_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672"
@@ -226,6 +228,22 @@ class ProductionStack:
         process = subprocess.Popen(command, cwd=REPO, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT)
         self.processes[name] = process
         return process
+
+    def start_api(self, **env: str) -> str:
+        """Start ``bulkactions serve`` on any free port as process ``api``; its base URL
+        once it answers."""
+        self.start("api", "serve", "--port", "0", **env)
+
+        def answers() -> str | None:
+            assert self.processes["api"].poll() is None, self.log_text("api")
+            base = served_url(self.log_text("api"))
+            try:
+                return base if base and httpx.get(base + "/openapi.json", timeout=1).status_code == 200 else None
+            except httpx.HTTPError:
+                return None
+
+        base: str = wait_for(answers, 60, "the API")
+        return base
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
         process = self.processes.pop(name)
