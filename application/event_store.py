@@ -11,12 +11,12 @@ library's ``bankaccounts`` example does with ``AccountNotFoundError``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.bulk_action import BulkAction, BulkChunk, ChunkSummary, chunk_id, outcome_version
@@ -33,6 +33,18 @@ class ActionNotFoundError(LookupError):
 class ActionChangedError(Exception):
     """The action's header was changed by someone else since it was read (a concurrent
     cancel or completion): read it again and decide again."""
+
+
+@runtime_checkable
+class _PeekingMapper(Protocol):
+    """A mapper that can read a few leading values of a stored event without decoding
+    it whole (``infrastructure.events.mapper.FastMapper``)."""
+
+    def peek(self, stored_event: StoredEvent, names: tuple[str, ...]) -> dict[str, str | int] | None: ...
+
+
+_CHUNK_QUEUED = get_topic(BulkChunk.ChunkQueued)
+_CHUNK_PROCESSED = get_topic(BulkChunk.ChunkProcessed)
 
 
 class BulkActionLog(Application):  # type: ignore[type-arg]
@@ -88,8 +100,11 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         False means another delivery of the same chunk already stored them: the
         deterministic versions collide, so nothing is stored twice.
         """
+        # Straight to the recorder: ``EventStore.put`` also wraps each stored event in a
+        # ``Recording`` for the caller, 1000 objects per chunk nobody reads here.
+        to_stored = self.mapper.to_stored_event
         try:
-            self.events.put(list(events))
+            self.recorder.insert_events([to_stored(event) for event in events])
         except IntegrityError:
             return False
         return True
@@ -111,9 +126,12 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         return cast(list[DomainEvent], events)
 
     def chunk_summary(self, action_id: UUID, chunk_no: int) -> ChunkSummary | None:
-        last = next(iter(self.events.get(chunk_id(action_id, chunk_no), desc=True, limit=1)), None)
-        if not isinstance(last, BulkChunk.ChunkProcessed):
+        # The topic is read first: the last event of a chunk not yet processed is its
+        # ChunkQueued, a thousand input records not worth decoding to learn that.
+        stored = self.recorder.select_events(chunk_id(action_id, chunk_no), desc=True, limit=1)
+        if not stored or stored[0].topic != _CHUNK_PROCESSED:
             return None
+        last = cast(BulkChunk.ChunkProcessed, self.mapper.to_domain_event(stored[0]))
         return ChunkSummary(chunk_no, last.succeeded, last.failed, last.skipped)
 
     def follow(
@@ -125,6 +143,22 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         notes = self._notifications(after, limit, topics, until)
         to_event = self.mapper.to_domain_event
         return [(note.id, to_event(note)) for note in notes]
+
+    def queued_chunks(self, after: int, limit: int, *, until: int) -> list[tuple[int, UUID, int]]:
+        """The chunks queued after position ``after`` (at most ``limit``, none past
+        ``until``) as (position, action id, chunk number): what the relay publishes,
+        read without decoding each chunk's input where the mapper allows."""
+        notes = self._notifications(after, limit, [_CHUNK_QUEUED], until)
+        return [(note.id, *self._chunk_named(note)) for note in notes]
+
+    def _chunk_named(self, note: Notification) -> tuple[UUID, int]:
+        mapper: object = self.mapper
+        if isinstance(mapper, _PeekingMapper):
+            found = mapper.peek(note, ("action_id", "chunk_no"))
+            if found is not None:
+                return UUID(str(found["action_id"])), int(found["chunk_no"])
+        queued = cast(BulkChunk.ChunkQueued, self.mapper.to_domain_event(note))
+        return queued.action_id, queued.chunk_no
 
     def _notifications(self, after: int, limit: int, topics: Sequence[str], until: int | None) -> list[Notification]:
         found = self.recorder.select_notifications(after, limit, stop=until, topics=topics, inclusive_of_start=False)

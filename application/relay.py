@@ -15,7 +15,6 @@ import orjson
 from application.event_store import BulkActionLog
 from application.faults import FaultPolicy
 from application.ports.messaging import MessageTransport, PositionStore
-from domain.bulk_action import BulkChunk
 
 CHUNKS_QUEUE = "bulk.chunks"
 RELAY_NAME = "relay"  # the relay's position is stored under this name
@@ -45,8 +44,8 @@ class Relay:
         head = self.events.head()
         if head <= position:
             return 0
-        queued = self.events.follow(position, page, kinds=[BulkChunk.ChunkQueued], until=head)
-        bodies = [chunk_message(str(event.action_id), event.chunk_no) for _, event in queued]
+        queued = self.events.queued_chunks(position, page, until=head)
+        bodies = [chunk_message(str(action_id), chunk_no) for _, action_id, chunk_no in queued]
         if bodies:
             self.transport.publish(CHUNKS_QUEUE, bodies)
         # A short page means nothing else matched up to the head we read first.

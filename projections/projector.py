@@ -20,7 +20,7 @@ from application.faults import FaultPolicy
 from application.ports.metrics import Metrics
 from application.ports.read_models import ActionFilter, ReadModelStore
 from domain.bulk_action import ActionStatus
-from projections.actions import PROJECTION_NAME, project
+from projections.actions import PROJECTED_KINDS, PROJECTION_NAME, project
 from projections.outcome_tally import tally
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,16 @@ class Projector:
     def run_once(self, page: int = 1000) -> int:
         self._complete_waiting()
         position = self.store.position(self.name)
-        events = self.events.follow(position, page)
-        if not events:
+        head = self.events.head()
+        if head <= position:
             return 0
+        # Only the kinds it projects are read: a ChunkQueued (a chunk's whole input) is
+        # not decoded for nothing. A short page means nothing else it projects is
+        # stored up to the head read first, so the position moves on to that head.
+        events = self.events.follow(position, page, kinds=PROJECTED_KINDS, until=head)
         changes = project(events, self.store.get_action)
-        if not self.store.apply(self.name, events[-1][0], changes, expected_position=position):
+        moved_to = events[-1][0] if len(events) == page else head
+        if not self.store.apply(self.name, moved_to, changes, expected_position=position):
             return len(events)  # another projector moved on meanwhile: read again from there
         if self.metrics is not None:  # the batch was taken, so once: counted once
             self.metrics.outcomes_projected(tally(changes, self.store.get_action))

@@ -71,3 +71,28 @@ def test_a_new_projector_completes_an_action_a_previous_one_left_processing(cont
     assert _status(container, action_id) == "PROCESSING"
     container.projector().run_once()
     assert _status(container, action_id) == "COMPLETED"
+
+
+def test_the_projector_reads_past_chunk_inputs_without_projecting_them(container: Container) -> None:
+    """A ChunkQueued (a chunk's whole input) is not read by the projector, yet its
+    position moves past it: a log that ends with queued chunks is caught up with."""
+    action_id = _processed_action(container)
+    more = [{"row": 3, "line": 4, "data": {"email": "c@x.org"}}]
+    container.events.store_chunks([BulkChunk.queue(uuid.UUID(action_id), 1, 3, more)])  # the log's last event
+    projector = container.projector(completing=False)
+    read: list[list[type]] = []
+    follow = container.events.follow
+
+    def recording_follow(*args: object, **kwargs: object) -> object:
+        found = follow(*args, **kwargs)  # type: ignore[arg-type]
+        read.append([type(event) for _, event in found])
+        return found
+
+    container.events.follow = recording_follow  # type: ignore[method-assign]
+    projector.catch_up()
+    assert read and all(BulkChunk.ChunkQueued not in kinds for kinds in read)
+    assert BulkChunk.RecordSucceeded in read[0] and BulkChunk.RecordFailed in read[0]
+    assert container.read_models.position(projector.name) == container.events.head()
+    assert projector.run_once() == 0
+    view = container.read_models.get_action(action_id)
+    assert view is not None and (view.succeeded, view.failed) == (1, 1)

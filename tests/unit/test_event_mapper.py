@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import JSONTranscoder, StoredEvent
 
 from domain.bulk_action import BulkChunk
 from infrastructure.events import mapper as mapper_module
@@ -55,3 +55,27 @@ def test_a_large_state_is_stored_compressed_and_read_back_whole_beside_plain_jso
     assert stored_small.state.startswith(b"{")  # small states stay plain JSON
     assert mapper.to_domain_event(stored_large).records == records
     assert mapper.to_domain_event(stored_small).records == [{"row": 1}]
+
+
+def _chunk(action_id: UUID, chunk_no: int, rows: int) -> BulkChunk.ChunkQueued:
+    records = [{"row": n, "line": n + 1, "data": {"email": f"c{n}@example.com"}} for n in range(1, rows + 1)]
+    return typing.cast(BulkChunk.ChunkQueued, BulkChunk.queue(action_id, chunk_no, 1, records).collect_events()[0])
+
+
+@pytest.mark.parametrize("rows", [1, 1000])
+def test_peek_reads_a_chunks_action_and_number_from_plain_and_compressed_states(rows: int) -> None:
+    mapper = FastMapper(JSONTranscoder())
+    action_id = uuid4()
+    stored = mapper.to_stored_event(_chunk(action_id, 41, rows))
+    assert stored.state[:1] == (b"{" if rows == 1 else b"x")  # 1000 records are compressed
+    assert mapper.peek(stored, ("action_id", "chunk_no")) == {"action_id": str(action_id), "chunk_no": 41}
+
+
+def test_peek_says_none_when_the_values_do_not_lead_the_state() -> None:
+    mapper = FastMapper(JSONTranscoder())
+    stored = mapper.to_stored_event(_chunk(uuid4(), 3, 1))
+    # "records" comes after a nested value would: nothing past the leading plain values is read.
+    assert mapper.peek(stored, ("action_id", "records")) is None
+    assert mapper.peek(stored, ("action_id", "no_such_field")) is None
+    nested_first = StoredEvent(stored.originator_id, 1, stored.topic, b'{"x":{"action_id":"a"},"chunk_no":1}')
+    assert mapper.peek(nested_first, ("action_id", "chunk_no")) is None
