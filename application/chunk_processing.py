@@ -42,6 +42,8 @@ from domain.bulk_action import (
     Outcome,
     RecordResult,
     entity_id_for,
+    entity_id_prefix,
+    entity_id_text,
     record_outcomes,
 )
 from domain.entities.base import EntityType, FieldError, ValidRecord
@@ -89,6 +91,7 @@ class ChunkDecider:
         self.account_id = account_id
         self.action_id = action_id
         self.action_key = str(action_id)
+        self.entity_prefix = entity_id_prefix(action_id)
         self.etype: type[EntityType] = entity_type_named(entity_type)
         self.action_type = ActionType(action_type)
         self.match_by = match_by or self.etype.unique_field
@@ -216,7 +219,7 @@ class ChunkDecider:
 
     def _new_entity(self, row: int, valid: ValidRecord) -> NewEntity:
         assert valid.unique_key is not None
-        entity_id = str(entity_id_for(self.action_id, row))
+        entity_id = entity_id_text(self.entity_prefix, row)
         return NewEntity(entity_id, valid.unique_key, valid.values, self.action_key, row)
 
     def _insert(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, DomainEvent, event
@@ -80,6 +80,14 @@ def entity_id_for(action_id: UUID, row: int) -> UUID:
     """
     low = (0b10 << 62) | row
     return UUID(int=(entity_id_prefix(action_id) << 64) | low)
+
+
+def entity_id_text(prefix: int, row: int) -> str:
+    """``str(entity_id_for(action, row))`` from the action's ``entity_id_prefix``, without
+    building a UUID object (it runs once per inserted record and once per projected
+    outcome; ``UUID()`` validates its arguments in Python, several microseconds)."""
+    digits = f"{(prefix << 64) | (0b10 << 62) | row:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def entity_id_prefix(action_id: UUID) -> int:
@@ -427,6 +435,16 @@ class BulkChunk(Aggregate):
 
 
 OutcomeEvent = BulkChunk.RecordSucceeded | BulkChunk.RecordFailed | BulkChunk.RecordSkipped
+_Outcome = TypeVar("_Outcome", BulkChunk.RecordSucceeded, BulkChunk.RecordFailed, BulkChunk.RecordSkipped)
+
+
+def _outcome_event(cls: type[_Outcome], state: dict[str, Any]) -> _Outcome:
+    """An outcome event from its complete field values, without the frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` per field: 0.25 s of every 100,000 records).
+    The mapper builds decoded events the same way; ``state`` holds every field."""
+    built = object.__new__(cls)
+    object.__setattr__(built, "__dict__", state)
+    return built
 
 
 def record_outcomes(
@@ -439,9 +457,10 @@ def record_outcomes(
     originator = chunk_id(action_id, chunk_no)
     events: list[DomainEvent] = []
     counts = {Outcome.SUCCEEDED: 0, Outcome.FAILED: 0, Outcome.SKIPPED: 0}
+    succeeded, failed, skipped = BulkChunk.RecordSucceeded, BulkChunk.RecordFailed, BulkChunk.RecordSkipped
     for index, result in enumerate(results):
         counts[result.outcome] += 1
-        common: dict[str, Any] = {
+        state: dict[str, Any] = {
             "originator_id": originator,
             "originator_version": outcome_version(index),
             "timestamp": timestamp,
@@ -452,22 +471,19 @@ def record_outcomes(
         }
         event: DomainEvent
         if result.outcome is Outcome.SUCCEEDED:
-            event = BulkChunk.RecordSucceeded(
-                **common,
-                entity_id=result.entity_id or "",
-                op=result.op or "",
-                changes=result.changes,
-                entity_version=result.version,
-            )
+            state["entity_id"] = result.entity_id or ""
+            state["op"] = result.op or ""
+            state["changes"] = result.changes
+            state["entity_version"] = result.version
+            event = _outcome_event(succeeded, state)
         elif result.outcome is Outcome.FAILED:
-            event = BulkChunk.RecordFailed(**common, errors=result.errors)
+            state["errors"] = result.errors
+            event = _outcome_event(failed, state)
         else:
-            event = BulkChunk.RecordSkipped(
-                **common,
-                reason=result.reason or "",
-                duplicate_of=result.entity_id,
-                duplicate_of_row=result.duplicate_of_row,
-            )
+            state["reason"] = result.reason or ""
+            state["duplicate_of"] = result.entity_id
+            state["duplicate_of_row"] = result.duplicate_of_row
+            event = _outcome_event(skipped, state)
         events.append(event)
     events.append(
         BulkChunk.ChunkProcessed(

@@ -25,6 +25,23 @@ from eventsourcing.utils import Environment, EnvType
 
 
 class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    # Each row read back names its stream as text, which the library parses with
+    # ``UUID()`` (a few microseconds in Python); a chunk's thousand outcomes share one
+    # stream, so parsed ids are kept, a bounded number of them.
+    _PARSED_IDS_MAX = 4096
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._parsed_ids: dict[str, UUID | str] = {}
+
+    def convert_originator_id(self, originator_id: str) -> UUID | str:
+        found = self._parsed_ids.get(originator_id)
+        if found is None:
+            if len(self._parsed_ids) >= self._PARSED_IDS_MAX:
+                self._parsed_ids.clear()
+            found = self._parsed_ids[originator_id] = super().convert_originator_id(originator_id)
+        return found
+
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
         if not stored_events:
             return []

@@ -9,6 +9,7 @@ changes are read and written back inside that transaction.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from application.ports.read_models import (
     LogLine,
     ViewChanges,
 )
-from domain.bulk_action import entity_id_for
+from domain.bulk_action import entity_id_prefix, entity_id_text
 from infrastructure.sqlite.database import SQLiteDatabase
 from projections.actions import READ_MODEL_VERSION
 from projections.merge import MUTABLE, merged, refuses_batch
@@ -134,6 +135,12 @@ def _action(row: tuple[Any, ...]) -> ActionView:
 def _id_bytes(entity_id: str) -> bytes | str:
     """An entity id as its 16 bytes: a third of the text's size in the index that holds
     one entry per outcome. (Any other id stays text: SQLite keeps each value's type.)"""
+    if len(entity_id) == 36 and entity_id[8] == entity_id[13] == entity_id[18] == entity_id[23] == "-":
+        # The usual form (str of a UUID): its hex digits are its bytes, no UUID() needed.
+        try:
+            return bytes.fromhex(entity_id.replace("-", ""))
+        except ValueError:
+            return entity_id
     try:
         return UUID(entity_id).bytes
     except ValueError:
@@ -147,8 +154,14 @@ def _id_text(stored: bytes | str) -> str:
 def _own_entity(action_id: str, row: int) -> str | None:
     """The id of the entity this row's insert makes (None for an action id that is not
     a UUID, which no import has)."""
+    prefix = _entity_prefix(action_id)
+    return None if prefix is None else entity_id_text(prefix, row)
+
+
+@functools.lru_cache(maxsize=256)
+def _entity_prefix(action_id: str) -> int | None:
     try:
-        return str(entity_id_for(UUID(action_id), row))
+        return entity_id_prefix(UUID(action_id))
     except ValueError:
         return None
 
