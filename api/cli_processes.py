@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import click
 
 from api.chunk_trial import SubprocessChunkTrial, run_trial
+from api.process_heap import settle_heap
 from application.faults import FaultPolicy, StoreUnavailableError
 from infrastructure.bootstrap import ConfigurationError, Container, bootstrap, fault_policy, single_active_lock
 from infrastructure.settings import Settings
@@ -83,9 +84,11 @@ def bootstrap_with_retry(settings: Settings, stop: threading.Event) -> Container
     supervisor, and a server may be down when a process starts. None if stopped
     meanwhile. Anything else (a bad setting, a store to migrate) is raised at once."""
     try:
-        return fault_policy(settings).retrying("starting", lambda: bootstrap(settings), stop)
+        container = fault_policy(settings).retrying("starting", lambda: bootstrap(settings), stop)
     except StoreUnavailableError:
         return None  # stopped while waiting
+    settle_heap()
+    return container
 
 
 def expose_metrics(container: Container, port: int | None, parts: tuple[str, ...], stop: threading.Event) -> None:

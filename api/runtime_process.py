@@ -23,6 +23,7 @@ import queue
 from typing import Any
 
 from api.input_storing import InputStorer, resume_unfinished
+from api.process_heap import settle_heap
 from api.runtime import EmbeddedRuntime
 from application.submission import PendingInput
 from infrastructure.bootstrap import bootstrap
@@ -42,6 +43,7 @@ def _run(
     # process) it takes the CPU the API leaves, and the API stays quick under load.
     os.nice(RUNTIME_NICENESS)
     container = bootstrap(config)
+    settle_heap()
     storer = InputStorer(container.services)
     try:
         with EmbeddedRuntime(container, workers):

@@ -10,6 +10,7 @@ from uuid import UUID
 import click
 import orjson
 
+from api.process_heap import settle_heap
 from infrastructure.bootstrap import ApplicationServices, Container, bootstrap
 from infrastructure.settings import Settings
 
@@ -37,6 +38,7 @@ def container(ctx: click.Context, *, create: bool = False, migrating: bool = Fal
         if metrics:
             settings = settings.model_copy(update={"metrics": True})
         obj["container"] = bootstrap(settings, create=create, migrating=migrating)
+        settle_heap()
         ctx.call_on_close(obj["container"].close)
     built: Container = obj["container"]
     return built
