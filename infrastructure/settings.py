@@ -39,6 +39,12 @@ class Settings(LogSettings):
     postgres_pool_size: int = Field(default=5, ge=1)
 
     workers: int = Field(default=2, ge=1, le=64)
+    worker_processes: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="embedded default: how many of the workers process chunks in a child process of their own",
+    )
     delivery_limit: int = Field(default=5, ge=1)
     records_per_day: int = Field(default=100_000_000, ge=1)
     max_active_actions: int = Field(default=50, ge=1)

@@ -124,9 +124,16 @@ def spool_is_empty(data_dir: Path, timeout: float = 15) -> bool:
 
 
 def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``: the children of each of its threads (a process
+    started from a thread is listed under that thread only), and theirs."""
     found: list[int] = []
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        found += [int(child), *descendants(int(child))]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        for child in children:
+            found += [int(child), *descendants(int(child))]
     return found
 
 
