@@ -41,7 +41,6 @@ from domain.bulk_action import (
     BulkChunk,
     Outcome,
     RecordResult,
-    entity_id_for,
     entity_id_prefix,
     entity_id_text,
     record_outcomes,
@@ -253,7 +252,7 @@ class ChunkDecider:
 
     def _update_result(self, item: EntityChange, line: int | None, outcome: UpdateResult) -> RecordResult:
         if outcome.status in ("updated", "already_applied", "unchanged"):
-            if outcome.entity_id == str(entity_id_for(self.action_id, item.row)):
+            if outcome.entity_id == entity_id_text(self.entity_prefix, item.row):
                 # An upsert's own insert, met again by a re-run: what the insert set.
                 return _created(item.row, line, outcome.entity_id, item.values)
             op = "unchanged" if outcome.status == "unchanged" else "updated"
@@ -294,7 +293,7 @@ class ChunkDecider:
         if not missing:
             return
         new = [
-            NewEntity(str(entity_id_for(self.action_id, c.row)), c.match_value, c.values, c.action_id, c.row)
+            NewEntity(entity_id_text(self.entity_prefix, c.row), c.match_value, c.values, c.action_id, c.row)
             for _, c in missing
         ]
         inserted = self.entities.insert_many(self.account_id, self.etype.name, new)
