@@ -40,8 +40,9 @@ def test_migrate_gives_each_entity_the_account_that_inserted_it_and_names_crosse
     run = bulkactions(legacy_dir, "migrate")
     assert run.code == 0, run.stderr
     assert "migrated 5 entities" in run.stdout
-    # Its read models had no audit trail: rebuilt from the events.
-    assert "rebuilt the read models from 29 events" in run.stdout
+    # Its read models had no audit trail: rebuilt from the events (the log's 29 less the
+    # 4 chunk inputs, ChunkQueued, which no read model is made of and the projector skips).
+    assert "rebuilt the read models from 25 events" in run.stdout
     # `other`'s UPDATE rewrote acme's shared@x.org in that release: named for review.
     assert "review 1 entity last changed" in run.stdout
     assert _owners(legacy_dir) == {
