@@ -3,9 +3,11 @@ read by the file reader (``FileSource``) with the application's column rule."""
 
 from __future__ import annotations
 
+import pickle
 import re
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import Workbook
@@ -13,6 +15,7 @@ from openpyxl import Workbook
 from application.columns import column_key
 from application.ports.inputs import InputError, ReadOptions
 from domain.entities.registry import ENTITY_TYPES
+from infrastructure.files import xlsx
 from infrastructure.files.readers import FileSource
 
 pytestmark = pytest.mark.unit
@@ -192,6 +195,39 @@ def test_another_sheet_is_read_by_name_and_a_missing_one_is_refused(tmp_path: Pa
         FileSource(path, options=ReadOptions(sheet="Nope")).scan()
     with pytest.raises(InputError, match=r"is not an Excel \.xlsx workbook"):
         FileSource(_write(tmp_path, "fake.xlsx", b"email\na@x.com\n")).scan()
+
+
+def test_an_unchanged_xlsx_is_parsed_once_however_often_it_is_scanned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _workbook(tmp_path / "export.xlsx")
+    source = FileSource(path)
+    first = source.scan()
+    opened: list[object] = []
+    parse = xlsx.rows
+
+    def counted(*args: Any) -> Any:
+        opened.append(args)
+        return parse(*args)
+
+    monkeypatch.setattr(xlsx, "rows", counted)
+    stored = pickle.loads(pickle.dumps(source))  # as the source travels to the storing process
+    assert stored.scan() == first
+    assert source.scan() == first
+    assert opened == []
+    assert [r.row for r in stored.records()] == [1, 2, 3]
+    assert len(opened) == 1
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["email"])
+    sheet.append(["new@x.com"])
+    book.save(path)
+    changed = stored.scan()
+    assert (changed.total, changed.columns) == (1, None)
+    assert changed.sha256 != first.sha256
+    assert len(opened) == 2
 
 
 def test_read_options_are_stored_with_the_source_and_read_back_the_same_for_resume() -> None:
