@@ -191,7 +191,7 @@ class FileSource:
         """An xlsx is scanned again (storing checks that the file is the one submitted,
         in the process that stores it: the source travels there with its last scan), and
         parsing a sheet costs thousands of times hashing its file (1M rows: 0.02 CPU s
-        to hash, minutes to parse): the same bytes (same SHA-256) give the last scan's
+        to hash, about 100 to parse): the same bytes (same SHA-256) give the last scan's
         answer without a parse."""
         if self._xlsx_scan is not None and _file_digest(self.path) == (self._xlsx_scan.sha256, self._xlsx_scan.size):
             return self._xlsx_scan

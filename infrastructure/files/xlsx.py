@@ -3,8 +3,9 @@
 Why openpyxl and not python-calamine (bench/xlsx_readers.py, docs/benchmarks.md): on a
 1M-row sheet calamine reads the whole sheet into memory before the first row (peak RSS
 grows with the sheet), while openpyxl's read-only mode parses the sheet's XML as it
-goes: memory stays flat (but for the workbook's shared strings table, which every
-xlsx reader holds whole), at a lower speed.
+goes, at a lower speed. Its memory is not quite flat: besides the workbook's shared
+strings table (which every xlsx reader holds whole), openpyxl keeps every parsed row
+element, emptied, until the sheet is closed: about 80 bytes a row (docs/benchmarks.md).
 
 Each row comes with its number as Excel shows it (the first row is 1), its cells as
 the text a person sees: text as it is, whole numbers without a decimal point (``42``,
