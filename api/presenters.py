@@ -128,11 +128,22 @@ def _outcome_lines(record: dict[str, Any]) -> list[str]:
         lines.append(f"      entity {record['entity_id']}{version}")
     for name, (before, after) in (record.get("changes") or {}).items():
         lines.append(f"      {name}: {_value(before)} -> {_value(after)}")
+    for field, link in (record.get("links") or {}).items():
+        lines.append(f"      {link_text(field, link)}")
     for error in record.get("errors") or []:
         lines.append(f"      {error['field']}: {error['message']} ({error['code']})")
     if record.get("reason"):
         lines.append(f"      {record['reason']}")
     return lines
+
+
+def link_text(field: str, link: dict[str, Any]) -> str:
+    """``company_domain -> company 0190... (created)``: what a link field named."""
+    if link["status"] == "invalid":
+        return f"{field}: not linked, not a valid {link['entity']} key"
+    if link["entity_id"] is None:
+        return f"{field}: not linked, no {link['entity']} {link['key']!r} ({link['status']})"
+    return f"{field} -> {link['entity']} {link['entity_id']} ({link['key']}, {link['status']})"
 
 
 def _value(value: Any) -> str:

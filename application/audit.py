@@ -38,6 +38,7 @@ class EntityHistoryLine:
     op: str
     at: str
     changes: dict[str, list[Any]] | None  # field -> [before, after]; None: not recorded (v1)
+    links: dict[str, dict[str, Any]] | None = None  # what its link fields named (domain.links)
 
 
 def history_lines(
@@ -54,7 +55,9 @@ def history_lines(
             EntityHistoryLine(
                 event.entity_id,
                 action.account_id,
-                action.entity_type,
+                # A linked entity an action created is of its own type (a contact
+                # import's company); an outcome's entity is of its action's type.
+                getattr(event, "entity_type", action.entity_type),
                 event.entity_version,
                 position,
                 str(event.action_id),
@@ -63,6 +66,7 @@ def history_lines(
                 event.op,
                 event.timestamp.isoformat(),
                 event.changes,
+                getattr(event, "links", None),
             )
         )
     return sorted(lines, key=lambda h: (h.version is not None, h.version or 0, h.position))
@@ -79,6 +83,7 @@ class AuditedChange:
     version: int | None
     fields: dict[str, dict[str, Any]] | None  # name -> {"before", "after"}; None: not recorded (v1)
     column_mapping: dict[str, str | None] | None = None  # how its action's input columns became fields
+    links: dict[str, dict[str, Any]] | None = None  # the entities its link fields named, e.g. the company
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,7 @@ class EntityAudit:
                     "version": c.version,
                     "fields": c.fields,
                     "column_mapping": c.column_mapping,
+                    "links": c.links,
                 }
                 for c in self.changes
             ],
@@ -166,7 +172,7 @@ class EntityAudits:
         if line.changes is not None:
             fields = {name: {"before": before, "after": after} for name, (before, after) in line.changes.items()}
         return AuditedChange(
-            line.action_id, line.row, line.line, line.op, line.at, actor, line.version, fields, mapping
+            line.action_id, line.row, line.line, line.op, line.at, actor, line.version, fields, mapping, line.links
         )
 
 

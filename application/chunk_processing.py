@@ -22,6 +22,7 @@ from uuid import UUID
 from application.dry_run import DryRunEntities
 from application.event_store import BulkActionLog
 from application.faults import FaultClassifier, FaultPolicy, StoreUnavailableError
+from application.links import EntityLinker, links_apply
 from application.ports.entities import (
     EntityChange,
     EntityDelete,
@@ -84,6 +85,7 @@ class ChunkDecider:
         match_by: str | None,
         *,
         is_infrastructure: FaultClassifier,
+        create_links: bool = False,
     ) -> None:
         self.entities = entities
         self.is_infrastructure = is_infrastructure
@@ -94,6 +96,7 @@ class ChunkDecider:
         self.etype: type[EntityType] = entity_type_named(entity_type)
         self.action_type = ActionType(action_type)
         self.match_by = match_by or self.etype.unique_field
+        self.linker = EntityLinker(entities, account_id, action_id, create=create_links)
 
     def decide(self, records: list[dict[str, Any]]) -> list[RecordResult]:
         try:
@@ -148,7 +151,10 @@ class ChunkDecider:
         else:
             self._insert(records, inserts, results)
             self._update(records, changes, results)
-        return [r for r in results if r is not None]
+        decided = [r for r in results if r is not None]
+        if links_apply(self.etype, self.action_type):
+            self.linker.link(self.etype, records, decided)
+        return decided
 
     def _validated(self, row: int, data: dict[str, Any]) -> NewEntity | EntityChange | EntityDelete | list[FieldError]:
         if self.action_type is ActionType.DELETE:
@@ -428,6 +434,7 @@ class ChunkProcessor:
             action.action_type,
             action.match_by,
             is_infrastructure=self.faults.is_infrastructure,
+            create_links=action.link_companies,
         )
         results = decider.decide(queued.records)
         events = record_outcomes(action_id, chunk_no, results, self.clock.now())

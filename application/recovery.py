@@ -123,6 +123,7 @@ def _pending(action: BulkAction) -> PendingInput:
         action.chunk_size,
         dry_run=action.dry_run,
         read=read,
+        link_companies=action.link_companies,
     )
     if action.reverts is not None:  # its input is its original's outcomes, in the event store
         return PendingInput(action.id, command, None, None)

@@ -40,9 +40,15 @@ class Retrying:
         self.files = files
 
     def command_of(self, parent: BulkAction) -> SubmitCommand:
-        """What a retry of ``parent`` submits: the same entity, action and match field."""
+        """What a retry of ``parent`` submits: the same entity, action and match field,
+        linking as it did."""
         return SubmitCommand(
-            parent.account_id, parent.entity_type, parent.action_type, parent.match_by, parent.chunk_size
+            parent.account_id,
+            parent.entity_type,
+            parent.action_type,
+            parent.match_by,
+            parent.chunk_size,
+            link_companies=parent.link_companies,
         )
 
     def start(
@@ -134,4 +140,5 @@ class Retrying:
             scan.total,
             actor,
             retry_of=parent.id,
+            link_companies=parent.link_companies,
         )

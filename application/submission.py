@@ -32,6 +32,7 @@ from domain.bulk_action import (
     SUBMITTED_ACTIONS,
     TARGETED_ACTIONS,
     ActionStatus,
+    ActionType,
     BulkAction,
     BulkChunk,
     action_id_for_key,
@@ -69,6 +70,9 @@ class SubmitCommand:
     # How its input is read (column mapping, dropped columns, encoding, delimiter, sheet);
     # kept with the source (``source["read"]``) so that resume reads it the same way.
     read: ReadOptions = DEFAULT_READ
+    # Create the entities records link to that do not exist (domain.links); without it
+    # records are linked to stored entities only.
+    link_companies: bool = False
 
     @property
     def action_id(self) -> UUID | None:
@@ -146,6 +150,10 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
     if key is not None and not (key.strip() and len(key) <= MAX_IDEMPOTENCY_KEY):
         raise IdempotencyKeyError(f"an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters, not blank")
     callback = None if command.callback_url is None else checked_callback_syntax(command.callback_url)
+    if command.link_companies and (not etype.links or action is ActionType.DELETE):
+        raise InvalidCommandError(
+            f"link_companies applies to inserts, updates and upserts of contacts, not a {action.value} of {etype.name}"
+        )
     return SubmitCommand(
         command.account_id,
         etype.name,
@@ -157,6 +165,7 @@ def checked_command(command: SubmitCommand) -> SubmitCommand:
         callback,
         command.dry_run,
         command.read,
+        command.link_companies,
     )
 
 
@@ -304,6 +313,7 @@ class Submission:
             command.callback_url,
             dry_run=command.dry_run,
             column_mapping=scan.columns,
+            link_companies=command.link_companies,
         )
         try:
             created = self.events.create_action(action)
@@ -423,6 +433,7 @@ def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str
         action.callback_url,
         action.dry_run,
         action.source.get("read"),
+        action.link_companies,
     )
     now = (
         command.entity_type,
@@ -432,6 +443,7 @@ def _same_request_or_refuse(action: BulkAction, command: SubmitCommand, fmt: str
         command.callback_url,
         command.dry_run,
         command.read.as_stored() or None,
+        command.link_companies,
     )
     if then != now or (action.source.get("format"), action.source.get("sha256")) != (fmt, scan.sha256):
         raise IdempotencyKeyReusedError(

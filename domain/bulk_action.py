@@ -90,6 +90,13 @@ def entity_id_text(prefix: int, row: int) -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
+def linked_entity_id(action_id: UUID, row: int) -> UUID:
+    """Deterministic id of an entity a row creates for a link (the company of a contact's
+    ``company_domain``): the row's own entity id with bit 61 set, so it never meets the
+    row's entity and still names the action that made it (``entity_id_prefix``)."""
+    return UUID(int=entity_id_for(action_id, row).int | (1 << 61))
+
+
 def entity_id_prefix(action_id: UUID) -> int:
     """The high 64 bits shared by every entity id an action's rows make: an entity id
     names the action that inserted it (``entity_id.int >> 64``)."""
@@ -111,9 +118,11 @@ class BulkAction(Aggregate):
         ``dry_run`` (decide every record, change nothing); earlier actions were neither.
         v5 adds how the input's columns became fields (``column_mapping``: {column as
         written: field, or None where the column was dropped}); None where every column
-        was its field (as every action before v5)."""
+        was its field (as every action before v5).
+        v6 adds ``link_companies``: an entity a record links to that does not exist is
+        created (domain.links); actions before v6 only linked to stored entities."""
 
-        class_version = 5
+        class_version = 6
         account_id: str
         entity_type: str
         action_type: str
@@ -126,6 +135,7 @@ class BulkAction(Aggregate):
         retry_of: str | None
         dry_run: bool
         column_mapping: dict[str, str | None] | None
+        link_companies: bool
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -144,6 +154,10 @@ class BulkAction(Aggregate):
         def upcast_v4_v5(state: dict[str, Any]) -> None:
             state["column_mapping"] = None
 
+        @staticmethod
+        def upcast_v5_v6(state: dict[str, Any]) -> None:
+            state["link_companies"] = False
+
     @event(Created)
     def __init__(
         self,
@@ -159,8 +173,10 @@ class BulkAction(Aggregate):
         retry_of: str | None = None,
         dry_run: bool = False,
         column_mapping: dict[str, str | None] | None = None,
+        link_companies: bool = False,
     ) -> None:
         self.account_id = account_id
+        self.link_companies = link_companies
         self.actor = actor
         self.callback_url = callback_url
         self.retry_of = UUID(retry_of) if retry_of else None
@@ -196,6 +212,7 @@ class BulkAction(Aggregate):
         retry_of: UUID | None = None,
         dry_run: bool = False,
         column_mapping: dict[str, str | None] | None = None,
+        link_companies: bool = False,
     ) -> BulkAction:
         """A new action with a given id (random, or derived from an idempotency key)."""
         return cls._create(
@@ -213,6 +230,7 @@ class BulkAction(Aggregate):
             retry_of=str(retry_of) if retry_of else None,
             dry_run=dry_run,
             column_mapping=column_mapping,
+            link_companies=link_companies,
         )
 
     @property
@@ -390,9 +408,12 @@ class BulkChunk(Aggregate):
     class RecordSucceeded(DomainEvent):
         """v2 adds what the record did to its entity: ``changes`` (field -> [before,
         after], before None for an insert) and the entity's version after it, which
-        orders each entity's history exactly. Events of v1 say nothing of either."""
+        orders each entity's history exactly. Events of v1 say nothing of either.
+        v3 adds ``links``: for each field that names another entity (domain.links), the
+        entity it names and whether it was found, created, or not found; None where the
+        record named none (as every event before v3)."""
 
-        class_version = 2
+        class_version = 3
         action_id: UUID
         chunk_no: int
         row: int
@@ -401,11 +422,34 @@ class BulkChunk(Aggregate):
         op: str  # created | updated | unchanged
         changes: dict[str, list[Any]] | None
         entity_version: int | None
+        links: dict[str, dict[str, Any]] | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["changes"] = None  # recorded before changes were: unknown, not "none"
             state["entity_version"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["links"] = None
+
+    @dataclass(frozen=True)
+    class LinkedEntityCreated(DomainEvent):
+        """An entity a record of the chunk created because it linked to it and none
+        existed (a contact's company, with ``link_companies``): its own change in the
+        audit trail, as an insert's outcome is. Not an outcome: the record's outcome
+        (``RecordSucceeded.links``) names it. Stored with the chunk's outcomes, after
+        them and before the summary, in the same transaction."""
+
+        action_id: UUID
+        chunk_no: int
+        row: int
+        line: int | None
+        entity_type: str
+        entity_id: str
+        op: str  # created
+        changes: dict[str, list[Any]]
+        entity_version: int
 
     @dataclass(frozen=True)
     class RecordFailed(DomainEvent):
@@ -453,7 +497,8 @@ def record_outcomes(
     results: list[RecordResult],
     timestamp: datetime,
 ) -> list[DomainEvent]:
-    """One outcome event per record of the chunk, in input order, then the summary."""
+    """One outcome event per record of the chunk, in input order, then the entities
+    records created for their links, then the summary."""
     originator = chunk_id(action_id, chunk_no)
     events: list[DomainEvent] = []
     counts = {Outcome.SUCCEEDED: 0, Outcome.FAILED: 0, Outcome.SKIPPED: 0}
@@ -475,6 +520,7 @@ def record_outcomes(
             state["op"] = result.op or ""
             state["changes"] = result.changes
             state["entity_version"] = result.version
+            state["links"] = result.links
             event = _outcome_event(succeeded, state)
         elif result.outcome is Outcome.FAILED:
             state["errors"] = result.errors
@@ -485,10 +531,28 @@ def record_outcomes(
             state["duplicate_of_row"] = result.duplicate_of_row
             event = _outcome_event(skipped, state)
         events.append(event)
+    created = [(result, made) for result in results for made in result.created]
+    for index, (result, made) in enumerate(created, start=len(results)):
+        events.append(
+            BulkChunk.LinkedEntityCreated(
+                originator_id=originator,
+                originator_version=outcome_version(index),
+                timestamp=timestamp,
+                action_id=action_id,
+                chunk_no=chunk_no,
+                row=result.row,
+                line=result.line,
+                entity_type=made.entity_type,
+                entity_id=made.entity_id,
+                op="created",
+                changes={name: [None, value] for name, value in made.values.items()},
+                entity_version=1,
+            )
+        )
     events.append(
         BulkChunk.ChunkProcessed(
             originator_id=originator,
-            originator_version=outcome_version(len(results)),
+            originator_version=outcome_version(len(results) + len(created)),
             timestamp=timestamp,
             action_id=action_id,
             chunk_no=chunk_no,
@@ -500,15 +564,26 @@ def record_outcomes(
     return events
 
 
+@dataclass(frozen=True, slots=True)
+class CreatedEntity:
+    """An entity a record created for its link, as its ``LinkedEntityCreated`` says."""
+
+    entity_type: str
+    entity_id: str
+    values: dict[str, Any]
+
+
 class RecordResult:
     """The decision for one input record, before it becomes an event."""
 
     __slots__ = (
         "changes",
+        "created",
         "duplicate_of_row",
         "entity_id",
         "errors",
         "line",
+        "links",
         "op",
         "outcome",
         "reason",
@@ -540,6 +615,10 @@ class RecordResult:
         self.duplicate_of_row = duplicate_of_row
         self.changes = changes
         self.version = version
+        # Set by linking (application.links): what the record's link fields name, and
+        # the entities it created for them.
+        self.links: dict[str, dict[str, Any]] | None = None
+        self.created: list[CreatedEntity] = []
 
     def __repr__(self) -> str:
         return f"RecordResult(row={self.row}, outcome={self.outcome}, reason={self.reason})"

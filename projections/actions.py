@@ -41,7 +41,7 @@ def project(events: Iterable[tuple[int, Any]], action_of: ActionOf = lambda _: N
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(changes, position, event)
-        if type(event) is BulkChunk.RecordSucceeded:
+        if type(event) in _ENTITY_CHANGES:
             _entity_history(changes, position, event, actions)
     return changes
 
@@ -168,6 +168,9 @@ def _outcome(outcome: str) -> Any:
 
     return handle
 
+
+# Events that change an entity: each is a line of that entity's audit trail.
+_ENTITY_CHANGES = (BulkChunk.RecordSucceeded, BulkChunk.LinkedEntityCreated)
 
 _HANDLERS: dict[type, Any] = {
     BulkAction.Created: _created,

@@ -51,6 +51,8 @@ def _print_audit(found: EntityAudit) -> None:
             click.echo(f"      {name}: {_shown(values['before'])} -> {_shown(values['after'])}")
         if change.fields is None:
             click.echo("      (recorded before field changes were kept)")
+        for field, link in (change.links or {}).items():
+            click.echo(f"      {presenters.link_text(field, link)}")
 
 
 def _shown(value: Any) -> str:

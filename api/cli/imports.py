@@ -61,6 +61,12 @@ _CHUNK_SIZES = click.IntRange(1, MAX_CHUNK_SIZE)
     help="POST the final status and counts here when the action completes or is cancelled (signed; see docs/api.md).",
 )
 @click.option("--dry-run", is_flag=True, help="Validate and decide every record, change nothing.")
+@click.option(
+    "--link-companies",
+    is_flag=True,
+    help="Contacts: create the company of each company_domain that has none (contacts are linked to"
+    " existing companies of the account either way).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: JSON lines.")
 @read_options
 @click.pass_context
@@ -78,6 +84,7 @@ def import_(
     idempotency_key: str | None,
     callback_url: str | None,
     dry_run: bool,
+    link_companies: bool,
     as_json: bool,
     maps: tuple[str, ...],
     map_file: Path | None,
@@ -95,7 +102,17 @@ def import_(
     actor = cli_actor(account)
     read = options_of(maps, map_file, ignore_columns, ignore_unknown_columns, delimiter, encoding, sheet)
     command = SubmitCommand(
-        account, entity, action_type, match_by, size, idempotency_key, actor, callback_url, dry_run=dry_run, read=read
+        account,
+        entity,
+        action_type,
+        match_by,
+        size,
+        idempotency_key,
+        actor,
+        callback_url,
+        dry_run=dry_run,
+        read=read,
+        link_companies=link_companies,
     )
     if is_stream(str(file)):
         _import_stream(ctx, command, str(file), fmt, workers, started, as_json)
@@ -242,6 +259,7 @@ def demo(ctx: click.Context, rows: int, workers: int, as_json: bool) -> None:
         idempotency_key=None,
         callback_url=None,
         dry_run=False,
+        link_companies=False,
         as_json=as_json,
         maps=(),
         map_file=None,

@@ -35,6 +35,7 @@ FORM_FIELDS = (
     "format",
     "callback_url",
     "dry_run",
+    "link_companies",
     "column_mapping",
     "ignore_columns",
     "ignore_unknown_columns",

@@ -18,6 +18,11 @@ class SubmitOptions(BaseModel):
     match_by: str | None = Field(None, description="UPDATE: 'id' or the entity's unique field (default)")
     chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=MAX_CHUNK_SIZE, description="records per chunk")
     dry_run: bool = Field(False, description="validate and decide every record, change nothing")
+    link_companies: bool = Field(
+        False,
+        description="contacts: create the company of each company_domain the account has none of"
+        " (contacts are linked to the account's existing companies either way)",
+    )
     column_mapping: dict[str, str] | None = Field(
         None,
         description='column (or record key) -> field, e.g. {"E-mail Address": "email"};'
@@ -219,6 +224,11 @@ class EntityChangePublic(BaseModel):
     column_mapping: dict[str, str | None] | None = Field(
         None, description="how the action's input columns became fields (null: each column is its field)"
     )
+    links: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="per link field (a contact's company_domain): the entity it named (entity, key, entity_id)"
+        " and its status: linked, created, not_found or invalid",
+    )
 
 
 class EntityHistory(BaseModel):
@@ -290,6 +300,7 @@ UPLOAD_SCHEMA = {
         },
         "ignore_columns": {"type": "string", "description": 'a JSON array of column names to drop: ["Notes"]'},
         "ignore_unknown_columns": {"type": "string", "enum": ["true", "false"]},
+        "link_companies": {"type": "string", "enum": ["true", "false"], "description": "see SubmitOptions"},
         "delimiter": {"type": "string", "description": "CSV: one of , ; | or tab (default: detected)"},
         "encoding": {"type": "string", "description": "e.g. cp1252, latin-1 (default: UTF-8, UTF-16 by its BOM)"},
         "sheet": {"type": "string", "description": "xlsx: the sheet to read (default: the first)"},

@@ -105,17 +105,19 @@ def _command(
         callback_url=callback_url,
         dry_run=options.dry_run,
         read=read,
+        link_companies=options.link_companies,
     )
     return checked_command(command)
 
 
-def _flag(value: str | None) -> bool:
+def _flag(fields: dict[str, str], name: str) -> bool:
     """A form field's yes or no (absent: no)."""
+    value = fields.get(name)
     if value is None or value.lower() in ("", "false", "0", "no"):
         return False
     if value.lower() in ("true", "1", "yes"):
         return True
-    raise ProblemError(422, "invalid-request", "Invalid Request", f"dry_run must be true or false, not {value!r}")
+    raise ProblemError(422, "invalid-request", "Invalid Request", f"{name} must be true or false, not {value!r}")
 
 
 def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -> tuple[SubmitCommand, str]:
@@ -129,7 +131,8 @@ def _upload_command(account: Account, spooler: UploadSpooler, key: str | None) -
         options = SubmitOptions(
             match_by=fields.get("match_by") or None,
             chunk_size=int(fields.get("chunk_size") or DEFAULT_CHUNK_SIZE),
-            dry_run=_flag(fields.get("dry_run")),
+            dry_run=_flag(fields, "dry_run"),
+            link_companies=_flag(fields, "link_companies"),
         )
     except (ValueError, ValidationError):
         raise ProblemError(

@@ -58,6 +58,9 @@ class EntityType:
     # Optional fast path for ``normalise_unique`` (it runs once per input record while
     # queueing): the same function the model's validator uses, raising ValueError.
     unique_normaliser: ClassVar[Callable[[str], str] | None] = None
+    # Fields whose value names another entity by its unique value: field -> entity type
+    # (a contact's company_domain names a company). See domain.links.
+    links: ClassVar[dict[str, str]] = {}
     _partial_model: ClassVar[type[BaseModel]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -37,3 +37,4 @@ class Contact(EntityType):
     unique_field = "email"
     model = ContactRecord
     unique_normaliser = _normalised_email
+    links = {"company_domain": "company"}

@@ -211,6 +211,31 @@ def test_concurrent_inserts_of_the_same_keys_never_store_a_key_twice(entity_stor
     assert stores[0].count(ACCOUNT, "contact") == len(keys)
 
 
+def test_concurrent_inserts_of_one_new_key_answer_every_loser_with_the_one_winner(entity_store_factory: Any) -> None:
+    """Insert-or-get, as linking relies on (application.links): workers that meet the
+    same new key at once store one entity, and each of the others is told its id."""
+    stores = [entity_store_factory() for _ in range(4)]
+    keys = [f"co{i}.example.com" for i in range(50)]
+    answers: list[tuple[str, str, bool]] = []  # (key, id of the holder, inserted)
+    lock = threading.Lock()
+
+    def run(store: Any, n: int) -> None:
+        items = [NewEntity(f"w{n}-{key}", key, {"domain": key}, f"w{n}", i) for i, key in enumerate(keys)]
+        results = store.insert_many(ACCOUNT, "company", items)
+        with lock:
+            for item, result in zip(items, results, strict=True):
+                holder = item.entity_id if result.inserted else result.existing.entity_id
+                answers.append((item.unique_key, holder, result.inserted))
+
+    run_in_threads(run, ((s, n) for n, s in enumerate(stores)))
+    for key in keys:
+        mine = [(holder, inserted) for k, holder, inserted in answers if k == key]
+        assert sum(inserted for _, inserted in mine) == 1
+        assert len({holder for holder, _ in mine}) == 1
+        assert stores[0].id_of(ACCOUNT, "company", key) == mine[0][0]
+    assert stores[0].count(ACCOUNT, "company") == len(keys)
+
+
 # --------------------------------------------------------------------------- tenancy
 
 OTHER = "other-account"
