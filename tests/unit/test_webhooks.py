@@ -123,7 +123,7 @@ def test_a_created_event_of_v2_reads_as_v3_without_a_callback() -> None:
     )
     stored = mapper.to_stored_event(action.collect_events()[0])
     state = orjson.loads(stored.state)
-    assert state["class_version"] == 5 and state["callback_url"] == "https://x"
+    assert state["class_version"] == 6 and state["callback_url"] == "https://x"
     del state["callback_url"]
     state["class_version"] = 2
     old = type(stored)(stored.originator_id, stored.originator_version, stored.topic, orjson.dumps(state))
