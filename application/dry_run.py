@@ -110,6 +110,9 @@ class DryRunEntities:
     def id_of(self, account_id: str, entity_type: str, unique_key: str) -> str | None:
         return self.store.id_of(account_id, entity_type, unique_key)
 
+    def ids_of(self, account_id: str, entity_type: str, unique_keys: Sequence[str]) -> dict[str, str]:
+        return self.store.ids_of(account_id, entity_type, unique_keys)
+
     def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
         return self.store.version(account_id, entity_type, entity_id)
 

@@ -49,7 +49,7 @@ class EntityLinker:
 
     def _link(self, target: str, pending: _Pending) -> None:
         keys = sorted({request.key for _, request in pending if request.key is not None})
-        held = {entity.key: entity.id for entity in self.entities.load(self.account_id, target, [], keys)}
+        held = self.entities.ids_of(self.account_id, target, keys)
         creators = self._create_missing(target, pending, held) if self.create else {}
         for result, request in pending:
             result.links = result.links or {}
@@ -68,18 +68,16 @@ class EntityLinker:
         creators: dict[str, RecordResult] = {}
         new = []
         for key, result in first.items():
-            item = NewEntity(
-                str(linked_entity_id(self.action_id, result.row)),
-                key,
-                new_linked_values(target, key),
-                str(self.action_id),
-                result.row,
-            )
-            if key not in held:
-                new.append(item)
-            elif held[key] == item.entity_id:
+            entity_id = str(linked_entity_id(self.action_id, result.row))
+            if key in held and held[key] != entity_id:
+                continue  # somebody else's (the common case: checked without building the entity)
+            item = NewEntity(entity_id, key, new_linked_values(target, key), str(self.action_id), result.row)
+            if key in held:
                 self._created_by(result, target, item, creators, held)
-        for item, outcome in zip(new, self.entities.insert_many(self.account_id, target, new), strict=True):
+            else:
+                new.append(item)
+        made = self.entities.insert_many(self.account_id, target, new) if new else []
+        for item, outcome in zip(new, made, strict=True):
             if outcome.inserted or (outcome.existing is not None and outcome.existing.entity_id == item.entity_id):
                 self._created_by(first[item.unique_key], target, item, creators, held)
             else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from domain.entities.base import EntityType
@@ -43,9 +44,16 @@ def link_requests(etype: type[EntityType], data: dict[str, Any]) -> list[LinkReq
         value = data.get(field)
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
-        key = entity_type_named(target).normalise_unique(str(value))
-        found.append(LinkRequest(field, target, str(value), key if isinstance(key, str) else None))
+        found.append(LinkRequest(field, target, str(value), _key(target, str(value))))
     return found
+
+
+@lru_cache(maxsize=4096)
+def _key(entity_type: str, value: str) -> str | None:
+    """The key ``value`` names (None: it names none). Cached: a file names the same few
+    companies over and over, and normalising a domain takes its regular expressions."""
+    key = entity_type_named(entity_type).normalise_unique(value)
+    return key if isinstance(key, str) else None
 
 
 def new_linked_values(entity_type: str, key: str) -> dict[str, Any]:

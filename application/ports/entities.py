@@ -166,6 +166,11 @@ class EntityStore(Protocol):
         """The id of the account's entity that holds ``unique_key`` now, if any."""
         ...
 
+    def ids_of(self, account_id: str, entity_type: str, unique_keys: Sequence[str]) -> dict[str, str]:
+        """Unique key -> id of the account's entities that hold these keys now (a key
+        nobody holds is absent): what linking needs, without loading the entities."""
+        ...
+
     def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
         """The entity's version: 1 when inserted, one more per change of its values."""
         ...

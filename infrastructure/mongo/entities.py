@@ -404,6 +404,19 @@ class MongoEntityStore:
         found = self._load(account_id, entity_type, "unique_key", [unique_key])
         return found[0].id if found else None
 
+    def ids_of(self, account_id: str, entity_type: str, unique_keys: Sequence[str]) -> dict[str, str]:
+        if not unique_keys:
+            return {}
+        cursor = self._entities.find(
+            {
+                "account_id": exactly(account_id),
+                "entity_type": exactly(entity_type),
+                "unique_key": {"$in": sorted(set(unique_keys))},
+            },
+            {"unique_key": 1},
+        )
+        return {str(doc["unique_key"]): str(doc["_id"]) for doc in cursor}
+
     def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
         doc = self._find_one(account_id, entity_type, entity_id, "rev")
         return None if doc is None else int(doc.get("rev", 0)) + 1

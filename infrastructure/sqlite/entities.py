@@ -291,6 +291,20 @@ class SQLiteEntityStore:
         )
         return None if row is None else str(row[0])
 
+    def ids_of(self, account_id: str, entity_type: str, unique_keys: Sequence[str]) -> dict[str, str]:
+        conn = self.db.connection()
+        found: dict[str, str] = {}
+        for batch in _batches(sorted(set(unique_keys))):
+            marks = ",".join("?" * len(batch))
+            found.update(
+                conn.execute(
+                    "SELECT unique_key, id FROM entities"
+                    f" WHERE account_id=? AND entity_type=? AND unique_key IN ({marks})",
+                    [account_id, entity_type, *batch],
+                ).fetchall()
+            )
+        return found
+
     def version(self, account_id: str, entity_type: str, entity_id: str) -> int | None:
         row = self._row("version", account_id, entity_type, entity_id)
         return None if row is None else int(row[0])

@@ -236,6 +236,21 @@ def test_concurrent_inserts_of_one_new_key_answer_every_loser_with_the_one_winne
     assert stores[0].count(ACCOUNT, "company") == len(keys)
 
 
+def test_the_ids_of_the_entities_holding_unique_keys_are_found_in_the_account_and_type_only(
+    entity_store: Any,
+) -> None:
+    mine = [NewEntity(f"c{i}", f"co{i}.com", {"domain": f"co{i}.com"}, "a1", i) for i in range(3)]
+    entity_store.insert_many(ACCOUNT, "company", mine)
+    entity_store.insert_many("other-account", "company", [NewEntity("x", "co9.com", {"domain": "co9.com"}, "a2", 1)])
+    entity_store.insert_many(ACCOUNT, "contact", [NewEntity("p", "co8.com", {"email": "co8.com"}, "a3", 1)])
+    asked = ["co0.com", "co2.com", "co2.com", "co8.com", "co9.com", "none.com"]
+    assert entity_store.ids_of(ACCOUNT, "company", asked) == {"co0.com": "c0", "co2.com": "c2"}
+    assert entity_store.ids_of(ACCOUNT, "company", []) == {}
+    many = [f"k{i}.com" for i in range(1200)]  # more than one batch of bound parameters
+    entity_store.insert_many(ACCOUNT, "company", [NewEntity(k, k, {"domain": k}, "a4", 1) for k in many])
+    assert entity_store.ids_of(ACCOUNT, "company", many) == {k: k for k in many}
+
+
 # --------------------------------------------------------------------------- tenancy
 
 OTHER = "other-account"
