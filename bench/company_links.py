@@ -13,6 +13,7 @@ every process it waited for) and the load average before each run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -31,6 +32,10 @@ def _cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
+def _size_mb(data: Path) -> float:
+    return sum(f.stat().st_size for f in data.rglob("*") if f.is_file()) / 1e6
+
+
 def _run(program: list[str], csv: Path, folder: Path, *options: str) -> tuple[float, float, float, str]:
     data = folder / "data"
     shutil.rmtree(data, ignore_errors=True)
@@ -38,8 +43,10 @@ def _run(program: list[str], csv: Path, folder: Path, *options: str) -> tuple[fl
     cpu, started = _cpu(), time.monotonic()
     args = [*program, "--data-dir", str(data), "import", str(csv), "--entity", "contact", "--action", "insert"]
     done = subprocess.run([*args, "--json", *options], capture_output=True, text=True, check=True)
-    summary = done.stdout.strip().splitlines()[-1]
-    return time.monotonic() - started, _cpu() - cpu, load, summary
+    wall = time.monotonic() - started
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    counts = f"{last['succeeded']}/{last['failed']}/{last['skipped']} | {_size_mb(data):.0f}"
+    return wall, _cpu() - cpu, load, counts
 
 
 def main() -> None:
@@ -59,13 +66,12 @@ def main() -> None:
         ]
         if args.before:
             runs.insert(0, ("before linking", [args.before], ()))
-        print("| run | rows | wall s | CPU s | load avg (1 min) before |")
-        print("|---|---|---|---|---|")
+        print("| run | rows | wall s | CPU s | load avg (1 min) before | succeeded/failed/skipped | data dir MB |")
+        print("|---|---|---|---|---|---|---|")
         for _ in range(args.repeat):
             for name, program, options in runs:
-                wall, cpu, load, summary = _run(program, csv, folder, *options)
-                print(f"| {name} | {args.rows:,} | {wall:.1f} | {cpu:.1f} | {load:.2f} |", flush=True)
-                print(f"<!-- {summary[:160]} -->", file=sys.stderr)
+                wall, cpu, load, counts = _run(program, csv, folder, *options)
+                print(f"| {name} | {args.rows:,} | {wall:.1f} | {cpu:.1f} | {load:.2f} | {counts} |", flush=True)
 
 
 if __name__ == "__main__":
