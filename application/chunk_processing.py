@@ -437,6 +437,9 @@ class ChunkProcessor:
             create_links=action.link_companies,
         )
         results = decider.decide(queued.records)
+        if action.dry_run:
+            for result in results:  # a dry run's links say what would be created; nothing was
+                result.created = []
         events = record_outcomes(action_id, chunk_no, results, self.clock.now())
         stored = self.events.record_outcomes(events)  # False: another delivery stored the same
         self._confirm(action, [e for e in events if _left_a_change(e)])

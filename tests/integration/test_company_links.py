@@ -172,6 +172,10 @@ def test_a_chunk_stores_its_companies_creations_with_its_outcomes_once_and_a_dry
             events.store_chunks([BulkChunk.queue(action.id, 0, 1, records)])
             assert processor.process(action.id, 0) == "processed"
             assert entities.count(ACCOUNT, "company") == (0 if dry_run else 2)
+            stream = events.chunk_events(action.id, 0)
+            made = [e for e in stream if isinstance(e, BulkChunk.LinkedEntityCreated)]
+            assert len(made) == (0 if dry_run else 2)  # a dry run says what it would create, creates nothing
+            assert [e.links["company_domain"]["status"] for e in stream[1:4]] == ["created", "linked", "created"]
         assert processor.process(action.id, 0) == "duplicate"
         stream = events.chunk_events(action.id, 0)
         assert [type(e).__name__ for e in stream] == ["ChunkQueued"] + ["RecordSucceeded"] * 3 + [
