@@ -1,6 +1,6 @@
 """Link a chunk's records to the entities their link fields name (domain.links).
 
-Once per chunk and per linked entity type: one ``load`` of the keys the chunk names,
+Once per chunk and per linked entity type: one ``ids_of`` of the keys the chunk names,
 and, when the action creates what is missing (``link_companies``), one ``insert_many``
 of one entity per missing key. The entity store's unique (account, type, key) makes
 that insert-or-get: when workers meet the same new key at once, one insert wins and the
