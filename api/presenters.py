@@ -154,6 +154,8 @@ def log_line(line: LogLine) -> dict[str, Any]:
     out: dict[str, Any] = {"row": line.row, "line": line.line, "outcome": line.outcome}
     if line.outcome == "succeeded":
         out |= {"entity_id": line.entity_id, "op": line.op}
+        if line.links:
+            out["links"] = line.links
     elif line.outcome == "failed":
         out["errors"] = line.errors
     else:

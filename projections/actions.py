@@ -163,6 +163,7 @@ def _outcome(outcome: str) -> Any:
                 reason=getattr(e, "reason", None),
                 duplicate_of_row=getattr(e, "duplicate_of_row", None),
                 position=position,
+                links=getattr(e, "links", None),
             )
         )
 

@@ -266,6 +266,9 @@ class LogEntry(BaseModel):
     reason: str | None = None
     duplicate_of: str | None = None
     duplicate_of_row: int | None = None
+    links: dict[str, dict[str, Any]] | None = Field(
+        None, description="succeeded contacts: the company their company_domain named (see Contacts and companies)"
+    )
 
 
 class LogPage(BaseModel):

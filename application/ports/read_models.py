@@ -75,6 +75,8 @@ class LogLine:
     reason: str | None
     duplicate_of_row: int | None
     position: int  # notification id of the outcome event
+    # What the record's link fields named (RecordSucceeded.links; domain.links).
+    links: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,7 +305,8 @@ class MongoReadModelStore:
         cursor = self._logs.find(query).sort("row", ASCENDING)
         if cap is not None:
             cursor = cursor.limit(cap)
-        return [LogLine(**{name: doc[name] for name in LOG_FIELDS}) for doc in cursor]
+        # doc.get: lines stored before a field was added (links) lack it.
+        return [LogLine(**{name: doc.get(name) for name in LOG_FIELDS}) for doc in cursor]  # type: ignore[arg-type]
 
     def entity_positions(self, entity_id: str) -> list[int]:
         found = self._history.find({"entity_id": exactly(entity_id)}, {"position": 1}).sort("position", ASCENDING)

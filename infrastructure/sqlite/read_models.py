@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS record_logs (
     reason TEXT,
     duplicate_of_row INTEGER,
     position INTEGER NOT NULL,
+    links BLOB,
     PRIMARY KEY (action_key, row)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS record_logs_not_succeeded ON record_logs (action_key, outcome, row)
@@ -97,6 +98,8 @@ CREATE TABLE IF NOT EXISTS entity_keys (
     PRIMARY KEY (account_id, entity_type, key, entity_id)
 ) WITHOUT ROWID
 """
+# Log line columns added after a release had read models in use (added in place).
+_ADDED_LOG_COLUMNS = {"links": "BLOB"}
 # Action view columns added after a release had read models in use (added in place).
 _ADDED_COLUMNS = {
     "actor": "BLOB",
@@ -113,7 +116,7 @@ _ACTION_COLUMNS = (
     "skipped, first_outcome_at, last_outcome_at, finished_at, discrepancy, actor, reverts, reverted_by, "
     "retry_of, retried_by, dry_run"
 )
-_LOG_COLUMNS = "row, line_offset, chunk_no, outcome, entity_id, op, errors, reason, duplicate_of_row, position"
+_LOG_COLUMNS = "row, line_offset, chunk_no, outcome, entity_id, op, errors, reason, duplicate_of_row, position, links"
 # A log line is stored compactly (one per input record): the action by its small key,
 # the line as its distance from the row, the outcome as a code (succeeded: NULL, so
 # that the index of the others is small), and an inserted entity's id left out where
@@ -181,11 +184,12 @@ def _log_row(key: int, line: LogLine) -> tuple[Any, ...]:
         line.reason,
         line.duplicate_of_row,
         line.position,
+        orjson.dumps(line.links) if line.links else None,
     )
 
 
 def _log_line(action_id: str, stored: tuple[Any, ...]) -> LogLine:
-    row, offset, chunk_no, code, entity, op, errors, reason, duplicate_of_row, position = stored
+    row, offset, chunk_no, code, entity, op, errors, reason, duplicate_of_row, position, links = stored
     outcome = _OUTCOMES[code]
     if entity is not None:
         entity_id: str | None = _id_text(entity)
@@ -195,7 +199,10 @@ def _log_line(action_id: str, stored: tuple[Any, ...]) -> LogLine:
         entity_id = None
     line = None if offset is None else row + offset
     decoded = orjson.loads(errors) if errors else []
-    return LogLine(action_id, row, line, chunk_no, outcome, entity_id, op, decoded, reason, duplicate_of_row, position)
+    linked = orjson.loads(links) if links else None
+    return LogLine(
+        action_id, row, line, chunk_no, outcome, entity_id, op, decoded, reason, duplicate_of_row, position, linked
+    )
 
 
 class SQLiteReadModelStore:
@@ -217,6 +224,10 @@ class SQLiteReadModelStore:
             for name, definition in _ADDED_COLUMNS.items():
                 if name not in present:
                     conn.execute(f"ALTER TABLE actions ADD COLUMN {name} {definition}")
+            present = {row[1] for row in conn.execute("PRAGMA table_info(record_logs)")}
+            for name, definition in _ADDED_LOG_COLUMNS.items():
+                if name not in present:
+                    conn.execute(f"ALTER TABLE record_logs ADD COLUMN {name} {definition}")
 
     def schema_version(self) -> int:
         row = self.db.connection().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -288,7 +299,7 @@ class SQLiteReadModelStore:
         )
         keys = _action_keys(conn, {line.action_id for line in changes.log_lines})
         conn.executemany(
-            f"INSERT OR IGNORE INTO record_logs (action_key, {_LOG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR IGNORE INTO record_logs (action_key, {_LOG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [_log_row(keys[line.action_id], line) for line in changes.log_lines if line.action_id in keys],
         )
         conn.executemany(

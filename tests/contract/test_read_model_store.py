@@ -122,6 +122,17 @@ def test_logs_page_by_row_and_filter_by_outcome(read_models: Any) -> None:
     assert read_models.logs(str(uuid.uuid4())) == []
 
 
+def test_a_log_line_keeps_what_its_link_fields_named(read_models: Any) -> None:
+    view = _view()
+    link = {"company_domain": {"entity": "company", "key": "a.com", "entity_id": "c1", "status": "created"}}
+    lines = [
+        LogLine(view.action_id, 1, 2, 0, "succeeded", "e1", "created", [], None, None, 5, link),
+        LogLine(view.action_id, 2, 3, 0, "succeeded", "e2", "created", [], None, None, 6),
+    ]
+    read_models.apply("actions", 6, ViewChanges(new_actions=[view], log_lines=lines))
+    assert [line.links for line in read_models.logs(view.action_id)] == [link, None]
+
+
 def test_actions_list_newest_first_with_filters_and_a_cursor(read_models: Any) -> None:
     views = [
         _view(

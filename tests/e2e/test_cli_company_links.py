@@ -91,6 +91,8 @@ def test_without_link_companies_contacts_link_to_existing_companies_and_name_mis
             "linked" if expected else "not_found",
         )
     assert sum(link["status"] == "linked" for link in links.values()) == 20
+    logged = bulkactions(data, "logs", summary["action_id"])
+    assert {line["row"]: line["links"]["company_domain"] for line in map(json.loads, logged.lines)} == links
     history = bulkactions(data, "history", summary["action_id"], "--row", "11")
     assert f"company_domain: not linked, no company '{DOMAINS[10]}' (not_found)" in history.stdout
 

@@ -72,6 +72,8 @@ def test_json_and_multipart_submissions_link_contacts_to_their_accounts_companie
         for row, link in links.items():
             key = ["known.example.com", "shared.example.com", "n1.example.com", "n2.example.com"][(row - 1) % 4]
             assert (link["company_domain"]["key"], link["company_domain"]["entity_id"]) == (key, ids[key])
+        logged = main.get(f"/v1/bulk-actions/{action_id}/logs", params={"limit": 100}).json()["items"]
+        assert {line["row"]: line.get("links") for line in logged} == links | {61: None}
         history = main.get(f"/v1/bulk-actions/{action_id}/records/1/history").json()
         assert history["events"][-1]["links"]["company_domain"] == {
             "entity": "company",

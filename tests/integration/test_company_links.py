@@ -189,3 +189,27 @@ def test_a_chunk_stores_its_companies_creations_with_its_outcomes_once_and_a_dry
     finally:
         events.close()
         entities.close()
+
+
+def test_an_embedded_read_model_written_before_links_gets_the_column_and_keeps_its_lines(tmp_path: Path) -> None:
+    import sqlite3
+
+    from application.ports.read_models import ActionView, LogLine, ViewChanges
+    from infrastructure.sqlite.read_models import SQLiteReadModelStore
+
+    path = tmp_path / "readmodels.db"
+    view = ActionView(str(uuid.uuid4()), ACCOUNT, "contact", "insert", None, "c.csv", 2, 2, "2026-01-01T00:00:00+00:00")
+    store = SQLiteReadModelStore(path)
+    old_line = LogLine(view.action_id, 1, 2, 0, "succeeded", "e1", "created", [], None, None, 5)
+    store.apply("actions", 5, ViewChanges(new_actions=[view], log_lines=[old_line]))
+    store.close()
+    with sqlite3.connect(path) as conn:  # as main wrote it: no links column
+        conn.execute("ALTER TABLE record_logs DROP COLUMN links")
+    store = SQLiteReadModelStore(path)
+    try:
+        link = {"company_domain": {"entity": "company", "key": "a.com", "entity_id": "c1", "status": "linked"}}
+        new_line = LogLine(view.action_id, 2, 3, 0, "succeeded", "e2", "created", [], None, None, 6, link)
+        store.apply("actions", 6, ViewChanges(log_lines=[new_line]))
+        assert store.logs(view.action_id) == [old_line, new_line]
+    finally:
+        store.close()
