@@ -75,7 +75,7 @@ class SQLiteReadModels:
     def add_line(self, row: int, *, like_row: int, outcome: str, duplicate_of_row: int) -> None:
         self._change(
             "INSERT INTO record_logs SELECT action_key, ?, line_offset + ? - row, chunk_no, ?, entity_id, op, errors,"
-            " reason, ?, position FROM record_logs WHERE action_key=? AND row=?",
+            " reason, ?, position, links FROM record_logs WHERE action_key=? AND row=?",
             row,
             like_row,
             self._CODES[outcome],
