@@ -185,6 +185,6 @@ _HANDLERS: dict[type, Any] = {
     BulkChunk.RecordFailed: _outcome("failed"),
     BulkChunk.RecordSkipped: _outcome("skipped"),
 }
-# What a projector reads of the log: the kinds above (RecordSucceeded also feeds the
-# entity history index). Anything else is skipped unread.
-PROJECTED_KINDS: tuple[type, ...] = tuple(_HANDLERS)
+# What a projector reads of the log: the kinds above and the entity changes (which feed
+# the entity history index). Anything else is skipped unread.
+PROJECTED_KINDS: tuple[type, ...] = tuple(dict.fromkeys([*_HANDLERS, *_ENTITY_CHANGES]))
