@@ -27,7 +27,7 @@ from domain.entities.contact import Contact
 from domain.entities.product import Product
 from domain.links import LinkRequest, LinkStatus, link_record, link_requests, new_linked_values
 from infrastructure.events.mapper import FastMapper
-from projections.actions import project
+from projections.actions import PROJECTED_KINDS, project
 
 pytestmark = pytest.mark.unit
 
@@ -110,6 +110,7 @@ def test_the_created_entity_is_a_line_of_its_own_audit_trail_and_a_dry_runs_is_n
         action = BulkAction.submit(uuid.uuid4(), "acme", "contact", "insert", None, {}, 10, 3, dry_run=dry_run)
         events = list(enumerate([*action.collect_events(), *_linked_chunk(action.id)], start=1))
         assert [(h.entity_id, h.position) for h in project(events).entity_history] == expected
+    assert BulkChunk.LinkedEntityCreated in PROJECTED_KINDS  # the projector reads only these
 
 
 def test_events_recorded_before_links_read_as_linking_nothing_and_not_creating() -> None:
