@@ -22,7 +22,7 @@ from domain.entities.registry import entity_type as entity_type_named
 class LinkStatus(enum.StrEnum):
     LINKED = "linked"  # to an entity that existed (or that another row made)
     CREATED = "created"  # this row created the entity it links to
-    NOT_FOUND = "not_found"  # no such entity, and the action does not create them
+    NOT_FOUND = "not_found"  # no such entity, and the action does not create them: not recorded
     INVALID = "invalid"  # the value is not a valid unique value of the linked type
 
 

@@ -67,8 +67,12 @@ def _events(data: Path, kind: str, action_id: str) -> list[dict[str, Any]]:
     return [s for s in (json.loads(state) for (state,) in states) if s["action_id"] == action_id]
 
 
-def _links(data: Path, action_id: str) -> dict[int, dict[str, Any]]:
-    return {s["row"]: s["links"]["company_domain"] for s in _events(data, "RecordSucceeded", action_id)}
+def _links(data: Path, action_id: str) -> dict[int, dict[str, Any] | None]:
+    """Each succeeded row's link (None: no link recorded, its company is not stored)."""
+    return {
+        s["row"]: (s.get("links") or {}).get("company_domain")
+        for s in _events(data, "RecordSucceeded", action_id)
+    }
 
 
 def test_without_link_companies_contacts_link_to_existing_companies_and_name_missing_ones(
@@ -85,16 +89,19 @@ def test_without_link_companies_contacts_link_to_existing_companies_and_name_mis
     for row, link in links.items():
         domain = DOMAINS[(row - 1) % len(DOMAINS)]
         expected = companies.get(("acme", domain))  # never rival's
-        assert (link["key"], link["entity_id"], link["status"]) == (
-            domain,
-            expected,
-            "linked" if expected else "not_found",
-        )
-    assert sum(link["status"] == "linked" for link in links.values()) == 20
+        if expected is None:
+            assert link is None  # no company of acme's: no link recorded
+        else:
+            assert link is not None and (link["key"], link["entity_id"], link["status"]) == (domain, expected, "linked")
+    assert sum(link is not None for link in links.values()) == 20
     logged = bulkactions(data, "logs", summary["action_id"])
-    assert {line["row"]: line["links"]["company_domain"] for line in map(json.loads, logged.lines)} == links
+    assert {
+        line["row"]: (line.get("links") or {}).get("company_domain") for line in map(json.loads, logged.lines)
+    } == links
     history = bulkactions(data, "history", summary["action_id"], "--row", "11")
-    assert f"company_domain: not linked, no company '{DOMAINS[10]}' (not_found)" in history.stdout
+    # DOMAINS[10] is not acme's: the change shows the value, and no link line follows it.
+    assert history.code == 0 and f"company_domain: (none) -> '{DOMAINS[10]}'" in history.stdout
+    assert "not linked" not in history.stdout and "company_domain ->" not in history.stdout
 
 
 def test_link_companies_creates_each_missing_company_once_across_racing_chunks_and_stays_verifiable(

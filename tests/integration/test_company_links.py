@@ -80,7 +80,8 @@ def test_contacts_link_to_their_accounts_company_and_name_a_missing_one_without_
     domains = ["HTTPS://www.Acme.com/about", "beta.com", "not a domain", None]
     results = _decide(store, _records(domains), create=False, action_id=uuid.uuid4())
     assert [r.outcome for r in results] == [Outcome.SUCCEEDED] * 4  # a link never fails a record
-    assert [_link(r) for r in results] == [(acme, "linked"), (None, "not_found"), (None, "invalid"), None]
+    # A domain with no company of the account is no link: nothing is recorded for it.
+    assert [_link(r) for r in results] == [(acme, "linked"), None, (None, "invalid"), None]
     assert all(r.created == [] for r in results)
     assert store.count(ACCOUNT, "company") == 1
     assert store.id_of(OTHER, "company", "beta.com") == theirs
