@@ -69,10 +69,7 @@ def _events(data: Path, kind: str, action_id: str) -> list[dict[str, Any]]:
 
 def _links(data: Path, action_id: str) -> dict[int, dict[str, Any] | None]:
     """Each succeeded row's link (None: no link recorded, its company is not stored)."""
-    return {
-        s["row"]: (s.get("links") or {}).get("company_domain")
-        for s in _events(data, "RecordSucceeded", action_id)
-    }
+    return {s["row"]: (s.get("links") or {}).get("company_domain") for s in _events(data, "RecordSucceeded", action_id)}
 
 
 def test_without_link_companies_contacts_link_to_existing_companies_and_name_missing_ones(
