@@ -49,3 +49,10 @@ def processed(data_dir: Path, action_id: str) -> int:
     except sqlite3.OperationalError:
         return 0
     return int(row[0]) if row else 0
+
+
+def run_ok(data_dir: Path, env: dict[str, str] | None, *args: str) -> Run:
+    """`bulkactions ARGS` with ``env`` (None: this process's), which must succeed."""
+    run = bulkactions(data_dir, *args, env=env)
+    assert run.code == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return run

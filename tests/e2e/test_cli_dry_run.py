@@ -5,30 +5,14 @@ as a dry run, nothing of it in any entity's audit trail."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.cli import Run, bulkactions, import_args
-from tests.mongo_server import fresh_database
+from tests.e2e.cli import Run, bulkactions, import_args, run_ok
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-
-@pytest.fixture(params=["sqlite", "mongodb"])
-def env(request: pytest.FixtureRequest) -> dict[str, str] | None:
-    if request.param == "sqlite":
-        return None
-    uri, database = fresh_database(request)
-    return {**os.environ, "BULK_DOCUMENT_STORE": "mongodb", "BULK_MONGODB_URI": uri, "BULK_MONGODB_DATABASE": database}
-
-
-def _run(data: Path, env: dict[str, str] | None, *args: str) -> Run:
-    run = bulkactions(data, *args, env=env)
-    assert run.code == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    return run
 
 
 def _csv(path: Path, text: str) -> Path:
@@ -37,7 +21,7 @@ def _csv(path: Path, text: str) -> Path:
 
 
 def _import(data: Path, env: dict[str, str] | None, path: Path, action: str, *options: str) -> dict[str, Any]:
-    found: dict[str, Any] = _run(data, env, *import_args(path, *options, action=action)).json_last()
+    found: dict[str, Any] = run_ok(data, env, *import_args(path, *options, action=action)).json_last()
     assert found["status"] == "COMPLETED"
     return found
 
@@ -51,16 +35,16 @@ def _audit(data: Path, env: dict[str, str] | None, email: str) -> Run:
 
 
 def test_a_dry_run_of_each_action_reports_what_would_happen_and_changes_nothing(
-    tmp_path: Path, env: dict[str, str] | None
+    tmp_path: Path, store_env: dict[str, str] | None
 ) -> None:
     data = tmp_path / "data"
     people = _csv(tmp_path / "people.csv", "email,first_name\na@x.com,A\nb@x.com,B\nc@x.com,C\n")
-    _import(data, env, people, "insert")
+    _import(data, store_env, people, "insert")
 
     insert = _csv(tmp_path / "insert.csv", "email,first_name\nnew@x.com,N\na@x.com,A2\nbad,X\nnew@x.com,N2\n")
-    dry = _import(data, env, insert, "insert", "--dry-run")
+    dry = _import(data, store_env, insert, "insert", "--dry-run")
     assert _counts(dry) == (4, 1, 1, 2) and dry["dry_run"] is True
-    lines = [json.loads(x) for x in _run(data, env, "logs", dry["action_id"]).lines]
+    lines = [json.loads(x) for x in run_ok(data, store_env, "logs", dry["action_id"]).lines]
     assert [(x["row"], x["outcome"], x.get("op")) for x in lines] == [
         (1, "succeeded", "created"),
         (2, "skipped", None),
@@ -68,21 +52,21 @@ def test_a_dry_run_of_each_action_reports_what_would_happen_and_changes_nothing(
         (4, "skipped", None),
     ]
     update = _csv(tmp_path / "update.csv", "email,first_name\na@x.com,Changed\nb@x.com,B\nnobody@x.com,Z\n")
-    dry_update = _import(data, env, update, "update", "--dry-run")
+    dry_update = _import(data, store_env, update, "update", "--dry-run")
     assert _counts(dry_update) == (3, 2, 1, 0)
     gone = _csv(tmp_path / "gone.csv", "email\nb@x.com\nc@x.com\nnobody@x.com\n")
-    assert _counts(_import(data, env, gone, "delete", "--dry-run")) == (3, 2, 1, 0)
+    assert _counts(_import(data, store_env, gone, "delete", "--dry-run")) == (3, 2, 1, 0)
 
     # Nothing changed: no new contact, no update, no delete, nothing in the audit trail.
-    assert _audit(data, env, "new@x.com").code == 2
-    audit = json.loads(_run(data, env, "audit", "contact", "a@x.com", "--json").stdout)
+    assert _audit(data, store_env, "new@x.com").code == 2
+    audit = json.loads(run_ok(data, store_env, "audit", "contact", "a@x.com", "--json").stdout)
     assert audit["current"] == {"email": "a@x.com", "first_name": "A"}
     assert [c["op"] for c in audit["changes"]] == ["created"]
-    _run(data, env, "verify", "--entities")
+    run_ok(data, store_env, "verify", "--entities")
 
-    listed = _run(data, env, "status").stdout.splitlines()
+    listed = run_ok(data, store_env, "status").stdout.splitlines()
     assert sum("(dry run)" in line for line in listed) == 3 and len(listed) == 4
-    refused = bulkactions(data, "revert", dry["action_id"], env=env)
+    refused = bulkactions(data, "revert", dry["action_id"], env=store_env)
     assert refused.code == 2 and "is a dry run" in refused.stderr
     # What the dry run said is what the real run does.
-    assert _counts(_import(data, env, insert, "insert")) == (4, 1, 1, 2)
+    assert _counts(_import(data, store_env, insert, "insert")) == (4, 1, 1, 2)
