@@ -10,6 +10,7 @@ developer machine.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -29,10 +30,27 @@ def pytest_report_header(config: pytest.Config) -> str:
     return servers.header_line()
 
 
+# Under pytest-xdist the tests run in worker processes, each choosing its own servers;
+# the controller, which prints the summary, hears what each chose when it finishes.
+_WORKERS: dict[str, dict[str, str]] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # this is an xdist worker
+        workeroutput["servers"] = servers.used()
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown where xdist is not installed
+def pytest_testnodedown(node: Any, error: object) -> None:
+    output = getattr(node, "workeroutput", None) or {}
+    _WORKERS[str(output.get("workerid", node.gateway.id))] = output.get("servers", {})
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say once which server each store's tests ran against (tests/servers.py)."""
     terminalreporter.write_sep("=", "servers")
-    for line in servers.summary_lines():
+    for line in servers.summary_lines(_WORKERS):
         terminalreporter.write_line(line)
 
 

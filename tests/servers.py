@@ -21,7 +21,7 @@ from __future__ import annotations
 import atexit
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 Stops = list[Callable[[], None]]
@@ -132,10 +132,32 @@ atexit.register(stop_all)  # backstop if the pytest hook (tests/conftest.py) nev
 KNOWN = ("MongoDB", "PostgreSQL", "RabbitMQ")
 
 
-def summary_lines() -> list[str]:
-    """One line per store: the server its tests ran against, or that none did."""
-    names = [*KNOWN, *(name for name in STORES if name not in KNOWN)]
-    return [STORES[name].summary() if name in STORES else f"{name}: not used in this run" for name in names]
+def used() -> dict[str, str]:
+    """The summary of each store this process chose a server for. A pytest-xdist worker
+    hands it to the controller (tests/conftest.py), which runs no test and chooses none."""
+    return {name: each.summary() for name, each in STORES.items() if each.choice is not None}
+
+
+def summary_lines(workers: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
+    """One line per store: the server its tests ran against, or that none did. With
+    pytest-xdist, each worker (by id) chose its own: one line where they all chose the
+    same, else one per server with the workers that ran against it (each worker starts
+    its own nx-27017, on a port of its own)."""
+    runs = {"": used(), **dict(sorted((workers or {}).items()))}
+    names = [*KNOWN, *STORES, *(name for run in runs.values() for name in run)]
+    lines: list[str] = []
+    for name in dict.fromkeys(names):
+        by_summary: dict[str, list[str]] = {}
+        for who, run in runs.items():
+            if name in run:
+                by_summary.setdefault(run[name], []).append(who)
+        if not by_summary:
+            lines.append(f"{name}: not used in this run")
+        elif len(by_summary) == 1:
+            lines.append(next(iter(by_summary)))
+        else:
+            lines.extend(f"{summary} [{', '.join(sorted(who))}]" for summary, who in by_summary.items())
+    return lines
 
 
 def header_line() -> str:

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +55,23 @@ def test_the_session_uses_the_local_server_where_it_answers_else_a_container(
         assert (server.label, server.uri) == ("local server", local)
     else:
         assert server.label == container
+
+
+def test_under_xdist_the_closing_summary_still_names_every_store_s_server(tmp_path: Path) -> None:
+    # The tests run in pytest-xdist workers (README's test command), each choosing its
+    # own servers; the controller prints the summary from what they report (tests/conftest.py).
+    options = ["-n", "2", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'run'}", "-k", "test_the_session"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *options, __file__],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0 and "3 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = done.stdout.split(" servers ")[1].splitlines()[1:]
+    for name, chosen in (("MongoDB", MONGODB), ("PostgreSQL", POSTGRES), ("RabbitMQ", RABBITMQ)):
+        lines = [line for line in summary if line.startswith(name + ": ")]
+        assert lines, done.stdout[-3000:]
+        # The servers this session chose too (nx-27017: one per worker, on ports of its own).
+        assert all(f"{name}: {chosen.get().label} at " in line for line in lines), lines

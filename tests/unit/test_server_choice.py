@@ -175,3 +175,23 @@ def test_the_summary_names_the_server_and_what_was_passed_over(mongo: Started, m
     )
     store.stop()
     assert store.stops == []
+
+
+def test_under_xdist_the_summary_merges_what_each_worker_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(servers, "STORES", {"Redis": servers.Store("Redis", list)})  # chosen by no one
+    postgres = "PostgreSQL: local server at postgresql://pg (passed over: BULK_TEST_POSTGRES: not set)"
+    workers = {
+        "gw1": {"PostgreSQL": postgres, "MongoDB": "MongoDB: nx at uri-b"},
+        "gw0": {"PostgreSQL": postgres, "MongoDB": "MongoDB: nx at uri-a"},
+        "gw2": {},
+    }
+    assert servers.summary_lines(workers) == [
+        "MongoDB: nx at uri-a [gw0]",
+        "MongoDB: nx at uri-b [gw1]",
+        postgres,
+        "RabbitMQ: not used in this run",
+        "Redis: not used in this run",
+    ]
+    assert servers.summary_lines() == [
+        f"{name}: not used in this run" for name in ("MongoDB", "PostgreSQL", "RabbitMQ", "Redis")
+    ]
