@@ -147,6 +147,16 @@ def test_json_records_with_their_keys_mapped_and_unknown_keys_dropped(client: ht
         ({"encoding": "klingon"}, b"email\na@x.com\n", "unknown encoding 'klingon'"),
         ({"sheet": "Nope"}, _workbook(), "x.csv has no sheet 'Nope'"),
     ],
+    # Named, not made from the values: the workbook's bytes hold the time it was written,
+    # and pytest-xdist refuses workers that collected different test ids.
+    ids=[
+        "ambiguous-mapping",
+        "repeated-header",
+        "mapping-not-json",
+        "flag-not-boolean",
+        "unknown-encoding",
+        "no-sheet",
+    ],
 )
 def test_a_mapping_or_dialect_that_cannot_work_is_a_422_and_creates_nothing(
     server: ApiServer, client: httpx.Client, fields: dict[str, str], content: bytes, says: str
