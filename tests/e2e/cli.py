@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infrastructure.files.sample import SampleCounts
+
 
 @dataclass
 class Run:
@@ -56,3 +58,16 @@ def run_ok(data_dir: Path, env: dict[str, str] | None, *args: str) -> Run:
     run = bulkactions(data_dir, *args, env=env)
     assert run.code == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return run
+
+
+def assert_completed_exactly(summary: dict[str, Any], rows: int, expected: SampleCounts) -> None:
+    """An action's summary (``status --json``, an import's last line) says COMPLETED with
+    the sample's exact counts and no discrepancy."""
+    assert summary["status"] == "COMPLETED"
+    assert (summary["total"], summary["succeeded"], summary["failed"], summary["skipped"]) == (
+        rows,
+        expected.valid,
+        expected.invalid,
+        expected.duplicates,
+    )
+    assert summary["discrepancy"] is None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from infrastructure.files.sample import write_contacts_csv
-from tests.e2e.cli import bulkactions, command, import_args, processed
+from tests.e2e.cli import assert_completed_exactly, bulkactions, command, import_args, processed
 
 pytestmark = pytest.mark.e2e
 
@@ -50,14 +50,7 @@ def test_an_import_killed_then_resumed_has_exact_counts_and_no_duplicates(
     resumed = bulkactions(data, "resume", action_id, "--json")
     assert resumed.code == 0, resumed.stderr
     summary = resumed.json_last()
-    assert summary["status"] == "COMPLETED"
-    assert (summary["total"], summary["succeeded"], summary["failed"], summary["skipped"]) == (
-        ROWS,
-        expected.valid,
-        expected.invalid,
-        expected.duplicates,
-    )
-    assert summary["discrepancy"] is None
+    assert_completed_exactly(summary, ROWS, expected)
     assert _count(data / "entities.db", "SELECT COUNT(*) FROM entities") == expected.valid
     assert _count(data / "entities.db", "SELECT COUNT(DISTINCT unique_key) FROM entities") == expected.valid
     assert _count(data / "readmodels.db", "SELECT COUNT(*) FROM record_logs") == ROWS

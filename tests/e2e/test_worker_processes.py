@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from infrastructure.files.sample import write_contacts_csv
-from tests.e2e.cli import bulkactions, command, import_args, processed
+from tests.e2e.cli import assert_completed_exactly, bulkactions, command, import_args, processed
 from tests.e2e.http_server import descendants
 
 pytestmark = pytest.mark.e2e
@@ -71,13 +71,6 @@ def test_a_worker_process_killed_twice_mid_import_leaves_exact_counts(tmp_path: 
 
     status = bulkactions(data, "status", action_id, "--json")
     summary = status.json_last()
-    assert summary["status"] == "COMPLETED"
-    assert (summary["total"], summary["succeeded"], summary["failed"], summary["skipped"]) == (
-        ROWS,
-        expected.valid,
-        expected.invalid,
-        expected.duplicates,
-    )
-    assert summary["discrepancy"] is None
+    assert_completed_exactly(summary, ROWS, expected)
     verify = bulkactions(data, "verify", "--entities")
     assert verify.code == 0, verify.stdout

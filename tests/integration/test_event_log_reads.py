@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from domain.bulk_action import BulkChunk
-from infrastructure.bootstrap import Container, bootstrap
-from infrastructure.settings import Settings
+from infrastructure.bootstrap import Container
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    built = bootstrap(Settings(data_dir=tmp_path))
-    yield built
-    built.close()
 
 
 def test_events_at_reads_exactly_the_positions_asked_near_or_far_apart(container: Container) -> None:

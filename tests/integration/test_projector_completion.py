@@ -7,23 +7,13 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from domain.bulk_action import BulkAction, BulkChunk
-from infrastructure.bootstrap import Container, bootstrap
-from infrastructure.settings import Settings
+from infrastructure.bootstrap import Container
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    built = bootstrap(Settings(data_dir=tmp_path))
-    yield built
-    built.close()
 
 
 def _processed_action(container: Container) -> str:

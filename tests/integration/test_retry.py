@@ -4,7 +4,6 @@ interrupted before its input was stored is stored again from its file, linked.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -13,19 +12,11 @@ import pytest
 from application.ports.quotas import QuotaLimits
 from application.submission import SubmitCommand, checked_command
 from domain.bulk_action import BulkChunk
-from infrastructure.bootstrap import Container, bootstrap
+from infrastructure.bootstrap import Container
 from infrastructure.files.readers import FileSource
-from infrastructure.settings import Settings
 
 pytestmark = pytest.mark.integration
 LIMITS = QuotaLimits(1_000_000, 100)
-
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    built = bootstrap(Settings(data_dir=tmp_path / "data"))
-    yield built
-    built.close()
 
 
 def _finished(container: Container, action_id: UUID) -> UUID:

@@ -4,7 +4,6 @@ restored, what is removed, what was changed since, and that it happens once."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -14,19 +13,11 @@ import pytest
 from application.submission import SubmitCommand, checked_command
 from domain.bulk_action import BulkChunk
 from domain.errors import ActionNotFinishedError, AlreadyRevertedError
-from infrastructure.bootstrap import Container, bootstrap
+from infrastructure.bootstrap import Container
 from infrastructure.files.readers import FileSource
-from infrastructure.settings import Settings
 
 pytestmark = pytest.mark.integration
 ACCOUNT = "acme"
-
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    built = bootstrap(Settings(data_dir=tmp_path / "data"))
-    yield built
-    built.close()
 
 
 def _run(container: Container, tmp_path: Path, action: str, rows: list[dict[str, str]]) -> UUID:
