@@ -9,6 +9,8 @@ collections took 0.65 s of the main process's CPU and 0.52 s of the projector's.
 Freezing the start-up objects (``gc.freeze``, moved to a permanent generation the
 collector does not walk) cut those to 0.08 s and 0.06 s; nothing else changes (a
 frozen object that is no longer referenced is still freed by its reference count).
+No collection comes first: one after bootstrap found nothing unreachable and took
+32 ms, at the start of every command and child process.
 """
 
 from __future__ import annotations
@@ -17,6 +19,5 @@ import gc
 
 
 def settle_heap() -> None:
-    """Collect what start-up left behind, then freeze what remains."""
-    gc.collect()
+    """Freeze what start-up made: the collector walks only what the work allocates."""
     gc.freeze()
