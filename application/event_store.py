@@ -200,6 +200,13 @@ class BulkActionLog(Application):  # type: ignore[type-arg]
         self.head()
 
 
+def position_after(page: Sequence[tuple[Any, ...]], limit: int, head: int) -> int:
+    """Where a follower of some kinds stands after reading ``page`` (position first in
+    each item; at most ``limit``, none past ``head``, the head it read first): a short
+    page means nothing else it follows is stored up to that head, so it moves there."""
+    return int(page[-1][0]) if len(page) == limit else head
+
+
 # Positions at most this far apart are read in one query, the events between them
 # read and passed over (a chunk's input among them is one ~20 KB row).
 _RUN_GAP = 64

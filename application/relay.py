@@ -12,7 +12,7 @@ import threading
 
 import orjson
 
-from application.event_store import BulkActionLog
+from application.event_store import BulkActionLog, position_after
 from application.faults import FaultPolicy
 from application.ports.messaging import MessageTransport, PositionStore
 
@@ -48,8 +48,7 @@ class Relay:
         bodies = [chunk_message(str(action_id), chunk_no) for _, action_id, chunk_no in queued]
         if bodies:
             self.transport.publish(CHUNKS_QUEUE, bodies)
-        # A short page means nothing else matched up to the head we read first.
-        self.positions.set(self.name, queued[-1][0] if len(queued) == page else head)
+        self.positions.set(self.name, position_after(queued, page, head))
         return len(bodies)
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:

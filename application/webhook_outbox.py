@@ -18,7 +18,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from application.accounts import AccountStore
-from application.event_store import BulkActionLog
+from application.event_store import BulkActionLog, position_after
 from application.faults import FaultPolicy
 from application.ports.messaging import PositionStore
 from application.ports.quotas import Clock
@@ -99,7 +99,7 @@ class WebhookOutbox:
         kinds = [BulkAction.Completed, BulkAction.Cancelled]
         finished = self.events.follow(position, page, kinds=kinds, until=head)
         scheduled = sum(self._schedule(event) for _, event in finished)
-        self.positions.set(self.name, finished[-1][0] if len(finished) == page else head)
+        self.positions.set(self.name, position_after(finished, page, head))
         return scheduled
 
     def _schedule(self, event: Any) -> bool:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from uuid import UUID
 
-from application.event_store import BulkActionLog
+from application.event_store import BulkActionLog, position_after
 from application.faults import FaultPolicy
 from application.ports.metrics import Metrics
 from application.ports.read_models import ActionFilter, ReadModelStore
@@ -53,11 +53,10 @@ class Projector:
         if head <= position:
             return 0
         # Only the kinds it projects are read: a ChunkQueued (a chunk's whole input) is
-        # not decoded for nothing. A short page means nothing else it projects is
-        # stored up to the head read first, so the position moves on to that head.
+        # not decoded for nothing.
         events = self.events.follow(position, page, kinds=PROJECTED_KINDS, until=head)
         changes = project(events, self.store.get_action)
-        moved_to = events[-1][0] if len(events) == page else head
+        moved_to = position_after(events, page, head)
         if not self.store.apply(self.name, moved_to, changes, expected_position=position):
             return len(events)  # another projector moved on meanwhile: read again from there
         if self.metrics is not None:  # the batch was taken, so once: counted once
