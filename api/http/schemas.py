@@ -227,7 +227,8 @@ class EntityChangePublic(BaseModel):
     links: dict[str, dict[str, Any]] | None = Field(
         None,
         description="per link field (a contact's company_domain): the entity it named (entity, key, entity_id)"
-        " and its status: linked, created, not_found or invalid",
+        " and its status: linked, created or invalid (no link is recorded for a domain with no company;"
+        " events of an earlier build may say not_found)",
     )
 
 
