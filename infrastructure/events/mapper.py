@@ -93,7 +93,8 @@ class FastMapper(Mapper[UUID]):
         if self.cipher or self.compressor:
             return None
         stored = stored_event.state
-        head = zlib.decompressobj().decompress(stored, _PEEK_BYTES) if stored[:1] == b"x" else stored[:_PEEK_BYTES]
+        compressed = stored[:1] == bytes((_ZLIB_FIRST_BYTE,))
+        head = zlib.decompressobj().decompress(stored, _PEEK_BYTES) if compressed else stored[:_PEEK_BYTES]
         if head[:1] != b"{":
             return None
         found: dict[str, str | int] = {}
