@@ -4,15 +4,11 @@ The library's default mapper walks every value through ``JSONTranscoder`` and wr
 UUIDs and datetimes in ``{"_type_", "_data_"}`` envelopes; measured here that path
 caps appends at 20-28k events/s. Our events hold only JSON-native values plus UUIDs
 and datetimes, which orjson writes natively; on the way back the field types are
-read once per event class from its annotations. Stored state stays plain JSON, so
-auditors and other consumers read it without our code, with one exception: a state of
-``COMPRESS_FROM`` bytes or more (in practice a chunk's input in ``ChunkQueued``, about
-160 KB per 1000 contacts) is stored zlib-compressed. A zlib stream starts with the byte
-``x`` (0x78) and a JSON object with ``{``, so each stored state says which it is, any
-language reads it with a zlib call, and states stored before are read as they were.
-Measured on a 100k-row contacts import: ChunkQueued 164 -> ~20 bytes per record, the
-other events untouched (compressing each small outcome event was tried: 120-400 us
-per event, more than storing it).
+read once per event class from its annotations.
+
+A stored state is JSON, compressed as ``infrastructure.stored_json`` says: a chunk's
+input with zlib, every smaller state (the outcome event of each record) as a zstd frame
+with a preset dictionary; states stored before as plain JSON are read as they were.
 """
 
 from __future__ import annotations
@@ -30,6 +26,8 @@ import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
+from infrastructure.stored_json import ZLIB_FIRST_BYTE, packed, unpacked
+
 
 @cache
 def _topic(cls: type) -> str:
@@ -46,9 +44,6 @@ def _resolved(topic: str) -> type:
 # Parsing them each time was a third of the projector's decoding (UUID() alone costs
 # several microseconds), so parsed values are kept, a bounded number of them.
 _PARSED_MAX = 4096
-COMPRESS_FROM = 8192
-_ZLIB_LEVEL = 1  # the fastest: a chunk's input is repetitive, level 1 gets most of it
-_ZLIB_FIRST_BYTE = 0x78
 _Value = TypeVar("_Value")
 _parsed_uuids: dict[str, UUID] = {}
 _parsed_datetimes: dict[str, datetime] = {}
@@ -93,8 +88,10 @@ class FastMapper(Mapper[UUID]):
         if self.cipher or self.compressor:
             return None
         stored = stored_event.state
-        compressed = stored[:1] == bytes((_ZLIB_FIRST_BYTE,))
-        head = zlib.decompressobj().decompress(stored, _PEEK_BYTES) if compressed else stored[:_PEEK_BYTES]
+        if stored[0] == ZLIB_FIRST_BYTE:
+            head = zlib.decompressobj().decompress(stored, _PEEK_BYTES)
+        else:  # plain JSON or a zstd frame, which holds under COMPRESS_FROM bytes
+            head = unpacked(stored)[:_PEEK_BYTES]
         if head[:1] != b"{":
             return None
         found: dict[str, str | int] = {}
@@ -119,9 +116,7 @@ class FastMapper(Mapper[UUID]):
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        stored = orjson.dumps(state)
-        if len(stored) >= COMPRESS_FROM:
-            stored = zlib.compress(stored, _ZLIB_LEVEL)
+        stored = packed(orjson.dumps(state))
         if self.compressor:
             stored = self.compressor.compress(stored)
         if self.cipher:
@@ -141,9 +136,7 @@ class FastMapper(Mapper[UUID]):
                 stored = self.cipher.decrypt(stored)
             if self.compressor:
                 stored = self.compressor.decompress(stored)
-            if stored[0] == _ZLIB_FIRST_BYTE:
-                stored = zlib.decompress(stored)
-            state: dict[str, Any] = orjson.loads(stored)
+            state: dict[str, Any] = orjson.loads(unpacked(stored))
         except Exception as exc:
             where = f"{stored_event.topic} v{stored_event.originator_version} of {stored_event.originator_id}"
             msg = f"cannot decode {where}: {exc}"

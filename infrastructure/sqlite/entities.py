@@ -6,6 +6,9 @@ The primary key is the id alone: with (entity_type, id) SQLite's planner chose a
 prefix scan of the primary key over the unique index for key lookups, which made
 every chunk scan the whole table (measured: quadratic, 4k records/s at 1M rows).
 
+An entity's data is JSON compressed as ``infrastructure.stored_json`` says (~135 -> ~84
+bytes a contact); data stored before as plain JSON is read as it was.
+
 Each batch runs in one BEGIN IMMEDIATE transaction: existing keys are read and the
 new rows written under the same write lock, so no other worker can take a key in
 between; within the batch, items are decided in order, by
@@ -43,6 +46,7 @@ from application.ports.entities import (
     UpdateResult,
 )
 from infrastructure.sqlite.database import SQLiteDatabase, statements
+from infrastructure.stored_json import packed, unpacked
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -93,7 +97,7 @@ def _has_legacy_schema(conn: sqlite3.Connection) -> bool:
 def _stored(row: tuple[Any, ...]) -> StoredEntity:
     entity_id, key, data, version, last_action, last_row, last_change = row
     change = RecordedChange.of_json(orjson.loads(last_change)) if last_change else None
-    return StoredEntity(entity_id, key, orjson.loads(data), version, last_action, last_row, change)
+    return StoredEntity(entity_id, key, orjson.loads(unpacked(data)), version, last_action, last_row, change)
 
 
 class SQLiteEntityStore:
@@ -146,7 +150,7 @@ class SQLiteEntityStore:
                         account_id,
                         entity_type,
                         item.unique_key,
-                        orjson.dumps(item.values),
+                        packed(orjson.dumps(item.values)),
                         item.action_id,
                         item.row,
                         now,
@@ -273,7 +277,7 @@ class SQLiteEntityStore:
 
     def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
         row = self._row("data", account_id, entity_type, entity_id)
-        return None if row is None else dict(orjson.loads(row[0]))
+        return None if row is None else dict(orjson.loads(unpacked(row[0])))
 
     def load(self, account_id: str, entity_type: str, ids: Sequence[str], keys: Sequence[str]) -> list[StoredEntity]:
         conn = self.db.connection()
@@ -329,7 +333,7 @@ class SQLiteEntityStore:
             )
             .fetchall()
         )
-        return [EntityRow(r[0], r[1], r[2], r[3], orjson.loads(r[4])) for r in rows]
+        return [EntityRow(r[0], r[1], r[2], r[3], orjson.loads(unpacked(r[4]))) for r in rows]
 
     def count(self, account_id: str, entity_type: str) -> int:
         row = (
@@ -375,12 +379,12 @@ class SQLiteEntityStore:
 
 
 def _update_row(e: StoredEntity, now: str, account_id: str, entity_type: str) -> tuple[Any, ...]:
-    data = orjson.dumps(e.values)
+    data = packed(orjson.dumps(e.values))
     return (e.key, data, e.version, e.last_action, e.last_row, _json(e.last_change), now, account_id, entity_type, e.id)
 
 
 def _created_row(e: StoredEntity, now: str, account_id: str, entity_type: str) -> tuple[Any, ...]:
-    data, change = orjson.dumps(e.values), _json(e.last_change)
+    data, change = packed(orjson.dumps(e.values)), _json(e.last_change)
     return (e.id, account_id, entity_type, e.key, data, e.last_action, e.last_row, now, now, e.version, change)
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pymongo import MongoClient
 
 from infrastructure.sqlite.read_models import SQLiteReadModelStore
+from infrastructure.stored_json import unpacked
 
 Document = dict[str, Any]
 
@@ -161,9 +162,8 @@ class SQLiteEntities:
 
     def values(self, entity_id: str) -> dict[str, Any]:
         with sqlite3.connect(self.path) as conn:
-            found: dict[str, Any] = json.loads(
-                conn.execute("SELECT data FROM entities WHERE id=?", (entity_id,)).fetchone()[0]
-            )
+            stored = conn.execute("SELECT data FROM entities WHERE id=?", (entity_id,)).fetchone()[0]
+            found: dict[str, Any] = json.loads(unpacked(stored))
         return found
 
     def set_field(self, entity_id: str, field: str, value: str) -> None:

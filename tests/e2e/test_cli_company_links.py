@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from infrastructure.stored_json import unpacked
 from tests.e2e.cli import bulkactions, import_args
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +65,7 @@ def _companies(data: Path) -> dict[tuple[str, str], str]:
 def _events(data: Path, kind: str, action_id: str) -> list[dict[str, Any]]:
     with sqlite3.connect(data / "events.db") as conn:
         states = conn.execute("SELECT state FROM stored_events WHERE topic LIKE ?", (f"%{kind}",)).fetchall()
-    return [s for s in (json.loads(state) for (state,) in states) if s["action_id"] == action_id]
+    return [s for s in (json.loads(unpacked(state)) for (state,) in states) if s["action_id"] == action_id]
 
 
 def _links(data: Path, action_id: str) -> dict[int, dict[str, Any] | None]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
+from infrastructure.stored_json import unpacked
 from tests.e2e.cli import bulkactions, import_args
 from tests.mongo_server import fresh_database
 
@@ -29,7 +30,7 @@ class Store:
 def _sqlite_first_names(data: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(data / "entities.db") as conn:
         rows = conn.execute("SELECT account_id, data FROM entities").fetchall()
-    return sorted((account, json.loads(values)["first_name"]) for account, values in rows)
+    return sorted((account, json.loads(unpacked(values))["first_name"]) for account, values in rows)
 
 
 def _mongo_store(request: pytest.FixtureRequest) -> Store:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from infrastructure.stored_json import unpacked
 from tests.e2e.cli import bulkactions, command, import_args
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -26,9 +27,7 @@ def _csv(path: Path, header: str, rows: list[str]) -> Path:
 def _written_before_stored(data: Path, inserted: int) -> bool:
     try:
         with sqlite3.connect(f"file:{data / 'entities.db'}?mode=ro", uri=True, timeout=5) as entities:
-            written = entities.execute(
-                "SELECT COUNT(*) FROM entities WHERE CAST(data AS TEXT) LIKE '%\"New%'"
-            ).fetchone()[0]
+            written = entities.execute("SELECT COUNT(*) FROM entities WHERE version > 1").fetchone()[0]
         with sqlite3.connect(f"file:{data / 'events.db'}?mode=ro", uri=True, timeout=5) as events:
             stored = events.execute(
                 "SELECT COUNT(*) FROM stored_events WHERE topic LIKE '%RecordSucceeded'"
@@ -62,7 +61,7 @@ def test_before_values_stay_exact_when_an_update_is_killed_and_resumed(tmp_path:
     # Every row's outcome says exactly what it changed, whichever run stored it.
     with sqlite3.connect(data / "events.db") as conn:
         states = [
-            json.loads(s)
+            json.loads(unpacked(s))
             for (s,) in conn.execute("SELECT state FROM stored_events WHERE topic LIKE ?", ("%RecordSucceeded",))
         ]
     outcomes = {s["row"]: (s["op"], s["changes"]) for s in states if s["action_id"] == action_id}

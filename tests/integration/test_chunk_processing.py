@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from application.chunk_processing import ChunkDecider, ChunkProcessor
@@ -15,6 +16,7 @@ from domain.bulk_action import BulkAction, BulkChunk, Outcome, entity_id_for
 from infrastructure.bootstrap import SystemClock, event_store_env, fault_policy
 from infrastructure.settings import Settings
 from infrastructure.sqlite.entities import SQLiteEntityStore
+from infrastructure.stored_json import unpacked
 
 pytestmark = pytest.mark.integration
 
@@ -210,3 +212,20 @@ def test_a_full_entity_store_is_an_infrastructure_fault_of_the_chunk_never_a_rec
 
     conn.execute("PRAGMA max_page_count=1073741823")  # space is back: the same chunk succeeds whole
     assert {r.outcome for r in _decide(entities, "insert", many)} == {Outcome.SUCCEEDED}
+
+
+def test_entity_data_is_stored_as_a_zstd_frame_and_plain_json_stored_before_is_read_and_updated(entities: Any) -> None:
+    inserted = _decide(entities, "insert", _records({"email": "new@x.com", "first_name": "Ada"}))
+    assert inserted[0].outcome is Outcome.SUCCEEDED
+    conn = entities.db.connection()
+    (stored,) = conn.execute("SELECT data FROM entities WHERE unique_key='new@x.com'").fetchone()
+    assert stored[:1] == b"(" and len(stored) < len(b'{"email":"new@x.com","first_name":"Ada"}')
+    assert orjson.loads(unpacked(stored)) == {"email": "new@x.com", "first_name": "Ada"}
+    # A row written before data was compressed: plain JSON, read and updated as any other.
+    with entities.db.write() as writing:
+        writing.execute(
+            "UPDATE entities SET data=? WHERE unique_key='new@x.com'", (b'{"email":"new@x.com","first_name":"Old"}',)
+        )
+    updated = _decide(entities, "update", _records({"email": "new@x.com", "first_name": "Bea"}))
+    assert (updated[0].op, updated[0].changes) == ("updated", {"first_name": ["Old", "Bea"]})
+    assert entities.get(ACCOUNT, "contact", updated[0].entity_id) == {"email": "new@x.com", "first_name": "Bea"}

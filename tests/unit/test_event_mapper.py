@@ -1,19 +1,26 @@
 """FastMapper: parsed UUIDs and datetimes are reused across events, and the store of
-them stays bounded."""
+them stays bounded; states are stored compressed and read back whichever way they
+were stored."""
 
 from __future__ import annotations
 
+import hashlib
 import typing
 import zlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID, uuid4
 
+import orjson
 import pytest
-from eventsourcing.persistence import JSONTranscoder, StoredEvent
+import zstandard
+from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError, StoredEvent
 
 from domain.bulk_action import BulkChunk
+from infrastructure import stored_json
 from infrastructure.events import mapper as mapper_module
 from infrastructure.events.mapper import FastMapper
+from infrastructure.stored_json import STATE_DICTIONARY_ID, state_dictionary, unpacked
 
 pytestmark = pytest.mark.unit
 
@@ -22,6 +29,10 @@ def _queued(action_id: UUID, at: datetime) -> BulkChunk.ChunkQueued:
     event = BulkChunk.queue(action_id, 0, 1, [{"row": 1}]).collect_events()[0]
     object.__setattr__(event, "timestamp", at)
     return typing.cast(BulkChunk.ChunkQueued, event)
+
+
+def _topic_of_queued() -> str:
+    return FastMapper(JSONTranscoder()).to_stored_event(_queued(uuid4(), datetime.now(UTC))).topic
 
 
 def test_decoded_events_equal_the_stored_ones_and_share_repeated_values() -> None:
@@ -43,7 +54,7 @@ def test_the_parsed_values_kept_stay_bounded() -> None:
     assert len(mapper_module._parsed_datetimes) <= mapper_module._PARSED_MAX
 
 
-def test_a_large_state_is_stored_compressed_and_read_back_whole_beside_plain_json() -> None:
+def test_large_and_small_states_are_stored_compressed_and_read_back_whole() -> None:
     mapper = FastMapper(JSONTranscoder())
     at = datetime(2026, 12, 1, tzinfo=UTC)
     records = [{"row": n, "email": f"person{n}@example.com", "first_name": "First"} for n in range(1, 1001)]
@@ -52,7 +63,11 @@ def test_a_large_state_is_stored_compressed_and_read_back_whole_beside_plain_jso
     stored_large, stored_small = mapper.to_stored_event(large), mapper.to_stored_event(small)
     assert zlib.decompress(stored_large.state).startswith(b"{")  # any zlib reader gets the JSON
     assert len(stored_large.state) * 4 < len(zlib.decompress(stored_large.state))
-    assert stored_small.state.startswith(b"{")  # small states stay plain JSON
+    # A small state is a zstd frame that names the state dictionary: any zstd reader
+    # with that file gets the JSON back.
+    assert zstandard.get_frame_parameters(stored_small.state).dict_id == STATE_DICTIONARY_ID
+    plain = zstandard.ZstdDecompressor(dict_data=state_dictionary()).decompress(stored_small.state)
+    assert orjson.loads(plain)["records"] == [{"row": 1}]
     assert mapper.to_domain_event(stored_large).records == records
     assert mapper.to_domain_event(stored_small).records == [{"row": 1}]
 
@@ -67,7 +82,7 @@ def test_peek_reads_a_chunks_action_and_number_from_plain_and_compressed_states(
     mapper = FastMapper(JSONTranscoder())
     action_id = uuid4()
     stored = mapper.to_stored_event(_chunk(action_id, 41, rows))
-    assert stored.state[:1] == (b"{" if rows == 1 else b"x")  # 1000 records are compressed
+    assert stored.state[:1] == (b"(" if rows == 1 else b"x")  # zstd frame; 1000 records: zlib
     assert mapper.peek(stored, ("action_id", "chunk_no")) == {"action_id": str(action_id), "chunk_no": 41}
 
 
@@ -79,3 +94,35 @@ def test_peek_says_none_when_the_values_do_not_lead_the_state() -> None:
     assert mapper.peek(stored, ("action_id", "no_such_field")) is None
     nested_first = StoredEvent(stored.originator_id, 1, stored.topic, b'{"x":{"action_id":"a"},"chunk_no":1}')
     assert mapper.peek(nested_first, ("action_id", "chunk_no")) is None
+
+
+def test_the_state_dictionary_in_use_never_changes() -> None:
+    """Stored events name their dictionary by id: changing the file behind an id would
+    make every state stored with it unreadable. A new dictionary gets a new id and file."""
+    path = Path(stored_json.__file__).with_name(f"state-dictionary-{STATE_DICTIONARY_ID}.zstd-dict")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest == "3e3ad2e2921ad237ca43d402f2954d08bd7c54389a6668acac584176b8c5b5c8"
+
+
+def test_states_stored_as_plain_json_before_are_read_as_they_were() -> None:
+    mapper = FastMapper(JSONTranscoder())
+    action_id = uuid4()
+    stored = mapper.to_stored_event(_chunk(action_id, 3, 2))
+    plain = StoredEvent(
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=unpacked(stored.state),
+    )
+    assert plain.state.startswith(b"{")
+    assert mapper.to_domain_event(plain).records == mapper.to_domain_event(stored).records
+    assert mapper.peek(plain, ("action_id", "chunk_no")) == {"action_id": str(action_id), "chunk_no": 3}
+
+
+def test_a_state_compressed_with_another_dictionary_is_refused_with_its_place() -> None:
+    samples = [orjson.dumps({"chunk_no": n, "note": f"another dictionary {n % 7}"}) for n in range(2000)]
+    other = zstandard.train_dictionary(1024, samples, dict_id=STATE_DICTIONARY_ID + 1)
+    state = zstandard.ZstdCompressor(dict_data=other, write_dict_id=True).compress(samples[5])
+    stored = StoredEvent(originator_id=uuid4(), originator_version=7, topic=_topic_of_queued(), state=state)
+    with pytest.raises(MapperDeserialisationError, match="v7 of"):
+        FastMapper(JSONTranscoder()).to_domain_event(stored)

@@ -20,6 +20,7 @@ from application.webhooks import CallbackUrlError, CallbackUrls, RetrySchedule, 
 from domain.bulk_action import BulkAction
 from infrastructure.events.mapper import FastMapper
 from infrastructure.settings import Settings
+from infrastructure.stored_json import unpacked
 
 pytestmark = pytest.mark.unit
 
@@ -122,7 +123,7 @@ def test_a_created_event_of_v2_reads_as_v3_without_a_callback() -> None:
         uuid.uuid4(), "acc", "contact", "insert", None, {"kind": "inline"}, 2, 4, None, "https://x"
     )
     stored = mapper.to_stored_event(action.collect_events()[0])
-    state = orjson.loads(stored.state)
+    state = orjson.loads(unpacked(stored.state))
     assert state["class_version"] == 6 and state["callback_url"] == "https://x"
     del state["callback_url"]
     state["class_version"] = 2
