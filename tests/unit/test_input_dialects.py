@@ -197,6 +197,34 @@ def test_another_sheet_is_read_by_name_and_a_missing_one_is_refused(tmp_path: Pa
         FileSource(_write(tmp_path, "fake.xlsx", b"email\na@x.com\n")).scan()
 
 
+def test_an_unchanged_csv_is_parsed_once_however_often_it_is_scanned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path, "c.csv", b"E-mail;Name\na@x.com;Ann\nb@x.com;Bob\n")
+    source = FileSource(path, options=ReadOptions(column_mapping=(("E-mail", "email"), ("Name", "first_name"))))
+    first = source.scan()
+    parsed: list[object] = []
+    parse = FileSource._csv
+
+    def counted(self: FileSource, text: Any) -> Any:
+        parsed.append(text)
+        return parse(self, text)
+
+    monkeypatch.setattr(FileSource, "_csv", counted)
+    stored = pickle.loads(pickle.dumps(source))  # as the source travels to the storing process
+    assert stored.scan() == first and source.scan() == first
+    assert parsed == []
+    assert [r.data for r in stored.records()] == [
+        {"email": "a@x.com", "first_name": "Ann"},
+        {"email": "b@x.com", "first_name": "Bob"},
+    ]
+    assert len(parsed) == 1
+
+    path.write_bytes(b"E-mail;Name\nc@x.com;Cy\n")  # changed bytes: parsed again
+    changed = stored.scan()
+    assert (changed.total, changed.sha256 != first.sha256, len(parsed)) == (1, True, 2)
+
+
 def test_an_unchanged_xlsx_is_parsed_once_however_often_it_is_scanned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
