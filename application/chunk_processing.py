@@ -42,7 +42,7 @@ from domain.bulk_action import (
     BulkChunk,
     Outcome,
     RecordResult,
-    entity_id_prefix,
+    entity_id_head,
     entity_id_text,
     record_outcomes,
 )
@@ -92,7 +92,7 @@ class ChunkDecider:
         self.account_id = account_id
         self.action_id = action_id
         self.action_key = str(action_id)
-        self.entity_prefix = entity_id_prefix(action_id)
+        self.entity_head = entity_id_head(action_id)
         self.etype: type[EntityType] = entity_type_named(entity_type)
         self.action_type = ActionType(action_type)
         self.match_by = match_by or self.etype.unique_field
@@ -224,7 +224,7 @@ class ChunkDecider:
 
     def _new_entity(self, row: int, valid: ValidRecord) -> NewEntity:
         assert valid.unique_key is not None
-        entity_id = entity_id_text(self.entity_prefix, row)
+        entity_id = entity_id_text(self.entity_head, row)
         return NewEntity(entity_id, valid.unique_key, valid.values, self.action_key, row)
 
     def _insert(
@@ -258,7 +258,7 @@ class ChunkDecider:
 
     def _update_result(self, item: EntityChange, line: int | None, outcome: UpdateResult) -> RecordResult:
         if outcome.status in ("updated", "already_applied", "unchanged"):
-            if outcome.entity_id == entity_id_text(self.entity_prefix, item.row):
+            if outcome.entity_id == entity_id_text(self.entity_head, item.row):
                 # An upsert's own insert, met again by a re-run: what the insert set.
                 return _created(item.row, line, outcome.entity_id, item.values)
             op = "unchanged" if outcome.status == "unchanged" else "updated"
@@ -299,7 +299,7 @@ class ChunkDecider:
         if not missing:
             return
         new = [
-            NewEntity(entity_id_text(self.entity_prefix, c.row), c.match_value, c.values, c.action_id, c.row)
+            NewEntity(entity_id_text(self.entity_head, c.row), c.match_value, c.values, c.action_id, c.row)
             for _, c in missing
         ]
         inserted = self.entities.insert_many(self.account_id, self.etype.name, new)

@@ -82,12 +82,20 @@ def entity_id_for(action_id: UUID, row: int) -> UUID:
     return UUID(int=(entity_id_prefix(action_id) << 64) | low)
 
 
-def entity_id_text(prefix: int, row: int) -> str:
-    """``str(entity_id_for(action, row))`` from the action's ``entity_id_prefix``, without
+def entity_id_head(action_id: UUID) -> str:
+    """The text every entity id an action's rows make starts with: its first 19
+    characters (``entity_id_prefix`` in hex, dashed as a UUID's text is)."""
+    digits = f"{entity_id_prefix(action_id):016x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-"
+
+
+def entity_id_text(head: str, row: int) -> str:
+    """``str(entity_id_for(action, row))`` from the action's ``entity_id_head``, without
     building a UUID object (it runs once per inserted record and once per projected
-    outcome; ``UUID()`` validates its arguments in Python, several microseconds)."""
-    digits = f"{(prefix << 64) | (0b10 << 62) | row:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    outcome; ``UUID()`` validates its arguments in Python, several microseconds, and
+    formatting all 128 bits each time took three times as long as the row's 64)."""
+    low = f"{(0b10 << 62) | row:016x}"
+    return f"{head}{low[:4]}-{low[4:]}"
 
 
 def linked_entity_id(action_id: UUID, row: int) -> UUID:

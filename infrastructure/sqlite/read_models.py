@@ -26,7 +26,7 @@ from application.ports.read_models import (
     LogLine,
     ViewChanges,
 )
-from domain.bulk_action import entity_id_prefix, entity_id_text
+from domain.bulk_action import entity_id_head, entity_id_text
 from infrastructure.sqlite.database import SQLiteDatabase
 from projections.actions import READ_MODEL_VERSION
 from projections.merge import MUTABLE, merged, refuses_batch
@@ -157,14 +157,14 @@ def _id_text(stored: bytes | str) -> str:
 def _own_entity(action_id: str, row: int) -> str | None:
     """The id of the entity this row's insert makes (None for an action id that is not
     a UUID, which no import has)."""
-    prefix = _entity_prefix(action_id)
-    return None if prefix is None else entity_id_text(prefix, row)
+    head = _entity_head(action_id)
+    return None if head is None else entity_id_text(head, row)
 
 
 @functools.lru_cache(maxsize=256)
-def _entity_prefix(action_id: str) -> int | None:
+def _entity_head(action_id: str) -> str | None:
     try:
-        return entity_id_prefix(UUID(action_id))
+        return entity_id_head(UUID(action_id))
     except ValueError:
         return None
 

@@ -15,7 +15,7 @@ from domain.bulk_action import (
     action_id_for_key,
     chunk_id,
     entity_id_for,
-    entity_id_prefix,
+    entity_id_head,
     entity_id_text,
     record_outcomes,
 )
@@ -175,4 +175,4 @@ def test_an_action_is_retried_once_and_only_when_finished() -> None:
 @pytest.mark.parametrize("row", [0, 1, 999, 1_000_000, 2**40 + 7])
 def test_entity_id_text_is_the_text_of_entity_id_for(row: int) -> None:
     action_id = uuid.uuid4()
-    assert entity_id_text(entity_id_prefix(action_id), row) == str(entity_id_for(action_id, row))
+    assert entity_id_text(entity_id_head(action_id), row) == str(entity_id_for(action_id, row))

@@ -83,3 +83,26 @@ def test_the_fast_unique_key_agrees_with_full_validation(name: str, raw: str) ->
         assert isinstance(fast, list)
     else:
         assert fast == full.unique_key
+
+
+@pytest.mark.parametrize(
+    ("name", "record"),
+    [
+        ("contact", {"email": " A@X.com ", "first_name": "Ann", "last_name": None, "phone": "+1 555 0100"}),
+        ("company", {"domain": "https://www.Acme.com/about", "name": "Acme", "employee_count": "12"}),
+        ("company", {"domain": "acme.io", "employee_count": 0, "industry": None}),
+        ("product", {"sku": "SKU-1", "name": "Mug", "price": "19.90", "currency": "EUR"}),
+    ],
+    ids=["contact", "company", "company-zero", "product-price"],
+)
+def test_validated_values_are_what_the_model_dumps(name: str, record: dict[str, object]) -> None:
+    # Values are read from the model's __dict__ where no function serialises a field:
+    # they must equal model_dump's, types included (a product's price stays its text).
+    etype = entity_type(name)
+    result = etype.validate(record)
+    assert isinstance(result, ValidRecord)
+    dumped = etype.model.model_validate({k: v for k, v in record.items() if v is not None}).model_dump(
+        exclude_none=True
+    )
+    assert result.values == dumped
+    assert [type(v) for v in result.values.values()] == [type(v) for v in dumped.values()]
