@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import signal
 import threading
 import time
@@ -49,15 +50,29 @@ WEBHOOKS_LOCK = "webhooks"
 
 
 def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM / SIGINT (a second signal still stops at once)."""
-    stop = threading.Event()
+    """An event set by SIGTERM / SIGINT (a second signal still stops at once).
 
-    def handle(signum: int, _: FrameType | None) -> None:
-        if stop.is_set():
-            raise SystemExit(128 + signum)
+    A Python signal handler runs in the main thread between two bytecodes, possibly
+    while that thread holds the event's own lock (inside ``stop.wait()``) or a logging
+    lock: setting the event or logging from the handler then waits on itself forever (a
+    projector hung so on SIGTERM). The handler only notes the signal and hands it to a
+    thread of its own through a ``SimpleQueue``, whose ``put`` is reentrant."""
+    stop = threading.Event()
+    received: queue.SimpleQueue[int] = queue.SimpleQueue()
+    signalled: list[int] = []
+
+    def set_stop() -> None:
+        signum = received.get()
         log.warning("signal %d: stopping after the work in hand", signum)
         stop.set()
 
+    def handle(signum: int, _: FrameType | None) -> None:
+        if signalled:
+            raise SystemExit(128 + signum)
+        signalled.append(signum)
+        received.put(signum)
+
+    threading.Thread(target=set_stop, name="stop-on-signal", daemon=True).start()
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
     return stop
