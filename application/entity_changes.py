@@ -25,7 +25,10 @@ from application.ports.entities import EntityChange, EntityDelete, EntityRef, En
 Changes = dict[str, list[Any]]
 
 
-@dataclass(frozen=True, slots=True)
+# RecordedChange and UpdateDecision are not frozen: one of each is made per updated
+# record, and a frozen dataclass's __init__ (one object.__setattr__ per field) costs
+# several times a plain one's. Treat them as values all the same.
+@dataclass(slots=True)
 class RecordedChange:
     """What one input row did to one entity: kept until its outcome events are stored."""
 
@@ -61,7 +64,7 @@ class StoredEntity:
         return EntityRef(self.id, self.last_action, self.last_row)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpdateDecision:
     """What the store must do for one ``EntityChange`` (``kind``):
 

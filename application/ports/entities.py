@@ -41,7 +41,7 @@ class InsertResult:
     existing: EntityRef | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: as NewEntity
 class EntityChange:
     """Change the fields in ``values`` of the entity matched by id or by unique key."""
 
@@ -100,7 +100,7 @@ UpdateStatus = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: as NewEntity
 class UpdateResult:
     status: UpdateStatus
     entity_id: str | None = None
@@ -112,7 +112,7 @@ class UpdateResult:
     version: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: as NewEntity
 class StoredChange:
     """A row's change that its outcome events now hold: the store may forget it."""
 

@@ -166,6 +166,23 @@ def test_a_row_run_again_after_another_action_changed_the_entity_still_gets_its_
     assert entity_store.get(ACCOUNT, "contact", a.entity_id)["first_name"] == "Yan"
 
 
+def test_a_confirmed_change_that_a_later_writer_moved_to_the_journal_is_forgotten(entity_store: Any) -> None:
+    a, b = _new("a@x.com", 1, first_name="Ann"), _new("b@x.com", 2, first_name="Bo")
+    entity_store.insert_many(ACCOUNT, "contact", [a, b])
+    mine = _change(a.entity_id, "act-x", 3, first_name="Xavier")
+    other = _change(b.entity_id, "act-x", 4, first_name="Bea")
+    entity_store.update_many(ACCOUNT, "contact", [mine, other])
+    entity_store.update_many(ACCOUNT, "contact", [_change(a.entity_id, "act-y", 1, first_name="Yan")])  # journals mine
+
+    entity_store.confirm(ACCOUNT, "contact", [StoredChange(a.entity_id, "act-x", 3)])
+
+    # Confirmed: run again, the row is decided afresh against today's value; the row
+    # not confirmed still finds its own change.
+    [again, kept] = entity_store.update_many(ACCOUNT, "contact", [mine, other])
+    assert (again.status, again.changes) == ("updated", {"first_name": ["Yan", "Xavier"]})
+    assert (kept.status, kept.changes) == ("already_applied", {"first_name": ["Bo", "Bea"]})
+
+
 def test_confirmed_changes_are_forgotten_and_a_finished_actions_journal_is_dropped(entity_store: Any) -> None:
     a, b = _new("a@x.com", 1, first_name="Ann"), _new("b@x.com", 2, first_name="Bo")
     entity_store.insert_many(ACCOUNT, "contact", [a, b])
