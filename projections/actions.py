@@ -141,33 +141,65 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def _outcome(outcome: str) -> Any:
-    def handle(changes: ViewChanges, position: int, e: Any) -> None:
-        action_id = _uuid_text(e.action_id)
-        delta = changes.delta(action_id)
-        setattr(delta, outcome, getattr(delta, outcome) + 1)
-        at = _iso(e.timestamp)
-        if delta.first_outcome_at is None:
-            delta.first_outcome_at = at
-        delta.last_outcome_at = at
-        changes.log_lines.append(
-            LogLine(
-                action_id=action_id,
-                row=e.row,
-                line=e.line,
-                chunk_no=e.chunk_no,
-                outcome=outcome,
-                entity_id=getattr(e, "entity_id", None) or getattr(e, "duplicate_of", None),
-                op=getattr(e, "op", None),
-                errors=getattr(e, "errors", []),
-                reason=getattr(e, "reason", None),
-                duplicate_of_row=getattr(e, "duplicate_of_row", None),
-                position=position,
-                links=getattr(e, "links", None),
-            )
-        )
+def _counted(changes: ViewChanges, e: Any, outcome: str) -> str:
+    """Count the outcome on its action; the action id's text."""
+    action_id = _uuid_text(e.action_id)
+    delta = changes.delta(action_id)
+    setattr(delta, outcome, getattr(delta, outcome) + 1)
+    at = _iso(e.timestamp)
+    if delta.first_outcome_at is None:
+        delta.first_outcome_at = at
+    delta.last_outcome_at = at
+    return action_id
 
-    return handle
+
+# One handler per outcome kind, reading that kind's fields directly: one projected per
+# input record, and a shared handler's getattr with defaults cost ~1 us of each.
+def _succeeded(changes: ViewChanges, position: int, e: BulkChunk.RecordSucceeded) -> None:
+    action_id = _counted(changes, e, "succeeded")
+    changes.log_lines.append(
+        LogLine(
+            action_id,
+            e.row,
+            e.line,
+            e.chunk_no,
+            "succeeded",
+            e.entity_id or None,
+            e.op,
+            [],
+            None,
+            None,
+            position,
+            e.links,
+        )
+    )
+
+
+def _failed(changes: ViewChanges, position: int, e: BulkChunk.RecordFailed) -> None:
+    action_id = _counted(changes, e, "failed")
+    changes.log_lines.append(
+        LogLine(action_id, e.row, e.line, e.chunk_no, "failed", None, None, e.errors, None, None, position, None)
+    )
+
+
+def _skipped(changes: ViewChanges, position: int, e: BulkChunk.RecordSkipped) -> None:
+    action_id = _counted(changes, e, "skipped")
+    changes.log_lines.append(
+        LogLine(
+            action_id,
+            e.row,
+            e.line,
+            e.chunk_no,
+            "skipped",
+            e.duplicate_of,
+            None,
+            [],
+            e.reason,
+            e.duplicate_of_row,
+            position,
+            None,
+        )
+    )
 
 
 # Events that change an entity: each is a line of that entity's audit trail.
@@ -181,9 +213,9 @@ _HANDLERS: dict[type, Any] = {
     BulkAction.RevertStarted: _revert_started,
     BulkAction.RetryStarted: _retry_started,
     BulkChunk.ChunkProcessed: _chunk_processed,
-    BulkChunk.RecordSucceeded: _outcome("succeeded"),
-    BulkChunk.RecordFailed: _outcome("failed"),
-    BulkChunk.RecordSkipped: _outcome("skipped"),
+    BulkChunk.RecordSucceeded: _succeeded,
+    BulkChunk.RecordFailed: _failed,
+    BulkChunk.RecordSkipped: _skipped,
 }
 # What a projector reads of the log: the kinds above and the entity changes (which feed
 # the entity history index). Anything else is skipped unread.
