@@ -74,6 +74,15 @@ def _typed_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(uuids), tuple(datetimes)
 
 
+@cache
+def _decoding(topic: str) -> tuple[type, tuple[str, ...], tuple[str, ...], int]:
+    """What decoding an event of ``topic`` needs: its class, the names of its UUID and
+    datetime fields, its class version."""
+    cls = _resolved(topic)
+    uuids, datetimes = _typed_fields(cls)
+    return cls, uuids, datetimes, getattr(cls, "class_version", 1)
+
+
 # A leading top-level value of a stored state: a plain string (no escapes) or an integer.
 _LEADING_VALUE = re.compile(rb'"([A-Za-z_][A-Za-z0-9_]*)":(?:"([^"\\]*)"|(-?[0-9]+))[,}]')
 _PEEK_BYTES = 512
@@ -129,7 +138,7 @@ class FastMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        cls = _resolved(stored_event.topic)
+        cls, uuids, datetimes, class_version = _decoding(stored_event.topic)
         stored = stored_event.state
         try:
             if self.cipher:
@@ -141,19 +150,20 @@ class FastMapper(Mapper[UUID]):
             where = f"{stored_event.topic} v{stored_event.originator_version} of {stored_event.originator_id}"
             msg = f"cannot decode {where}: {exc}"
             raise MapperDeserialisationError(msg) from exc
-        uuids, datetimes = _typed_fields(cls)
+        # The parsed values kept are looked up inline: one decode per projected record.
         for name in uuids:
-            if state.get(name) is not None:
-                state[name] = _parsed(_parsed_uuids, UUID, state[name])
+            text = state.get(name)
+            if text is not None:
+                state[name] = _parsed_uuids.get(text) or _parsed(_parsed_uuids, UUID, text)
         for name in datetimes:
-            if state.get(name) is not None:
-                state[name] = _parsed(_parsed_datetimes, datetime.fromisoformat, state[name])
+            text = state.get(name)
+            if text is not None:
+                state[name] = _parsed_datetimes.get(text) or _parsed(_parsed_datetimes, datetime.fromisoformat, text)
         originator_id = stored_event.originator_id
         if not isinstance(originator_id, UUID):
             originator_id = _parsed(_parsed_uuids, UUID, originator_id)
         state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
-        class_version = getattr(cls, "class_version", 1)
         from_version = state.pop("class_version", 1)
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
