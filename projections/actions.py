@@ -141,8 +141,19 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def _counted(changes: ViewChanges, e: Any, outcome: str) -> str:
-    """Count the outcome on its action; the action id's text."""
+def _logged(
+    changes: ViewChanges,
+    position: int,
+    e: Any,
+    outcome: str,
+    entity_id: str | None = None,
+    op: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    reason: str | None = None,
+    duplicate_of_row: int | None = None,
+    links: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Count the outcome on its action and log its line."""
     action_id = _uuid_text(e.action_id)
     delta = changes.delta(action_id)
     setattr(delta, outcome, getattr(delta, outcome) + 1)
@@ -150,56 +161,36 @@ def _counted(changes: ViewChanges, e: Any, outcome: str) -> str:
     if delta.first_outcome_at is None:
         delta.first_outcome_at = at
     delta.last_outcome_at = at
-    return action_id
-
-
-# One handler per outcome kind, reading that kind's fields directly: one projected per
-# input record, and a shared handler's getattr with defaults cost ~1 us of each.
-def _succeeded(changes: ViewChanges, position: int, e: BulkChunk.RecordSucceeded) -> None:
-    action_id = _counted(changes, e, "succeeded")
     changes.log_lines.append(
         LogLine(
             action_id,
             e.row,
             e.line,
             e.chunk_no,
-            "succeeded",
-            e.entity_id or None,
-            e.op,
-            [],
-            None,
-            None,
+            outcome,
+            entity_id,
+            op,
+            errors or [],
+            reason,
+            duplicate_of_row,
             position,
-            e.links,
+            links,
         )
     )
+
+
+# One handler per outcome kind, reading that kind's fields directly: one is projected
+# per input record, and a shared handler's getattr with defaults cost ~1 us of each.
+def _succeeded(changes: ViewChanges, position: int, e: BulkChunk.RecordSucceeded) -> None:
+    _logged(changes, position, e, "succeeded", e.entity_id or None, e.op, links=e.links)
 
 
 def _failed(changes: ViewChanges, position: int, e: BulkChunk.RecordFailed) -> None:
-    action_id = _counted(changes, e, "failed")
-    changes.log_lines.append(
-        LogLine(action_id, e.row, e.line, e.chunk_no, "failed", None, None, e.errors, None, None, position, None)
-    )
+    _logged(changes, position, e, "failed", errors=e.errors)
 
 
 def _skipped(changes: ViewChanges, position: int, e: BulkChunk.RecordSkipped) -> None:
-    action_id = _counted(changes, e, "skipped")
-    changes.log_lines.append(
-        LogLine(
-            action_id,
-            e.row,
-            e.line,
-            e.chunk_no,
-            "skipped",
-            e.duplicate_of,
-            None,
-            [],
-            e.reason,
-            e.duplicate_of_row,
-            position,
-            None,
-        )
-    )
+    _logged(changes, position, e, "skipped", e.duplicate_of, reason=e.reason, duplicate_of_row=e.duplicate_of_row)
 
 
 # Events that change an entity: each is a line of that entity's audit trail.
