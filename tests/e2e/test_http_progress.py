@@ -124,7 +124,9 @@ def test_an_open_stream_ends_cleanly_when_the_server_shuts_down(tmp_path: Path) 
     api = ApiServer(tmp_path, workers=1).start()
     try:
         with api.client(create_account(tmp_path, "leaving")) as client:
-            action_id, _ = start_import(api, client, 20_000, chunk_size=100)
+            # Large enough to be still running when the server is stopped: 20,000 rows
+            # could finish between the first progress event and the signal.
+            action_id, _ = start_import(api, client, 200_000, chunk_size=100)
             events: list[Event] = []
             ended: list[float] = []
 
