@@ -35,6 +35,7 @@ from infrastructure.files.sample import write_contacts_csv  # noqa: E402
 from infrastructure.stored_json import (  # noqa: E402
     COMPRESS_FROM,
     STATE_DICTIONARY_ID,
+    ZstdContexts,
     state_dictionary,
     unpacked,
 )
@@ -145,6 +146,13 @@ def _import(cli: Path, workdir: Path, file: Path, entity: str, action: str, *ext
     subprocess.run(command, cwd=workdir, check=True, stdout=subprocess.DEVNULL)
 
 
+def _small_states(work: Path) -> list[bytes]:
+    """Every stored state under COMPRESS_FROM bytes of the data dir in ``work``, as JSON."""
+    with sqlite3.connect(work / ".bulkactions" / "events.db") as db:
+        states = [unpacked(bytes(row[0])) for row in db.execute("SELECT state FROM stored_events")]
+    return [s for s in states if len(s) < COMPRESS_FROM]
+
+
 def sample_states(seed: int, rows: int, cli: Path) -> list[bytes]:
     """Every stored state under COMPRESS_FROM bytes of a varied run of imports, as JSON."""
     rng = random.Random(seed)
@@ -197,9 +205,7 @@ def sample_states(seed: int, rows: int, cli: Path) -> list[bytes]:
             "product",
             "upsert",
         )
-        with sqlite3.connect(work / ".bulkactions" / "events.db") as db:
-            states = [unpacked(bytes(row[0])) for row in db.execute("SELECT state FROM stored_events")]
-    return [s for s in states if len(s) < COMPRESS_FROM]
+        return _small_states(work)
 
 
 def benchmark_states(rows: int, cli: Path) -> list[bytes]:
@@ -207,14 +213,12 @@ def benchmark_states(rows: int, cli: Path) -> list[bytes]:
         work = Path(tmp)
         write_contacts_csv(work / "c.csv", rows)
         _import(cli, work, work / "c.csv", "contact", "insert")
-        with sqlite3.connect(work / ".bulkactions" / "events.db") as db:
-            states = [unpacked(bytes(row[0])) for row in db.execute("SELECT state FROM stored_events")]
-    return [s for s in states if len(s) < COMPRESS_FROM]
+        return _small_states(work)
 
 
 def measure(name: str, dictionary: zstandard.ZstdCompressionDict, states: list[bytes]) -> None:
-    compressor = zstandard.ZstdCompressor(level=1, dict_data=dictionary, write_checksum=False, write_dict_id=True)
-    decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
+    contexts = ZstdContexts(dictionary)  # set as the store sets them
+    compressor, decompressor = contexts.compressor, contexts.decompressor
     started = time.perf_counter()
     frames = [compressor.compress(s) for s in states]
     compressing = time.perf_counter() - started

@@ -42,9 +42,11 @@ def state_dictionary(dict_id: int = STATE_DICTIONARY_ID) -> zstandard.ZstdCompre
     return zstandard.ZstdCompressionDict(path.read_bytes())
 
 
-class _ZstdContexts:
-    def __init__(self) -> None:
-        dictionary = state_dictionary()
+class ZstdContexts:
+    """A compressor and a decompressor of zstd frames with ``dictionary``, set as stored
+    values are (bench/event_dictionary.py measures a new dictionary with them)."""
+
+    def __init__(self, dictionary: zstandard.ZstdCompressionDict) -> None:
         self.compressor = zstandard.ZstdCompressor(
             level=_ZSTD_LEVEL, dict_data=dictionary, write_checksum=False, write_content_size=True, write_dict_id=True
         )
@@ -56,11 +58,11 @@ class _ZstdContexts:
 _per_thread = threading.local()
 
 
-def _zstd() -> _ZstdContexts:
+def _zstd() -> ZstdContexts:
     try:
-        return typing.cast(_ZstdContexts, _per_thread.contexts)
+        return typing.cast(ZstdContexts, _per_thread.contexts)
     except AttributeError:
-        _per_thread.contexts = made = _ZstdContexts()
+        _per_thread.contexts = made = ZstdContexts(state_dictionary())
         return made
 
 

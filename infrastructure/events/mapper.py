@@ -34,11 +34,6 @@ def _topic(cls: type) -> str:
     return get_topic(cls)
 
 
-@cache
-def _resolved(topic: str) -> type:
-    return typing.cast(type, resolve_topic(topic))
-
-
 # The same few values recur across thousands of events: every outcome of an action
 # carries its action id, every outcome of a chunk its stream id and one timestamp.
 # Parsing them each time was a third of the projector's decoding (UUID() alone costs
@@ -58,7 +53,6 @@ def _parsed(kept: dict[str, _Value], parse: Callable[[str], _Value], text: str) 
     return found
 
 
-@cache
 def _typed_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Names of the fields to turn back into UUID and datetime objects."""
     hints = typing.get_type_hints(cls)
@@ -78,7 +72,7 @@ def _typed_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _decoding(topic: str) -> tuple[type, tuple[str, ...], tuple[str, ...], int]:
     """What decoding an event of ``topic`` needs: its class, the names of its UUID and
     datetime fields, its class version."""
-    cls = _resolved(topic)
+    cls = typing.cast(type, resolve_topic(topic))
     uuids, datetimes = _typed_fields(cls)
     return cls, uuids, datetimes, getattr(cls, "class_version", 1)
 
