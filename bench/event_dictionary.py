@@ -149,7 +149,7 @@ def _import(cli: Path, workdir: Path, file: Path, entity: str, action: str, *ext
 def _small_states(work: Path) -> list[bytes]:
     """Every stored state under COMPRESS_FROM bytes of the data dir in ``work``, as JSON."""
     with sqlite3.connect(work / ".bulkactions" / "events.db") as db:
-        states = [unpacked(bytes(row[0])) for row in db.execute("SELECT state FROM stored_events")]
+        states = [unpacked(bytes(row[0])) for row in db.execute("SELECT state FROM events")]
     return [s for s in states if len(s) < COMPRESS_FROM]
 
 

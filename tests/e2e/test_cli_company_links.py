@@ -64,7 +64,9 @@ def _companies(data: Path) -> dict[tuple[str, str], str]:
 
 def _events(data: Path, kind: str, action_id: str) -> list[dict[str, Any]]:
     with sqlite3.connect(data / "events.db") as conn:
-        states = conn.execute("SELECT state FROM stored_events WHERE topic LIKE ?", (f"%{kind}",)).fetchall()
+        states = conn.execute(
+            "SELECT state FROM events JOIN event_topics USING (topic) WHERE name LIKE ?", (f"%{kind}",)
+        ).fetchall()
     return [s for s in (json.loads(unpacked(state)) for (state,) in states) if s["action_id"] == action_id]
 
 

@@ -30,7 +30,7 @@ def _written_before_stored(data: Path, inserted: int) -> bool:
             written = entities.execute("SELECT COUNT(*) FROM entities WHERE version > 1").fetchone()[0]
         with sqlite3.connect(f"file:{data / 'events.db'}?mode=ro", uri=True, timeout=5) as events:
             stored = events.execute(
-                "SELECT COUNT(*) FROM stored_events WHERE topic LIKE '%RecordSucceeded'"
+                "SELECT COUNT(*) FROM events JOIN event_topics USING (topic) WHERE name LIKE '%RecordSucceeded'"
             ).fetchone()[0]
     except sqlite3.OperationalError:
         return False
@@ -62,7 +62,9 @@ def test_before_values_stay_exact_when_an_update_is_killed_and_resumed(tmp_path:
     with sqlite3.connect(data / "events.db") as conn:
         states = [
             json.loads(unpacked(s))
-            for (s,) in conn.execute("SELECT state FROM stored_events WHERE topic LIKE ?", ("%RecordSucceeded",))
+            for (s,) in conn.execute(
+                "SELECT state FROM events JOIN event_topics USING (topic) WHERE name LIKE ?", ("%RecordSucceeded",)
+            )
         ]
     outcomes = {s["row"]: (s["op"], s["changes"]) for s in states if s["action_id"] == action_id}
     assert outcomes == {

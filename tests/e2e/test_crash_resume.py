@@ -57,7 +57,8 @@ def test_an_import_killed_then_resumed_has_exact_counts_and_no_duplicates(
     assert (
         _count(
             data / "events.db",
-            "SELECT COUNT(*) FROM stored_events WHERE topic LIKE '%RecordS%' OR topic LIKE '%RecordF%'",
+            "SELECT COUNT(*) FROM events JOIN event_topics USING (topic)"
+            " WHERE name LIKE '%RecordS%' OR name LIKE '%RecordF%'",
         )
         == ROWS
     )
