@@ -1,14 +1,20 @@
 """JSON as we store it: compressed, and readable by any zlib or zstd reader.
 
-A stored value is JSON stored one of three ways, told apart by its first byte:
+A stored value is JSON stored one of these ways, told apart by its first byte:
 - ``{``: plain JSON (every value stored before compression was);
 - ``x`` (0x78): a zlib stream, for JSON of ``COMPRESS_FROM`` bytes or more (in practice
   a chunk's input in ``ChunkQueued``, about 160 KB per 1000 contacts; ~20 bytes a record);
-- ``(`` (0x28): a zstd frame compressed with the state dictionary its header names by
-  id (``state-dictionary-<id>.zstd-dict`` beside this module), for all smaller JSON:
-  the outcome event of each record, ~420 -> ~131 bytes, and each entity's data in the
-  SQLite entity store, ~135 -> ~84 (measured in docs/benchmarks.md).
-Any language reads each with a zlib or zstd call (``zstd -D <dictionary> -d``).
+- 0x01 or 0x02, then a zstd frame without its magic number, dictionary id or checksum,
+  compressed with the dictionary that byte names: 0x01 for event states (the outcome
+  event of each record, ~420 -> ~119 bytes), 0x02 for entity data (each entity's data
+  in the SQLite entity store, ~135 -> ~65), measured in docs/benchmarks.md. Dropping
+  the 4-byte magic number and the 4-byte dictionary id from every frame saves ~8 bytes a
+  value, twice a record;
+- ``(`` (0x28): a whole zstd frame naming its dictionary by id, as values were stored
+  by the release before (dictionary 20261201); still read.
+Any language reads each with a zlib or zstd call. For the tagged frames, drop the first
+byte and put the zstd magic number back: ``(printf '\\x28\\xb5\\x2f\\xfd'; tail -c +2 value)
+| zstd -D infrastructure/<dictionary file> -d``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import threading
 import typing
 import zlib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -24,60 +31,99 @@ import zstandard
 COMPRESS_FROM = 8192
 ZLIB_FIRST_BYTE = 0x78
 _ZLIB_LEVEL = 1  # the fastest: a chunk's input is repetitive, level 1 gets most of it
-
-# The dictionary is trained on outcome events (bench/event_dictionary.py trains and
-# measures it): ~1.3 us to compress a state, ~0.8 us to decompress it. stdlib zlib with a
-# preset dictionary measured 132 bytes at 7 us and 2.5 us: each zlib call sets up its
-# window and hashes the dictionary again, while a zstd context is kept and reused. The
-# frame names its dictionary by id (the file's name below). A dictionary in use never
-# changes (a test pins its digest); a better one gets a new id and file beside it.
-STATE_DICTIONARY_ID = 20261201
-_ZSTD_FIRST_BYTE = 0x28  # a zstd frame's magic number is 0xFD2FB528, little-endian
 _ZSTD_LEVEL = 1
 
 
+@dataclass(frozen=True)
+class Dictionary:
+    """A zstd dictionary of stored values: the first byte of each value stored with it,
+    its id and its file beside this module. A dictionary in use never changes (a test
+    pins each digest); a better one gets a new tag, id and file beside it
+    (bench/event_dictionary.py trains and measures them)."""
+
+    tag: int
+    dict_id: int
+    file: str
+
+
+# Trained on outcome events and on entity data of a varied run of imports: ~1-3 us to
+# compress a value, ~1 us to decompress it (stdlib zlib with a preset dictionary measured
+# 7 us and 2.5 us: each zlib call sets up its window and hashes the dictionary again,
+# while a zstd context is kept and reused).
+EVENT_STATES = Dictionary(0x01, 20261202, "event-states-20261202.zstd-dict")
+ENTITY_DATA = Dictionary(0x02, 20261203, "entity-data-20261203.zstd-dict")
+_TAGGED = {d.tag: d for d in (EVENT_STATES, ENTITY_DATA)}
+# The release before stored whole frames naming this dictionary by id.
+FRAMED_DICTIONARY_ID = 20261201
+_FRAME_FIRST_BYTE = 0x28  # a zstd frame's magic number is 0xFD2FB528, little-endian
+
+
 @cache
-def state_dictionary(dict_id: int = STATE_DICTIONARY_ID) -> zstandard.ZstdCompressionDict:
-    path = Path(__file__).with_name(f"state-dictionary-{dict_id}.zstd-dict")
-    return zstandard.ZstdCompressionDict(path.read_bytes())
+def dictionary_data(file: str) -> zstandard.ZstdCompressionDict:
+    return zstandard.ZstdCompressionDict(Path(__file__).with_name(file).read_bytes())
+
+
+def framed_dictionary() -> zstandard.ZstdCompressionDict:
+    return dictionary_data(f"state-dictionary-{FRAMED_DICTIONARY_ID}.zstd-dict")
 
 
 class ZstdContexts:
-    """A compressor and a decompressor of zstd frames with ``dictionary``, set as stored
-    values are (bench/event_dictionary.py measures a new dictionary with them)."""
+    """A compressor and a decompressor of the tagged values' frames with ``dictionary``
+    (bench/event_dictionary.py measures a new dictionary with them)."""
 
     def __init__(self, dictionary: zstandard.ZstdCompressionDict) -> None:
-        self.compressor = zstandard.ZstdCompressor(
-            level=_ZSTD_LEVEL, dict_data=dictionary, write_checksum=False, write_content_size=True, write_dict_id=True
+        # The content size stays (1-2 bytes): without it each decompression sets up a
+        # buffer of the largest size (measured 2.2 us against 1.2 a value).
+        parameters = zstandard.ZstdCompressionParameters.from_level(
+            _ZSTD_LEVEL,
+            format=zstandard.FORMAT_ZSTD1_MAGICLESS,
+            write_checksum=0,
+            write_content_size=1,
+            write_dict_id=0,
         )
-        self.decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
+        self.compressor = zstandard.ZstdCompressor(dict_data=dictionary, compression_params=parameters)
+        self.decompressor = zstandard.ZstdDecompressor(dict_data=dictionary, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
 
 
 # zstd contexts are not shared between threads: each thread that encodes or decodes
-# (chunk workers, the projector, request handlers) makes its own pair on first use.
+# (chunk workers, the projector, request handlers) makes its own on first use.
 _per_thread = threading.local()
 
 
-def _zstd() -> ZstdContexts:
+def _contexts(tag: int) -> ZstdContexts:
     try:
-        return typing.cast(ZstdContexts, _per_thread.contexts)
+        kept = typing.cast(dict[int, ZstdContexts], _per_thread.contexts)
     except AttributeError:
-        _per_thread.contexts = made = ZstdContexts(state_dictionary())
+        kept = _per_thread.contexts = {}
+    found = kept.get(tag)
+    if found is None:
+        found = kept[tag] = ZstdContexts(dictionary_data(_TAGGED[tag].file))
+    return found
+
+
+def _framed() -> zstandard.ZstdDecompressor:
+    try:
+        return typing.cast(zstandard.ZstdDecompressor, _per_thread.framed)
+    except AttributeError:
+        _per_thread.framed = made = zstandard.ZstdDecompressor(dict_data=framed_dictionary())
         return made
 
 
 def unpacked(stored: bytes) -> bytes:
     """The JSON of a stored value, whichever way it was stored."""
     first = stored[0]
-    if first == _ZSTD_FIRST_BYTE:  # zstd says so when the frame names another dictionary
-        return _zstd().decompressor.decompress(stored)
+    if first in _TAGGED:
+        return _contexts(first).decompressor.decompress(stored[1:])
     if first == ZLIB_FIRST_BYTE:
         return zlib.decompress(stored)
+    if first == _FRAME_FIRST_BYTE:
+        return _framed().decompress(stored)
     return stored
 
 
-def packed(json: bytes) -> bytes:
-    """How JSON is stored: zlib level 1 from COMPRESS_FROM bytes, else a zstd frame."""
+def packed(json: bytes, dictionary: Dictionary = EVENT_STATES) -> bytes:
+    """How JSON is stored: zlib level 1 from COMPRESS_FROM bytes, else a tagged zstd
+    frame with ``dictionary``."""
     if len(json) >= COMPRESS_FROM:
         return zlib.compress(json, _ZLIB_LEVEL)
-    return _zstd().compressor.compress(json)
+    return bytes((dictionary.tag,)) + _contexts(dictionary.tag).compressor.compress(json)

@@ -8,7 +8,8 @@ read once per event class from its annotations.
 
 A stored state is JSON, compressed as ``infrastructure.stored_json`` says: a chunk's
 input with zlib, every smaller state (the outcome event of each record) as a zstd frame
-with a preset dictionary; states stored before as plain JSON are read as they were.
+with the event states' dictionary; states stored before (plain JSON, or whole zstd
+frames naming the dictionary of the release before) are read as they were.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class FastMapper(Mapper[UUID]):
         stored = stored_event.state
         if stored[0] == ZLIB_FIRST_BYTE:
             head = zlib.decompressobj().decompress(stored, _PEEK_BYTES)
-        else:  # plain JSON or a zstd frame, which holds under COMPRESS_FROM bytes
+        else:  # plain JSON or a zstd frame, which holds under COMPRESS_FROM bytes of JSON
             head = unpacked(stored)[:_PEEK_BYTES]
         if head[:1] != b"{":
             return None

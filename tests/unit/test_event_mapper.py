@@ -20,7 +20,17 @@ from domain.bulk_action import BulkChunk
 from infrastructure import stored_json
 from infrastructure.events import mapper as mapper_module
 from infrastructure.events.mapper import FastMapper
-from infrastructure.stored_json import STATE_DICTIONARY_ID, state_dictionary, unpacked
+from infrastructure.stored_json import (
+    ENTITY_DATA,
+    EVENT_STATES,
+    FRAMED_DICTIONARY_ID,
+    dictionary_data,
+    framed_dictionary,
+    packed,
+    unpacked,
+)
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 pytestmark = pytest.mark.unit
 
@@ -63,10 +73,11 @@ def test_large_and_small_states_are_stored_compressed_and_read_back_whole() -> N
     stored_large, stored_small = mapper.to_stored_event(large), mapper.to_stored_event(small)
     assert zlib.decompress(stored_large.state).startswith(b"{")  # any zlib reader gets the JSON
     assert len(stored_large.state) * 4 < len(zlib.decompress(stored_large.state))
-    # A small state is a zstd frame that names the state dictionary: any zstd reader
-    # with that file gets the JSON back.
-    assert zstandard.get_frame_parameters(stored_small.state).dict_id == STATE_DICTIONARY_ID
-    plain = zstandard.ZstdDecompressor(dict_data=state_dictionary()).decompress(stored_small.state)
+    # A small state is its dictionary's tag, then a zstd frame without its magic number:
+    # any zstd reader with the dictionary's file gets the JSON back once it is put back.
+    assert stored_small.state[0] == EVENT_STATES.tag
+    frame = ZSTD_MAGIC + stored_small.state[1:]
+    plain = zstandard.ZstdDecompressor(dict_data=dictionary_data(EVENT_STATES.file)).decompress(frame)
     assert orjson.loads(plain)["records"] == [{"row": 1}]
     assert mapper.to_domain_event(stored_large).records == records
     assert mapper.to_domain_event(stored_small).records == [{"row": 1}]
@@ -82,7 +93,7 @@ def test_peek_reads_a_chunks_action_and_number_from_plain_and_compressed_states(
     mapper = FastMapper(JSONTranscoder())
     action_id = uuid4()
     stored = mapper.to_stored_event(_chunk(action_id, 41, rows))
-    assert stored.state[:1] == (b"(" if rows == 1 else b"x")  # zstd frame; 1000 records: zlib
+    assert stored.state[0] == (EVENT_STATES.tag if rows == 1 else 0x78)  # zstd frame; 1000 records: zlib
     assert mapper.peek(stored, ("action_id", "chunk_no")) == {"action_id": str(action_id), "chunk_no": 41}
 
 
@@ -96,12 +107,45 @@ def test_peek_says_none_when_the_values_do_not_lead_the_state() -> None:
     assert mapper.peek(nested_first, ("action_id", "chunk_no")) is None
 
 
-def test_the_state_dictionary_in_use_never_changes() -> None:
-    """Stored events name their dictionary by id: changing the file behind an id would
-    make every state stored with it unreadable. A new dictionary gets a new id and file."""
-    path = Path(stored_json.__file__).with_name(f"state-dictionary-{STATE_DICTIONARY_ID}.zstd-dict")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert digest == "3e3ad2e2921ad237ca43d402f2954d08bd7c54389a6668acac584176b8c5b5c8"
+@pytest.mark.parametrize(
+    ("file", "sha256"),
+    [
+        (
+            f"state-dictionary-{FRAMED_DICTIONARY_ID}.zstd-dict",
+            "3e3ad2e2921ad237ca43d402f2954d08bd7c54389a6668acac584176b8c5b5c8",
+        ),
+        (EVENT_STATES.file, "b685190564fe36c627fd36364437330d3010f45aae5ad53d360745372f12663d"),
+        (ENTITY_DATA.file, "d553ffda9085ab86eba58cc99c32547a6e80461437f1062680825329c56de578"),
+    ],
+)
+def test_the_dictionaries_in_use_never_change(file: str, sha256: str) -> None:
+    """Stored values name their dictionary (by tag, or by id in a whole frame): changing
+    the file behind one would make every value stored with it unreadable. A new
+    dictionary gets a new tag, id and file."""
+    digest = hashlib.sha256(Path(stored_json.__file__).with_name(file).read_bytes()).hexdigest()
+    assert digest == sha256
+
+
+def test_states_stored_as_whole_zstd_frames_by_the_release_before_are_read() -> None:
+    mapper = FastMapper(JSONTranscoder())
+    action_id = uuid4()
+    stored = mapper.to_stored_event(_chunk(action_id, 3, 2))
+    json = unpacked(stored.state)
+    # As the release before stored it: a frame naming dictionary 20261201 by id.
+    framed = zstandard.ZstdCompressor(level=1, dict_data=framed_dictionary(), write_dict_id=True).compress(json)
+    before = StoredEvent(stored.originator_id, stored.originator_version, stored.topic, framed)
+    assert framed[0] == 0x28
+    assert mapper.to_domain_event(before).records == mapper.to_domain_event(stored).records
+    assert mapper.peek(before, ("action_id", "chunk_no")) == {"action_id": str(action_id), "chunk_no": 3}
+
+
+def test_entity_data_is_stored_with_its_own_dictionary_and_read_back() -> None:
+    data = orjson.dumps({"email": "ann@example.com", "first_name": "Ann", "phone": "+1 555 0100"})
+    stored = packed(data, ENTITY_DATA)
+    assert stored[0] == ENTITY_DATA.tag and len(stored) < len(data)
+    assert unpacked(stored) == data
+    frame = ZSTD_MAGIC + stored[1:]
+    assert zstandard.ZstdDecompressor(dict_data=dictionary_data(ENTITY_DATA.file)).decompress(frame) == data
 
 
 def test_states_stored_as_plain_json_before_are_read_as_they_were() -> None:
@@ -121,7 +165,7 @@ def test_states_stored_as_plain_json_before_are_read_as_they_were() -> None:
 
 def test_a_state_compressed_with_another_dictionary_is_refused_with_its_place() -> None:
     samples = [orjson.dumps({"chunk_no": n, "note": f"another dictionary {n % 7}"}) for n in range(2000)]
-    other = zstandard.train_dictionary(1024, samples, dict_id=STATE_DICTIONARY_ID + 1)
+    other = zstandard.train_dictionary(1024, samples, dict_id=FRAMED_DICTIONARY_ID + 1)
     state = zstandard.ZstdCompressor(dict_data=other, write_dict_id=True).compress(samples[5])
     stored = StoredEvent(originator_id=uuid4(), originator_version=7, topic=_topic_of_queued(), state=state)
     with pytest.raises(MapperDeserialisationError, match="v7 of"):
