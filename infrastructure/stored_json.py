@@ -2,16 +2,19 @@
 
 A stored value is JSON stored one of these ways, told apart by its first byte:
 - ``{``: plain JSON (every value stored before compression was);
-- ``x`` (0x78): a zlib stream, for JSON of ``COMPRESS_FROM`` bytes or more (in practice
-  a chunk's input in ``ChunkQueued``, about 160 KB per 1000 contacts; ~20 bytes a record);
+- 0x03, then a zstd frame without its magic number or checksum (no dictionary), for
+  JSON of ``COMPRESS_FROM`` bytes or more: in practice a chunk's input in ``ChunkQueued``,
+  about 160 KB per 1000 contacts (measured on the benchmark's contacts: 5.9 bytes a
+  record at 0.39 ms a chunk, against 19.3 bytes and 0.76 ms with zlib level 1);
 - 0x01 or 0x02, then a zstd frame without its magic number, dictionary id or checksum,
   compressed with the dictionary that byte names: 0x01 for event states (the outcome
   event of each record, ~420 -> ~119 bytes), 0x02 for entity data (each entity's data
   in the SQLite entity store, ~135 -> ~65), measured in docs/benchmarks.md. Dropping
   the 4-byte magic number and the 4-byte dictionary id from every frame saves ~8 bytes a
   value, twice a record;
-- ``(`` (0x28): a whole zstd frame naming its dictionary by id, as values were stored
-  by the release before (dictionary 20261201); still read.
+- ``(`` (0x28): a whole zstd frame naming its dictionary by id, and ``x`` (0x78): a zlib
+  stream, as the release before stored small and large values (dictionary 20261201);
+  still read.
 Any language reads each with a zlib or zstd call. For the tagged frames, drop the first
 byte and put the zstd magic number back: ``(printf '\\x28\\xb5\\x2f\\xfd'; tail -c +2 value)
 | zstd -D infrastructure/<dictionary file> -d``.
@@ -30,7 +33,6 @@ import zstandard
 
 COMPRESS_FROM = 8192
 ZLIB_FIRST_BYTE = 0x78
-_ZLIB_LEVEL = 1  # the fastest: a chunk's input is repetitive, level 1 gets most of it
 _ZSTD_LEVEL = 1
 
 
@@ -53,6 +55,7 @@ class Dictionary:
 EVENT_STATES = Dictionary(0x01, 20261202, "event-states-20261202.zstd-dict")
 ENTITY_DATA = Dictionary(0x02, 20261203, "entity-data-20261203.zstd-dict")
 _TAGGED = {d.tag: d for d in (EVENT_STATES, ENTITY_DATA)}
+_LARGE_TAG = 0x03
 # The release before stored whole frames naming this dictionary by id.
 FRAMED_DICTIONARY_ID = 20261201
 _FRAME_FIRST_BYTE = 0x28  # a zstd frame's magic number is 0xFD2FB528, little-endian
@@ -69,9 +72,9 @@ def framed_dictionary() -> zstandard.ZstdCompressionDict:
 
 class ZstdContexts:
     """A compressor and a decompressor of the tagged values' frames with ``dictionary``
-    (bench/event_dictionary.py measures a new dictionary with them)."""
+    (bench/event_dictionary.py measures a new dictionary with them), or with none."""
 
-    def __init__(self, dictionary: zstandard.ZstdCompressionDict) -> None:
+    def __init__(self, dictionary: zstandard.ZstdCompressionDict | None) -> None:
         # The content size stays (1-2 bytes): without it each decompression sets up a
         # buffer of the largest size (measured 2.2 us against 1.2 a value).
         parameters = zstandard.ZstdCompressionParameters.from_level(
@@ -97,7 +100,7 @@ def _contexts(tag: int) -> ZstdContexts:
         kept = _per_thread.contexts = {}
     found = kept.get(tag)
     if found is None:
-        found = kept[tag] = ZstdContexts(dictionary_data(_TAGGED[tag].file))
+        found = kept[tag] = ZstdContexts(dictionary_data(_TAGGED[tag].file) if tag in _TAGGED else None)
     return found
 
 
@@ -112,7 +115,7 @@ def _framed() -> zstandard.ZstdDecompressor:
 def unpacked(stored: bytes) -> bytes:
     """The JSON of a stored value, whichever way it was stored."""
     first = stored[0]
-    if first in _TAGGED:
+    if first in _TAGGED or first == _LARGE_TAG:
         return _contexts(first).decompressor.decompress(stored[1:])
     if first == ZLIB_FIRST_BYTE:
         return zlib.decompress(stored)
@@ -121,9 +124,20 @@ def unpacked(stored: bytes) -> bytes:
     return stored
 
 
+def head_of(stored: bytes, size: int) -> bytes:
+    """The first ``size`` bytes (or fewer) of a stored value's JSON, without decompressing
+    all of a large one: the relay reads a chunk's action and number from its ``ChunkQueued``."""
+    first = stored[0]
+    if first == _LARGE_TAG:
+        with _contexts(first).decompressor.stream_reader(stored[1:]) as reader:
+            return bytes(reader.read(size))
+    if first == ZLIB_FIRST_BYTE:
+        return zlib.decompressobj().decompress(stored, size)
+    return unpacked(stored)[:size]
+
+
 def packed(json: bytes, dictionary: Dictionary = EVENT_STATES) -> bytes:
-    """How JSON is stored: zlib level 1 from COMPRESS_FROM bytes, else a tagged zstd
-    frame with ``dictionary``."""
-    if len(json) >= COMPRESS_FROM:
-        return zlib.compress(json, _ZLIB_LEVEL)
-    return bytes((dictionary.tag,)) + _contexts(dictionary.tag).compressor.compress(json)
+    """How JSON is stored: from COMPRESS_FROM bytes a zstd frame with no dictionary, else
+    a zstd frame with ``dictionary``; each after its tag byte."""
+    tag = _LARGE_TAG if len(json) >= COMPRESS_FROM else dictionary.tag
+    return bytes((tag,)) + _contexts(tag).compressor.compress(json)

@@ -7,7 +7,7 @@ and datetimes, which orjson writes natively; on the way back the field types are
 read once per event class from its annotations.
 
 A stored state is JSON, compressed as ``infrastructure.stored_json`` says: a chunk's
-input with zlib, every smaller state (the outcome event of each record) as a zstd frame
+input with zstd, every smaller state (the outcome event of each record) as a zstd frame
 with the event states' dictionary; states stored before (plain JSON, or whole zstd
 frames naming the dictionary of the release before) are read as they were.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import typing
-import zlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
@@ -27,7 +26,7 @@ import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
-from infrastructure.stored_json import ZLIB_FIRST_BYTE, packed, unpacked
+from infrastructure.stored_json import head_of, packed, unpacked
 
 
 @cache
@@ -91,11 +90,7 @@ class FastMapper(Mapper[UUID]):
         decompressed, and the relay only needs its action id and chunk number."""
         if self.cipher or self.compressor:
             return None
-        stored = stored_event.state
-        if stored[0] == ZLIB_FIRST_BYTE:
-            head = zlib.decompressobj().decompress(stored, _PEEK_BYTES)
-        else:  # plain JSON or a zstd frame, which holds under COMPRESS_FROM bytes of JSON
-            head = unpacked(stored)[:_PEEK_BYTES]
+        head = head_of(stored_event.state, _PEEK_BYTES)
         if head[:1] != b"{":
             return None
         found: dict[str, str | int] = {}
