@@ -28,6 +28,7 @@ from application.ports.read_models import (
 )
 from domain.bulk_action import entity_id_head, entity_id_text
 from infrastructure.sqlite.database import SQLiteDatabase
+from infrastructure.sqlite.ids import id_bytes, id_text
 from projections.actions import READ_MODEL_VERSION
 from projections.merge import MUTABLE, merged, refuses_batch
 
@@ -135,25 +136,6 @@ def _action(row: tuple[Any, ...]) -> ActionView:
     return ActionView(*values)
 
 
-def _id_bytes(entity_id: str) -> bytes | str:
-    """An entity id as its 16 bytes: a third of the text's size in the index that holds
-    one entry per outcome. (Any other id stays text: SQLite keeps each value's type.)"""
-    if len(entity_id) == 36 and entity_id[8] == entity_id[13] == entity_id[18] == entity_id[23] == "-":
-        # The usual form (str of a UUID): its hex digits are its bytes, no UUID() needed.
-        try:
-            return bytes.fromhex(entity_id.replace("-", ""))
-        except ValueError:
-            return entity_id
-    try:
-        return UUID(entity_id).bytes
-    except ValueError:
-        return entity_id
-
-
-def _id_text(stored: bytes | str) -> str:
-    return str(UUID(bytes=stored)) if isinstance(stored, bytes) else stored
-
-
 def _own_entity(action_id: str, row: int) -> str | None:
     """The id of the entity this row's insert makes (None for an action id that is not
     a UUID, which no import has)."""
@@ -171,7 +153,7 @@ def _entity_head(action_id: str) -> str | None:
 
 def _log_row(key: int, line: LogLine) -> tuple[Any, ...]:
     own = _own_entity(line.action_id, line.row)
-    entity = None if line.entity_id is None or line.entity_id == own else _id_bytes(line.entity_id)
+    entity = None if line.entity_id is None or line.entity_id == own else id_bytes(line.entity_id)
     return (
         key,
         line.row,
@@ -192,7 +174,7 @@ def _log_line(action_id: str, stored: tuple[Any, ...]) -> LogLine:
     row, offset, chunk_no, code, entity, op, errors, reason, duplicate_of_row, position, links = stored
     outcome = _OUTCOMES[code]
     if entity is not None:
-        entity_id: str | None = _id_text(entity)
+        entity_id: str | None = id_text(entity)
     elif outcome == "succeeded" and op is not None:
         entity_id = _own_entity(action_id, row)
     else:
@@ -304,7 +286,7 @@ class SQLiteReadModelStore:
         )
         conn.executemany(
             "INSERT OR IGNORE INTO entity_history VALUES (?,?)",
-            [(_id_bytes(h.entity_id), h.position) for h in changes.entity_history],
+            [(id_bytes(h.entity_id), h.position) for h in changes.entity_history],
         )
         conn.executemany(
             "INSERT OR IGNORE INTO entity_keys VALUES (?,?,?,?,?)",
@@ -368,7 +350,7 @@ class SQLiteReadModelStore:
     def entity_positions(self, entity_id: str) -> list[int]:
         rows = (
             self.db.connection()
-            .execute("SELECT position FROM entity_history WHERE entity_id=? ORDER BY position", (_id_bytes(entity_id),))
+            .execute("SELECT position FROM entity_history WHERE entity_id=? ORDER BY position", (id_bytes(entity_id),))
             .fetchall()
         )
         return [int(r[0]) for r in rows]
@@ -392,11 +374,11 @@ class SQLiteReadModelStore:
             .execute(
                 "SELECT entity_id, position FROM entity_history WHERE (entity_id, position) > (?, ?)"
                 " ORDER BY entity_id, position LIMIT ?",
-                (_id_bytes(entity_id) if entity_id else "", position, limit),
+                (id_bytes(entity_id) if entity_id else "", position, limit),
             )
             .fetchall()
         )
-        return [EntityHistoryEntry(_id_text(r[0]), r[1]) for r in rows]
+        return [EntityHistoryEntry(id_text(r[0]), r[1]) for r in rows]
 
     def close(self) -> None:
         self.db.close()
