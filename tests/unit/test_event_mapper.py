@@ -16,7 +16,7 @@ import pytest
 import zstandard
 from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError, StoredEvent
 
-from domain.bulk_action import BulkChunk
+from domain.bulk_action import BulkChunk, Outcome, RecordResult, entity_id_for, record_outcomes
 from infrastructure import stored_json
 from infrastructure.events import mapper as mapper_module
 from infrastructure.events.mapper import FastMapper
@@ -181,3 +181,20 @@ def test_a_state_compressed_with_another_dictionary_is_refused_with_its_place() 
     stored = StoredEvent(originator_id=uuid4(), originator_version=7, topic=_topic_of_queued(), state=state)
     with pytest.raises(MapperDeserialisationError, match="v7 of"):
         FastMapper(JSONTranscoder()).to_domain_event(stored)
+
+
+def test_an_outcome_stores_no_entity_id_its_action_and_row_name_and_decodes_it() -> None:
+    mapper = FastMapper(JSONTranscoder())
+    action_id = uuid4()
+    own, other = str(entity_id_for(action_id, 5)), str(uuid4())
+    results = [
+        RecordResult(5, 6, Outcome.SUCCEEDED, entity_id=own, op="created"),
+        RecordResult(6, 7, Outcome.SUCCEEDED, entity_id=other, op="updated"),
+    ]
+    inserted, updated = record_outcomes(action_id, 0, results, datetime(2026, 12, 1, tzinfo=UTC))[:2]
+    stored_inserted, stored_updated = mapper.to_stored_event(inserted), mapper.to_stored_event(updated)
+    assert "entity_id" not in orjson.loads(unpacked(stored_inserted.state))
+    assert orjson.loads(unpacked(stored_updated.state))["entity_id"] == other
+    assert mapper.to_domain_event(stored_inserted) == inserted
+    assert mapper.to_domain_event(stored_inserted).entity_id == own
+    assert mapper.to_domain_event(stored_updated).entity_id == other
