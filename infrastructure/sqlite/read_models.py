@@ -124,6 +124,10 @@ _LOG_COLUMNS = "row, line_offset, chunk_no, outcome, entity_id, op, errors, reas
 # it is the one the row's insert makes (``entity_id_for``).
 _OUTCOME_CODES = {"succeeded": None, "failed": 1, "skipped": 2}
 _OUTCOMES = {code: outcome for outcome, code in _OUTCOME_CODES.items()}
+# What a succeeded record did to its entity, stored as one character instead of the word
+# (~6 bytes a record); no op is a digit, and words stored before are read as they were.
+_OP_CODES = {"created": "0", "updated": "1", "unchanged": "2", "deleted": "3", "recreated": "4", "removed": "5"}
+_OPS = {code: op for op, code in _OP_CODES.items()}
 
 _UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{name}=?' for name in MUTABLE)} WHERE action_id=?"
 _READ_BATCH = 500  # action rows read per SELECT (well under SQLite's bound parameters)
@@ -161,7 +165,7 @@ def _log_row(key: int, line: LogLine) -> tuple[Any, ...]:
         line.chunk_no,
         _OUTCOME_CODES[line.outcome],
         entity,
-        line.op,
+        None if line.op is None else _OP_CODES.get(line.op, line.op),
         orjson.dumps(line.errors) if line.errors else None,
         line.reason,
         line.duplicate_of_row,
@@ -173,6 +177,7 @@ def _log_row(key: int, line: LogLine) -> tuple[Any, ...]:
 def _log_line(action_id: str, stored: tuple[Any, ...]) -> LogLine:
     row, offset, chunk_no, code, entity, op, errors, reason, duplicate_of_row, position, links = stored
     outcome = _OUTCOMES[code]
+    op = _OPS.get(op, op)
     if entity is not None:
         entity_id: str | None = id_text(entity)
     elif outcome == "succeeded" and op is not None:

@@ -239,3 +239,14 @@ def test_actions_are_counted_by_status(read_models: Any) -> None:
     done.delta(processing.action_id).status = "COMPLETED"
     assert read_models.apply("actions", 2, done)
     assert read_models.count_by_status() == {"QUEUEING": 1, "COMPLETED": 1}
+
+
+def test_a_log_line_keeps_what_its_record_did_to_its_entity(read_models: Any) -> None:
+    view = _view()
+    ops = ["created", "updated", "unchanged", "deleted", "recreated", "removed", "a future op"]
+    lines = [
+        LogLine(view.action_id, row, row + 1, 0, "succeeded", f"e{row}", op, [], None, None, 10 + row)
+        for row, op in enumerate(ops, start=1)
+    ]
+    read_models.apply("actions", 20, ViewChanges(new_actions=[view], log_lines=lines))
+    assert [line.op for line in read_models.logs(view.action_id)] == ops
