@@ -542,3 +542,27 @@ def test_the_id_of_the_entity_holding_a_unique_value_is_found_in_its_account_onl
     assert entity_store.id_of(ACCOUNT, "contact", "a@x.org") == mine.entity_id
     assert entity_store.id_of(OTHER, "contact", "a@x.org") is None
     assert entity_store.id_of(ACCOUNT, "company", "a@x.org") is None
+
+
+def test_ids_of_any_form_read_back_exactly_and_page_in_text_order(entity_store: Any) -> None:
+    ids = [
+        "e1",
+        "ffffffff-0000-4000-8000-000000000000",
+        "00000000-0000-4000-8000-000000000001",
+        "E1",
+        "A2345678-0000-4000-8000-000000000000",  # not lowercase: a text, not a UUID's bytes
+        "f",
+        "zz",
+        "0",
+        "e1000000-0000-4000-8000-000000000000",
+    ]
+    items = [NewEntity(entity_id, f"k{n}@x.com", {"n": n}, "a1", n) for n, entity_id in enumerate(ids)]
+    entity_store.insert_many(ACCOUNT, "contact", items)
+    read, after = [], None
+    while page := entity_store.entities_page(after, 2):
+        read += [r.entity_id for r in page]
+        after = page[-1].entity_id
+    assert read == sorted(ids)
+    assert [entity_store.get(ACCOUNT, "contact", entity_id)["n"] for entity_id in ids] == list(range(len(ids)))
+    assert entity_store.get(ACCOUNT, "contact", "a2345678-0000-4000-8000-000000000000") is None
+    assert entity_store.ids_of(ACCOUNT, "contact", ["k1@x.com", "k4@x.com"]) == {"k1@x.com": ids[1], "k4@x.com": ids[4]}

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from pymongo import MongoClient
 
+from infrastructure.sqlite.ids import id_bytes
 from infrastructure.sqlite.read_models import SQLiteReadModelStore
 from infrastructure.stored_json import unpacked
 
@@ -162,26 +163,26 @@ class SQLiteEntities:
 
     def values(self, entity_id: str) -> dict[str, Any]:
         with sqlite3.connect(self.path) as conn:
-            stored = conn.execute("SELECT data FROM entities WHERE id=?", (entity_id,)).fetchone()[0]
+            stored = conn.execute("SELECT data FROM entities WHERE id=?", (id_bytes(entity_id),)).fetchone()[0]
             found: dict[str, Any] = json.loads(unpacked(stored))
         return found
 
     def set_field(self, entity_id: str, field: str, value: str) -> None:
         changed = {**self.values(entity_id), field: value}
         with sqlite3.connect(self.path) as conn:
-            conn.execute("UPDATE entities SET data=? WHERE id=?", (json.dumps(changed).encode(), entity_id))
+            conn.execute("UPDATE entities SET data=? WHERE id=?", (json.dumps(changed).encode(), id_bytes(entity_id)))
 
     def delete(self, entity_id: str) -> None:
         with sqlite3.connect(self.path) as conn:
-            assert conn.execute("DELETE FROM entities WHERE id=?", (entity_id,)).rowcount == 1
+            assert conn.execute("DELETE FROM entities WHERE id=?", (id_bytes(entity_id),)).rowcount == 1
 
     def add_like(self, entity_id: str, new_id: str, key: str) -> None:
         data = json.dumps({**self.values(entity_id), "email": key}).encode()
         with sqlite3.connect(self.path) as conn:
             conn.execute(
-                "INSERT INTO entities (id, account_id, entity_type, unique_key, data, created_at, updated_at)"
-                " SELECT ?, account_id, entity_type, ?, ?, created_at, updated_at FROM entities WHERE id=?",
-                (new_id, key, data, entity_id),
+                "INSERT INTO entities (id, account, entity_type, unique_key, data, created_at, updated_at)"
+                " SELECT ?, account, entity_type, ?, ?, created_at, updated_at FROM entities WHERE id=?",
+                (id_bytes(new_id), key, data, id_bytes(entity_id)),
             )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from infrastructure.sqlite.ids import id_text
 from infrastructure.stored_json import unpacked
 from tests.e2e.cli import bulkactions, import_args
 
@@ -58,8 +59,11 @@ def _copy(seeded: Path, tmp: Path) -> Path:
 def _companies(data: Path) -> dict[tuple[str, str], str]:
     """(account, domain) -> company id, as the entity store holds them."""
     with sqlite3.connect(data / "entities.db") as conn:
-        rows = conn.execute("SELECT account_id, unique_key, id FROM entities WHERE entity_type='company'").fetchall()
-    return {(account, key): entity_id for account, key, entity_id in rows}
+        rows = conn.execute(
+            "SELECT a.name, unique_key, id FROM entities JOIN entity_names a ON a.key = account"
+            " JOIN entity_names t ON t.key = entity_type WHERE t.name='company'"
+        ).fetchall()
+    return {(account, key): id_text(entity_id) for account, key, entity_id in rows}
 
 
 def _events(data: Path, kind: str, action_id: str) -> list[dict[str, Any]]:

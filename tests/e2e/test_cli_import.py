@@ -23,7 +23,8 @@ CONTACTS_JSONL = b'{"email": "a@x.com"}\n{"email": "bad"}\n{"email": "c@x.com"}\
 
 def _entity_count(data_dir: Path, entity_type: str) -> int:
     with sqlite3.connect(data_dir / "entities.db") as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM entities WHERE entity_type=?", (entity_type,)).fetchone()[0])
+        counted = "SELECT COUNT(*) FROM entities JOIN entity_names ON key = entity_type WHERE name=?"
+        return int(conn.execute(counted, (entity_type,)).fetchone()[0])
 
 
 def test_a_contacts_file_is_accounted_for_record_by_record(tmp_path: Path) -> None:

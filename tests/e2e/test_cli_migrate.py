@@ -26,7 +26,7 @@ def legacy_dir(tmp_path: Path) -> Path:
 
 def _owners(data: Path) -> dict[str, str]:
     with sqlite3.connect(data / "entities.db") as conn:
-        return dict(conn.execute("SELECT unique_key, account_id FROM entities").fetchall())
+        return dict(conn.execute("SELECT unique_key, name FROM entities JOIN entity_names ON key = account").fetchall())
 
 
 def test_an_old_data_dir_is_refused_with_the_command_that_migrates_it(legacy_dir: Path) -> None:

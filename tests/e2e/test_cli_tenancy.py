@@ -29,7 +29,7 @@ class Store:
 
 def _sqlite_first_names(data: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(data / "entities.db") as conn:
-        rows = conn.execute("SELECT account_id, data FROM entities").fetchall()
+        rows = conn.execute("SELECT name, data FROM entities JOIN entity_names ON key = account").fetchall()
     return sorted((account, json.loads(unpacked(values))["first_name"]) for account, values in rows)
 
 
