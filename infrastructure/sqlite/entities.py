@@ -57,7 +57,7 @@ from application.ports.entities import (
 from infrastructure.sqlite.database import SQLiteDatabase, statements
 from infrastructure.sqlite.ids import first_stored_uuid_after, id_bytes, id_text
 from infrastructure.sqlite.names import NAMES_SCHEMA, NameKeys, NamesInWrite
-from infrastructure.stored_json import packed, unpacked
+from infrastructure.stored_json import ENTITY_DATA, packed, unpacked
 
 SCHEMA = f"""
 {NAMES_SCHEMA};
@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS entities (
     last_action INTEGER,
     last_row INTEGER,
     created_at INTEGER NOT NULL, -- microseconds since the epoch, UTC
-    updated_at INTEGER NOT NULL,
+    updated_at INTEGER,          -- NULL until the entity is first changed (8 bytes a row)
     version INTEGER NOT NULL DEFAULT 1,
     last_change BLOB
 ) WITHOUT ROWID;
@@ -198,11 +198,11 @@ class SQLiteEntityStore:
                         id_bytes(item.entity_id),
                         *scope,
                         item.unique_key,
-                        packed(orjson.dumps(item.values)),
+                        packed(orjson.dumps(item.values), ENTITY_DATA),
                         action,
                         item.row,
                         now,
-                        now,
+                        None,
                     )
                 )
                 results.append(InsertResult(True))
@@ -455,7 +455,9 @@ def _copy(names: NamesInWrite, rows: Iterable[tuple[Any, ...]]) -> int:
     for entity_id, account, kind, unique_key, data, action, row, created, updated, version, change in rows:
         last_action = None if action is None else key(action)
         named = (id_bytes(entity_id), key(account), key(kind), unique_key, data, last_action, row)
-        page.append((*named, _micros(created), _micros(updated), version, change))
+        created_micros, updated_micros = _micros(created), _micros(updated)
+        unchanged = updated_micros == created_micros
+        page.append((*named, created_micros, None if unchanged else updated_micros, version, change))
         if len(page) == 5000:
             names.conn.executemany(_INSERT, page)
             copied, page = copied + len(page), []
@@ -464,15 +466,15 @@ def _copy(names: NamesInWrite, rows: Iterable[tuple[Any, ...]]) -> int:
 
 
 def _update_row(e: StoredEntity, now: int, names: NamesInWrite, scope: tuple[int, int]) -> tuple[Any, ...]:
-    data = packed(orjson.dumps(e.values))
+    data = packed(orjson.dumps(e.values), ENTITY_DATA)
     action = None if e.last_action is None else names.key_made(e.last_action)
     return (data, e.version, action, e.last_row, _json(e.last_change), now, *scope, id_bytes(e.id))
 
 
 def _created_row(e: StoredEntity, now: int, names: NamesInWrite, scope: tuple[int, int]) -> tuple[Any, ...]:
-    data, change = packed(orjson.dumps(e.values)), _json(e.last_change)
+    data, change = packed(orjson.dumps(e.values), ENTITY_DATA), _json(e.last_change)
     action = None if e.last_action is None else names.key_made(e.last_action)
-    return (id_bytes(e.id), *scope, e.key, data, action, e.last_row, now, now, e.version, change)
+    return (id_bytes(e.id), *scope, e.key, data, action, e.last_row, now, None, e.version, change)
 
 
 def _json(change: RecordedChange | None) -> bytes | None:

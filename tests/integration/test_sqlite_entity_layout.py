@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 from application.entity_changes import RecordedChange
-from application.ports.entities import NewEntity
+from application.ports.entities import EntityChange, NewEntity
 from infrastructure.sqlite.entities import SQLiteEntityStore
-from infrastructure.stored_json import packed
+from infrastructure.stored_json import ENTITY_DATA, packed
 from tests.waiting import run_in_threads
 
 pytestmark = pytest.mark.integration
@@ -85,7 +85,8 @@ def test_a_store_written_with_text_columns_is_rewritten_when_opened_and_keeps_ev
         times = conn.execute("SELECT created_at, updated_at FROM entities ORDER BY created_at").fetchall()
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_schema")}
     conn.close()
-    assert times == [(1767225600000000, 1767225600000000), (1767261600123456, 1767348000000000)]
+    # An entity never changed since it was created keeps no second time (NULL).
+    assert times == [(1767225600000000, None), (1767261600123456, 1767348000000000)]
     assert "entities_as_text" not in tables and "entities_account_unique_key" not in tables
 
 
@@ -120,3 +121,23 @@ def test_a_name_key_made_by_a_rolled_back_write_is_never_used(tmp_path: Path) ->
     finally:
         first.close()
         second.close()
+
+
+def test_an_entity_keeps_no_update_time_until_it_is_changed_and_its_data_uses_its_dictionary(tmp_path: Path) -> None:
+    store = SQLiteEntityStore(tmp_path / "entities.db")
+    try:
+        store.insert_many("acme", "contact", [NewEntity(_UUID, "a@x.com", {"email": "a@x.com"}, "act-1", 1)])
+        before = _times_and_data(tmp_path)
+        store.update_many("acme", "contact", [EntityChange("id", _UUID, {"first_name": "Ann"}, None, "act-2", 1)])
+        after = _times_and_data(tmp_path)
+    finally:
+        store.close()
+    assert before[1] is None and before[2][0] == ENTITY_DATA.tag
+    assert after[1] is not None and after[1] >= after[0] == before[0]
+
+
+def _times_and_data(tmp_path: Path) -> tuple[int, int | None, bytes]:
+    with sqlite3.connect(tmp_path / "entities.db") as conn:
+        found = conn.execute("SELECT created_at, updated_at, data FROM entities").fetchone()
+    conn.close()
+    return found[0], found[1], found[2]
