@@ -10,6 +10,7 @@ changes are read and written back inside that transaction.
 from __future__ import annotations
 
 import functools
+import heapq
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -174,13 +175,23 @@ def _log_row(key: int, line: LogLine) -> tuple[Any, ...]:
     )
 
 
+# Where a stored log row (``_log_row``) holds its outcome, entity, op and position.
+_LOG_OUTCOME, _LOG_ENTITY, _LOG_OP, _LOG_POSITION = 4, 5, 6, 10
+_OWN_LOW = 0b10 << 62  # the low 64 bits of an entity id its row makes: these bits and the row
+
+
+def _is_own_creation(outcome: int | None, entity: bytes | str | None, op: str | None) -> bool:
+    """A succeeded log line whose entity id is the one its row makes (stored as NULL)."""
+    return outcome is None and entity is None and op is not None
+
+
 def _log_line(action_id: str, stored: tuple[Any, ...]) -> LogLine:
     row, offset, chunk_no, code, entity, op, errors, reason, duplicate_of_row, position, links = stored
     outcome = _OUTCOMES[code]
     op = _OPS.get(op, op)
     if entity is not None:
         entity_id: str | None = id_text(entity)
-    elif outcome == "succeeded" and op is not None:
+    elif _is_own_creation(code, entity, op):
         entity_id = _own_entity(action_id, row)
     else:
         entity_id = None
@@ -285,13 +296,18 @@ class SQLiteReadModelStore:
             ],
         )
         keys = _action_keys(conn, {line.action_id for line in changes.log_lines})
+        log_rows = [_log_row(keys[line.action_id], line) for line in changes.log_lines if line.action_id in keys]
         conn.executemany(
             f"INSERT OR IGNORE INTO record_logs (action_key, {_LOG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [_log_row(keys[line.action_id], line) for line in changes.log_lines if line.action_id in keys],
+            log_rows,
         )
+        # An entity's history starts at the record that inserted it; where that entity's
+        # id is the one its row makes, its log line says so, and the entry is read from
+        # there (``_own_creations``): ~27 bytes a record less.
+        own = {r[_LOG_POSITION] for r in log_rows if _is_own_creation(r[_LOG_OUTCOME], r[_LOG_ENTITY], r[_LOG_OP])}
         conn.executemany(
             "INSERT OR IGNORE INTO entity_history VALUES (?,?)",
-            [(id_bytes(h.entity_id), h.position) for h in changes.entity_history],
+            [(id_bytes(h.entity_id), h.position) for h in changes.entity_history if h.position not in own],
         )
         conn.executemany(
             "INSERT OR IGNORE INTO entity_keys VALUES (?,?,?,?,?)",
@@ -353,12 +369,22 @@ class SQLiteReadModelStore:
         return [_log_line(action_id, r) for r in rows]
 
     def entity_positions(self, entity_id: str) -> list[int]:
-        rows = (
-            self.db.connection()
-            .execute("SELECT position FROM entity_history WHERE entity_id=? ORDER BY position", (id_bytes(entity_id),))
-            .fetchall()
-        )
-        return [int(r[0]) for r in rows]
+        conn = self.db.connection()
+        stored = id_bytes(entity_id)
+        rows = conn.execute("SELECT position FROM entity_history WHERE entity_id=?", (stored,)).fetchall()
+        positions = {int(r[0]) for r in rows}
+        if isinstance(stored, bytes):
+            row = int.from_bytes(stored[8:], "big") - _OWN_LOW  # the row that made it, if one did
+            for prefix, action_key in self._actions_by_entity_prefix(conn):
+                if prefix != stored[:8] or row < 0:
+                    continue
+                line = conn.execute(
+                    "SELECT position, outcome, entity_id, op FROM record_logs WHERE action_key=? AND row=?",
+                    (action_key, row),
+                ).fetchone()
+                if line is not None and _is_own_creation(line[1], line[2], line[3]):
+                    positions.add(int(line[0]))
+        return sorted(positions)
 
     def entities_holding(self, account_id: str, entity_type: str, key: str) -> list[EntityKey]:
         rows = (
@@ -373,20 +399,77 @@ class SQLiteReadModelStore:
         return [EntityKey(*r) for r in rows]
 
     def entity_history_by_entity(self, after: tuple[str, int] | None, limit: int) -> list[EntityHistoryEntry]:
-        entity_id, position = after or ("", 0)
-        rows = (
-            self.db.connection()
-            .execute(
-                "SELECT entity_id, position FROM entity_history WHERE (entity_id, position) > (?, ?)"
-                " ORDER BY entity_id, position LIMIT ?",
-                (id_bytes(entity_id) if entity_id else "", position, limit),
-            )
-            .fetchall()
-        )
-        return [EntityHistoryEntry(id_text(r[0]), r[1]) for r in rows]
+        """A page of the index in stored order (all text ids, then byte ids by their
+        bytes; then position): the entries stored, merged with the creations read from
+        the log lines (``_own_creations``)."""
+        conn = self.db.connection()
+        start: tuple[bytes | str, int] = (id_bytes(after[0]), after[1]) if after and after[0] else ("", 0)
+        stored = conn.execute(
+            "SELECT entity_id, position FROM entity_history WHERE (entity_id, position) > (?, ?)"
+            " ORDER BY entity_id, position LIMIT ?",
+            (*start, limit),
+        ).fetchall()
+        merged = heapq.merge(stored, self._own_creations(conn, start, limit), key=_stored_order)
+        page: list[EntityHistoryEntry] = []
+        for entity_id, position in merged:
+            if page and page[-1].position == position and page[-1].entity_id == id_text(entity_id):
+                continue  # stored by a release that kept creations in the index too
+            page.append(EntityHistoryEntry(id_text(entity_id), position))
+            if len(page) == limit:
+                break
+        return page
+
+    def _own_creations(
+        self, conn: sqlite3.Connection, after: tuple[bytes | str, int], limit: int
+    ) -> list[tuple[bytes, int]]:
+        """Up to ``limit`` index entries of entities inserted with the ids their rows
+        make, after ``after`` in stored order: (entity id bytes, position), read from the
+        log lines of every action but dry runs (whose outcomes are no entity's history)."""
+        after_id, after_position = after
+        found: list[tuple[bytes, int]] = []
+        for prefix, action_key in self._actions_by_entity_prefix(conn):
+            first_row = 0
+            if isinstance(after_id, bytes):
+                if prefix < after_id[:8]:
+                    continue
+                if prefix == after_id[:8]:
+                    low = int.from_bytes(after_id[8:], "big")
+                    first_row = max(0, low - _OWN_LOW)
+                    if low >> 62 > _OWN_LOW >> 62:
+                        continue
+            rows = conn.execute(
+                "SELECT row, position, outcome, entity_id, op FROM record_logs WHERE action_key=? AND row>=?"
+                " AND outcome IS NULL AND entity_id IS NULL ORDER BY row LIMIT ?",
+                (action_key, first_row, limit + 1),
+            ).fetchall()
+            for row, position, outcome, entity, op in rows:
+                if not _is_own_creation(outcome, entity, op):
+                    continue
+                entry = (prefix + (_OWN_LOW | row).to_bytes(8, "big"), position)
+                if _stored_order(entry) > _stored_order((after_id, after_position)):
+                    found.append(entry)
+                    if len(found) == limit:
+                        return found
+        return found
+
+    def _actions_by_entity_prefix(self, conn: sqlite3.Connection) -> list[tuple[bytes, int]]:
+        """(the 8 bytes every entity id an action's rows make starts with, the action's
+        key) of every action but dry runs, in the order of those bytes."""
+        rows = conn.execute("SELECT action_key, action_id FROM actions WHERE dry_run=0").fetchall()
+        found = []
+        for action_key, action_id in rows:
+            head = _entity_head(action_id)
+            if head is not None:
+                found.append((bytes.fromhex(head.replace("-", "")), int(action_key)))
+        return sorted(found)
 
     def close(self) -> None:
         self.db.close()
+
+
+def _stored_order(entry: tuple[bytes | str, int]) -> tuple[bool, bytes | str, int]:
+    """SQLite's order of (entity id, position): every text before all bytes."""
+    return isinstance(entry[0], bytes), entry[0], entry[1]
 
 
 def _action_keys(conn: sqlite3.Connection, action_ids: set[str]) -> dict[str, int]:

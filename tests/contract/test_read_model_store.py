@@ -14,6 +14,7 @@ from application.ports.read_models import (
     LogLine,
     ViewChanges,
 )
+from domain.bulk_action import entity_id_for
 
 
 def _view(account: str = "acc", created_at: str = "2026-01-01T00:00:00+00:00", **kw: Any) -> ActionView:
@@ -250,3 +251,60 @@ def test_a_log_line_keeps_what_its_record_did_to_its_entity(read_models: Any) ->
     ]
     read_models.apply("actions", 20, ViewChanges(new_actions=[view], log_lines=lines))
     assert [line.op for line in read_models.logs(view.action_id)] == ops
+
+
+def test_the_audit_trail_of_entities_inserted_with_the_ids_their_rows_make(read_models: Any) -> None:
+    """As the projector writes an import: each inserted entity's id is the one its row
+    makes, with a log line and an index entry at its outcome's position; a later action
+    updates some of them; a dry run's outcomes are no entity's history."""
+    first, second, dry = _view(), _view(), _view(dry_run=True)
+    changes = ViewChanges(new_actions=[first, second, dry])
+    inserted = {}
+    for view, base in ((first, 100), (second, 200)):
+        for row in range(1, 6):
+            entity_id = str(entity_id_for(uuid.UUID(view.action_id), row))
+            inserted[(view.action_id, row)] = entity_id
+            position = base + row
+            changes.log_lines.append(
+                LogLine(view.action_id, row, row + 1, 0, "succeeded", entity_id, "created", [], None, None, position)
+            )
+            changes.entity_history.append(EntityHistoryEntry(entity_id, position))
+    changes.log_lines.append(
+        LogLine(
+            dry.action_id,
+            1,
+            2,
+            0,
+            "succeeded",
+            str(entity_id_for(uuid.UUID(dry.action_id), 1)),
+            "created",
+            [],
+            None,
+            None,
+            300,
+        )
+    )
+    updater = _view()
+    changes.new_actions.append(updater)
+    updated = inserted[(first.action_id, 2)]
+    changes.log_lines.append(LogLine(updater.action_id, 1, 2, 0, "succeeded", updated, "updated", [], None, None, 400))
+    changes.entity_history.append(EntityHistoryEntry(updated, 400))
+    assert read_models.apply("actions", 400, changes)
+
+    assert read_models.entity_positions(updated) == [102, 400]
+    assert read_models.entity_positions(inserted[(second.action_id, 5)]) == [205]
+    assert read_models.entity_positions(str(entity_id_for(uuid.UUID(dry.action_id), 1))) == []
+    expected = sorted(
+        [(entity_id, 100 + row if a == first.action_id else 200 + row) for (a, row), entity_id in inserted.items()]
+        + [(updated, 400)]
+    )
+    for limit in (1, 3, 100):
+        read, after = [], None
+        while page := read_models.entity_history_by_entity(after, limit):
+            assert len(page) <= limit
+            read += [(h.entity_id, h.position) for h in page]
+            after = read[-1]
+        assert read == expected
+    assert [line.entity_id for line in read_models.logs(first.action_id)] == [
+        inserted[(first.action_id, row)] for row in range(1, 6)
+    ]

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from pymongo import MongoClient
 
+from domain.bulk_action import entity_id_for
 from infrastructure.sqlite.ids import id_bytes
 from infrastructure.sqlite.read_models import SQLiteReadModelStore
 from infrastructure.stored_json import unpacked
@@ -97,12 +98,20 @@ class SQLiteReadModels:
         return self._change("UPDATE record_logs SET outcome=NULL WHERE action_key=? AND outcome=1", self._key)
 
     def delete_a_history_line(self) -> dict[str, Any]:
+        """The entry of an entity its row inserted is read from that row's log line,
+        which names the entity by leaving its id out (it is the one the row makes):
+        naming the id outright takes the entry away and leaves the log line as it reads."""
         with sqlite3.connect(self.path) as conn:
-            entity_id, position = conn.execute(
-                "SELECT entity_id, position FROM entity_history ORDER BY position LIMIT 1 OFFSET 10"
+            row, position = conn.execute(
+                "SELECT row, position FROM record_logs WHERE action_key=? AND outcome IS NULL AND entity_id IS NULL"
+                " AND op IS NOT NULL ORDER BY position LIMIT 1 OFFSET 10",
+                (self._key,),
             ).fetchone()
-        self._change("DELETE FROM entity_history WHERE position=?", position)
-        return {"entity_id": str(uuid.UUID(bytes=entity_id)), "position": position}
+        entity_id = str(entity_id_for(uuid.UUID(self.action_id), row))
+        self._change(
+            "UPDATE record_logs SET entity_id=? WHERE action_key=? AND row=?", id_bytes(entity_id), self._key, row
+        )
+        return {"entity_id": entity_id, "position": position}
 
 
 class MongoReadModels:
