@@ -6,10 +6,11 @@ A stored value is JSON stored one of these ways, told apart by its first byte:
   JSON of ``COMPRESS_FROM`` bytes or more: in practice a chunk's input in ``ChunkQueued``,
   about 160 KB per 1000 contacts (measured on the benchmark's contacts: 5.9 bytes a
   record at 0.39 ms a chunk, against 19.3 bytes and 0.76 ms with zlib level 1);
-- 0x01 or 0x02, then a zstd frame without its magic number, dictionary id or checksum,
-  compressed with the dictionary that byte names: 0x01 for event states (the outcome
-  event of each record, ~420 -> ~119 bytes), 0x02 for entity data (each entity's data
-  in the SQLite entity store, ~135 -> ~65), measured in docs/benchmarks.md. Dropping
+- 0x01, 0x02 or 0x04, then a zstd frame without its magic number, dictionary id or
+  checksum, compressed with the dictionary that byte names: 0x01 for event states (the
+  outcome event of each record, ~420 -> ~118 bytes), 0x02 for entity data (each entity's
+  data in the SQLite entity store, ~133 -> ~66), 0x04 for entity data whose first
+  field's value is stored elsewhere (as null here; ~55), measured in docs/benchmarks.md. Dropping
   the 4-byte magic number and the 4-byte dictionary id from every frame saves ~8 bytes a
   value, twice a record;
 - ``(`` (0x28): a whole zstd frame naming its dictionary by id, and ``x`` (0x78): a zlib
@@ -54,7 +55,10 @@ class Dictionary:
 # while a zstd context is kept and reused).
 EVENT_STATES = Dictionary(0x01, 20261202, "event-states-20261202.zstd-dict")
 ENTITY_DATA = Dictionary(0x02, 20261203, "entity-data-20261203.zstd-dict")
-_TAGGED = {d.tag: d for d in (EVENT_STATES, ENTITY_DATA)}
+# Entity data whose first field's value is left out (null), because the row holds it
+# elsewhere: the SQLite entity store's unique_key column (infrastructure/sqlite/entities.py).
+ENTITY_DATA_KEY_FIRST = Dictionary(0x04, ENTITY_DATA.dict_id, ENTITY_DATA.file)
+_TAGGED = {d.tag: d for d in (EVENT_STATES, ENTITY_DATA, ENTITY_DATA_KEY_FIRST)}
 _LARGE_TAG = 0x03
 # The release before stored whole frames naming this dictionary by id.
 FRAMED_DICTIONARY_ID = 20261201

@@ -13,7 +13,7 @@ import pytest
 from application.entity_changes import RecordedChange
 from application.ports.entities import EntityChange, NewEntity
 from infrastructure.sqlite.entities import SQLiteEntityStore
-from infrastructure.stored_json import ENTITY_DATA, packed
+from infrastructure.stored_json import ENTITY_DATA, ENTITY_DATA_KEY_FIRST, packed, unpacked
 from tests.waiting import run_in_threads
 
 pytestmark = pytest.mark.integration
@@ -85,8 +85,7 @@ def test_a_store_written_with_text_columns_is_rewritten_when_opened_and_keeps_ev
         times = conn.execute("SELECT created_at, updated_at FROM entities ORDER BY created_at").fetchall()
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_schema")}
     conn.close()
-    # An entity never changed since it was created keeps no second time (NULL).
-    assert times == [(1767225600000000, None), (1767261600123456, 1767348000000000)]
+    assert times == [(1767225600000000, 1767225600000000), (1767261600123456, 1767348000000000)]
     assert "entities_as_text" not in tables and "entities_account_unique_key" not in tables
 
 
@@ -123,17 +122,28 @@ def test_a_name_key_made_by_a_rolled_back_write_is_never_used(tmp_path: Path) ->
         second.close()
 
 
-def test_an_entity_keeps_no_update_time_until_it_is_changed_and_its_data_uses_its_dictionary(tmp_path: Path) -> None:
+def test_an_entitys_data_leaves_its_unique_key_to_its_column_and_reads_back_whole(tmp_path: Path) -> None:
     store = SQLiteEntityStore(tmp_path / "entities.db")
+    keyed = {"first_name": "Ann", "email": "a@x.com"}
     try:
-        store.insert_many("acme", "contact", [NewEntity(_UUID, "a@x.com", {"email": "a@x.com"}, "act-1", 1)])
-        before = _times_and_data(tmp_path)
-        store.update_many("acme", "contact", [EntityChange("id", _UUID, {"first_name": "Ann"}, None, "act-2", 1)])
-        after = _times_and_data(tmp_path)
+        store.insert_many("acme", "contact", [NewEntity(_UUID, "a@x.com", keyed, "act-1", 1)])
+        created, updated, data = _times_and_data(tmp_path)
+        assert data[0] == ENTITY_DATA_KEY_FIRST.tag and b"a@x.com" not in unpacked(data)
+        assert updated == created  # set at insert: an update then rewrites the row in place
+        assert store.get("acme", "contact", _UUID) == keyed
+        store.update_many("acme", "contact", [EntityChange("id", _UUID, {"first_name": "Bo"}, None, "act-2", 1)])
+        assert store.get("acme", "contact", _UUID) == {**keyed, "first_name": "Bo"}
+        [page] = store.entities_page(None, 10)
+        assert page.values == {**keyed, "first_name": "Bo"}
+        # Data that does not hold its key is stored whole.
+        store.insert_many("acme", "company", [NewEntity("e2", "x.org", {"name": "X"}, "act-1", 2)])
+        assert store.get("acme", "company", "e2") == {"name": "X"}
     finally:
         store.close()
-    assert before[1] is None and before[2][0] == ENTITY_DATA.tag
-    assert after[1] is not None and after[1] >= after[0] == before[0]
+    with sqlite3.connect(tmp_path / "entities.db") as conn:
+        tags = sorted(row[0][0] for row in conn.execute("SELECT data FROM entities"))
+    conn.close()
+    assert tags == sorted([ENTITY_DATA_KEY_FIRST.tag, ENTITY_DATA.tag])
 
 
 def _times_and_data(tmp_path: Path) -> tuple[int, int | None, bytes]:
