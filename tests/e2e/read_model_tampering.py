@@ -17,7 +17,7 @@ from pymongo import MongoClient
 from domain.bulk_action import entity_id_for
 from infrastructure.sqlite.ids import id_bytes
 from infrastructure.sqlite.read_models import SQLiteReadModelStore
-from infrastructure.stored_json import unpacked
+from infrastructure.stored_json import ENTITY_DATA_KEY_FIRST, unpacked
 
 Document = dict[str, Any]
 
@@ -172,8 +172,12 @@ class SQLiteEntities:
 
     def values(self, entity_id: str) -> dict[str, Any]:
         with sqlite3.connect(self.path) as conn:
-            stored = conn.execute("SELECT data FROM entities WHERE id=?", (id_bytes(entity_id),)).fetchone()[0]
+            stored, key = conn.execute(
+                "SELECT data, unique_key FROM entities WHERE id=?", (id_bytes(entity_id),)
+            ).fetchone()
             found: dict[str, Any] = json.loads(unpacked(stored))
+        if stored[0] == ENTITY_DATA_KEY_FIRST.tag:  # its first field holds the row's unique key
+            found[next(iter(found))] = key
         return found
 
     def set_field(self, entity_id: str, field: str, value: str) -> None:
