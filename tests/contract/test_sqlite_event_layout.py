@@ -24,7 +24,9 @@ def _recorder(path: Path, originator_id_type: str = "uuid") -> BatchSQLiteApplic
     return recorder
 
 
-class TestTheLibrarysApplicationRecorderTests(library.ApplicationRecorderTestCase[BatchSQLiteApplicationRecorder]):
+class _RecorderInATemporaryFile:
+    """What both library test cases need: a recorder on a file of their own."""
+
     def setUp(self) -> None:
         self._dir = tempfile.TemporaryDirectory()
 
@@ -35,15 +37,14 @@ class TestTheLibrarysApplicationRecorderTests(library.ApplicationRecorderTestCas
         return _recorder(Path(self._dir.name) / "events.db")
 
 
-class TestTheLibrarysNonInterleavingTest(library.NonInterleavingNotificationIDsBaseCase):
-    def setUp(self) -> None:
-        self._dir = tempfile.TemporaryDirectory()
+class TestTheLibrarysApplicationRecorderTests(
+    _RecorderInATemporaryFile, library.ApplicationRecorderTestCase[BatchSQLiteApplicationRecorder]
+):
+    pass
 
-    def tearDown(self) -> None:
-        self._dir.cleanup()
 
-    def create_recorder(self) -> BatchSQLiteApplicationRecorder:
-        return _recorder(Path(self._dir.name) / "events.db")
+class TestTheLibrarysNonInterleavingTest(_RecorderInATemporaryFile, library.NonInterleavingNotificationIDsBaseCase):
+    pass
 
 
 def _event(originator_id: uuid.UUID, version: int, topic: str = "t:Event", state: bytes = b"{}") -> StoredEvent:
