@@ -223,14 +223,12 @@ class SQLiteEntityStore:
                         item.row,
                         now,
                         now,
+                        1,
+                        None,
                     )
                 )
                 results.append(InsertResult(True))
-            conn.executemany(
-                "INSERT INTO entities (id, account, entity_type, unique_key, data, last_action, last_row,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                new_rows,
-            )
+            conn.executemany(_INSERT, new_rows)
         return results
 
     # ------------------------------------------------------------------ updates

@@ -27,7 +27,7 @@ from application.ports.read_models import (
     LogLine,
     ViewChanges,
 )
-from domain.bulk_action import entity_id_head, entity_id_text
+from domain.bulk_action import entity_id_head, entity_id_prefix, entity_id_text
 from infrastructure.sqlite.database import SQLiteDatabase
 from infrastructure.sqlite.ids import id_bytes, id_text
 from projections.actions import READ_MODEL_VERSION
@@ -412,9 +412,10 @@ class SQLiteReadModelStore:
         merged = heapq.merge(stored, self._own_creations(conn, start, limit), key=_stored_order)
         page: list[EntityHistoryEntry] = []
         for entity_id, position in merged:
-            if page and page[-1].position == position and page[-1].entity_id == id_text(entity_id):
+            entry = EntityHistoryEntry(id_text(entity_id), position)
+            if page and page[-1] == entry:
                 continue  # stored by a release that kept creations in the index too
-            page.append(EntityHistoryEntry(id_text(entity_id), position))
+            page.append(entry)
             if len(page) == limit:
                 break
         return page
@@ -458,9 +459,11 @@ class SQLiteReadModelStore:
         rows = conn.execute("SELECT action_key, action_id FROM actions WHERE dry_run=0").fetchall()
         found = []
         for action_key, action_id in rows:
-            head = _entity_head(action_id)
-            if head is not None:
-                found.append((bytes.fromhex(head.replace("-", "")), int(action_key)))
+            try:
+                prefix = entity_id_prefix(UUID(action_id))
+            except ValueError:  # not a UUID: its rows make no ids of their own
+                continue
+            found.append((prefix.to_bytes(8, "big"), int(action_key)))
         return sorted(found)
 
     def close(self) -> None:
