@@ -56,11 +56,13 @@ from application.ports.entities import (
 )
 from infrastructure.sqlite.database import SQLiteDatabase, statements
 from infrastructure.sqlite.ids import first_stored_uuid_after, id_bytes, id_text
-from infrastructure.sqlite.names import NAMES_SCHEMA, NameKeys, NamesInWrite
+from infrastructure.sqlite.names import NameKeys, NamesInWrite, names_schema
 from infrastructure.stored_json import ENTITY_DATA, ENTITY_DATA_KEY_FIRST, packed, unpacked
 
+_NAMES = ("entity_names", "key", "name")
+EntityNames = NamesInWrite[str, sqlite3.Connection]
 SCHEMA = f"""
-{NAMES_SCHEMA};
+{names_schema(*_NAMES)};
 CREATE TABLE IF NOT EXISTS entities (
     id BLOB PRIMARY KEY,        -- a UUID's 16 bytes, or the text of any other id
     account INTEGER NOT NULL,   -- entity_names keys
@@ -171,7 +173,7 @@ class SQLiteEntityStore:
     def __init__(self, path: Path | str) -> None:
         # The unique-key index takes inserts all over its pages: give it a larger cache.
         self.db = SQLiteDatabase(path, cache_mib=32)
-        self._names = NameKeys()
+        self._names = NameKeys(*_NAMES, str)
         self._legacy = _has_legacy_schema(self.db.connection())
         if not self._legacy:
             self._open()
@@ -244,7 +246,7 @@ class SQLiteEntityStore:
         return results
 
     @staticmethod
-    def _targets(names: NamesInWrite, scope: tuple[int, int], items: Sequence[EntityChange]) -> list[StoredEntity]:
+    def _targets(names: EntityNames, scope: tuple[int, int], items: Sequence[EntityChange]) -> list[StoredEntity]:
         ids = [i.match_value for i in items if i.match == "id"]
         keys = [i.match_value for i in items if i.match == "unique"]
         keys += [i.new_unique_key for i in items if i.new_unique_key]
@@ -279,14 +281,14 @@ class SQLiteEntityStore:
         return results
 
     @staticmethod
-    def _remove_and_create(names: NamesInWrite, batch: _Batch, now: int, scope: tuple[int, int]) -> None:
+    def _remove_and_create(names: EntityNames, batch: _Batch, now: int, scope: tuple[int, int]) -> None:
         names.conn.executemany(
             "DELETE FROM entities WHERE account=? AND entity_type=? AND id=?",
             [(*scope, id_bytes(entity_id)) for entity_id in batch.removed],
         )
         names.conn.executemany(_INSERT, [_created_row(e, now, names, scope) for e in batch.created])
 
-    def _store(self, names: NamesInWrite, batch: _Batch, now: int, account_id: str, scope: tuple[int, int]) -> None:
+    def _store(self, names: EntityNames, batch: _Batch, now: int, account_id: str, scope: tuple[int, int]) -> None:
         conn = names.conn
         # The unique key is set only where it changed: SQLite rewrites an index's entries
         # whenever its column is SET, even to the same value (measured: 100,000 updates
@@ -459,7 +461,7 @@ def _renamed_rows(conn: sqlite3.Connection, columns: str) -> Iterable[tuple[Any,
     conn.execute("DROP TABLE entities_as_text")
 
 
-def _rewrite_text_layout(names: NamesInWrite) -> None:
+def _rewrite_text_layout(names: EntityNames) -> None:
     """Rewrite a store of the layout before this one (names, ids and times as text)."""
     present = _columns(names.conn)
     # version and last_change were added to that layout while stores were in use.
@@ -469,7 +471,7 @@ def _rewrite_text_layout(names: NamesInWrite) -> None:
     _copy(names, _renamed_rows(names.conn, f"{columns}, {version}, {last_change}"))
 
 
-def _copy(names: NamesInWrite, rows: Iterable[tuple[Any, ...]]) -> int:
+def _copy(names: EntityNames, rows: Iterable[tuple[Any, ...]]) -> int:
     """Write rows of the text layouts, (id, account_id, entity_type, unique_key, data,
     last_action, last_row, created_at, updated_at, version, last_change), in this one."""
     key = names.key_made
@@ -486,13 +488,13 @@ def _copy(names: NamesInWrite, rows: Iterable[tuple[Any, ...]]) -> int:
     return copied + len(page)
 
 
-def _update_row(e: StoredEntity, now: int, names: NamesInWrite, scope: tuple[int, int]) -> tuple[Any, ...]:
+def _update_row(e: StoredEntity, now: int, names: EntityNames, scope: tuple[int, int]) -> tuple[Any, ...]:
     data = _packed_values(e.values, e.key)
     action = None if e.last_action is None else names.key_made(e.last_action)
     return (data, e.version, action, e.last_row, _json(e.last_change), now, *scope, id_bytes(e.id))
 
 
-def _created_row(e: StoredEntity, now: int, names: NamesInWrite, scope: tuple[int, int]) -> tuple[Any, ...]:
+def _created_row(e: StoredEntity, now: int, names: EntityNames, scope: tuple[int, int]) -> tuple[Any, ...]:
     data, change = _packed_values(e.values, e.key), _json(e.last_change)
     action = None if e.last_action is None else names.key_made(e.last_action)
     return (id_bytes(e.id), *scope, e.key, data, action, e.last_row, now, now, e.version, change)

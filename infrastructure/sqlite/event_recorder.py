@@ -39,9 +39,9 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment, EnvType
 
+from infrastructure.sqlite.names import NameKeys
+
 SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS event_streams (stream INTEGER PRIMARY KEY, originator_id TEXT NOT NULL UNIQUE)",
-    "CREATE TABLE IF NOT EXISTS event_topics (topic INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
     "CREATE TABLE IF NOT EXISTS events (notification_id INTEGER PRIMARY KEY, stream INTEGER NOT NULL,"
     " version INTEGER NOT NULL, topic INTEGER NOT NULL, state BLOB NOT NULL)",
     "CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events (stream, version)",
@@ -66,23 +66,20 @@ def _stream_text(originator_id: UUID | str) -> str:
 
 
 class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
-    # Committed keys kept per recorder: streams are an action's and its chunks' (one per
-    # 1000 records), so a bounded number is kept; topics are a few dozen.
-    _STREAMS_MAX = 8192
-
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "events") -> None:
+        # Streams are an action's and its chunks' (one per 1000 records): the default
+        # bound keeps those in use; topics are a few dozen. (Made first: the library's
+        # constructor asks for the schema.)
+        self._streams = NameKeys("event_streams", "stream", "originator_id", self.convert_originator_id)
+        self._topics = NameKeys("event_topics", "topic", "name", str)
         super().__init__(datastore, events_table_name)
         self.insert_events_statement = "INSERT INTO events (stream, version, topic, state) VALUES (?,?,?,?)"
         self.select_max_notification_id_statement = "SELECT MAX(notification_id) FROM events"
-        self._stream_keys: dict[str, int] = {}
-        self._stream_ids: dict[int, UUID | str] = {}
-        self._topic_keys: dict[str, int] = {}
-        self._topic_names: dict[int, str] = {}
         # What the save in progress on this thread named (threads share the recorder).
         self._named = threading.local()
 
     def construct_create_table_statements(self) -> list[str]:
-        return list(SCHEMA)
+        return [self._streams.schema, self._topics.schema, *SCHEMA]
 
     def create_table(self) -> None:
         # BEGIN IMMEDIATE: two processes open a data dir together, and the one that finds
@@ -102,80 +99,24 @@ class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                 raw.execute("ROLLBACK")
                 raise
 
-    # ------------------------------------------------------------------ keys
-
-    def _stream_id(self, c: SQLiteCursor, stream: int) -> UUID | str:
-        found = self._stream_ids.get(stream)
-        if found is None:
-            c.execute("SELECT originator_id FROM event_streams WHERE stream=?", (stream,))
-            if len(self._stream_ids) >= self._STREAMS_MAX:
-                self._stream_ids.clear()
-            found = self._stream_ids[stream] = self.convert_originator_id(c.fetchone()[0])
-        return found
-
-    def _known_stream(self, c: SQLiteCursor, originator_id: UUID | str) -> int | None:
-        """The committed key of a stream, or None when no event names it."""
-        text = _stream_text(originator_id)
-        key = self._stream_keys.get(text)
-        if key is None:
-            c.execute("SELECT stream FROM event_streams WHERE originator_id=?", (text,))
-            row = c.fetchone()
-            if row is None:
-                return None
-            key = row[0]
-            self._keep({text: key}, {})
-        return key
-
-    def _topic_name(self, c: SQLiteCursor, key: int) -> str:
-        name = self._topic_names.get(key)
-        if name is None:
-            c.execute("SELECT name FROM event_topics WHERE topic=?", (key,))
-            name = self._topic_names[key] = str(c.fetchone()[0])
-        return name
-
-    def _keep(self, streams: dict[str, int], topics: dict[str, int]) -> None:
-        """Keep committed keys."""
-        if len(self._stream_keys) + len(streams) > self._STREAMS_MAX:
-            self._stream_keys = {}
-        self._stream_keys.update(streams)
-        self._topic_keys.update(topics)
-
-    @staticmethod
-    def _keys(
-        c: SQLiteCursor, table: str, kept: dict[str, int], names: set[str]
-    ) -> tuple[dict[str, int], dict[str, int]]:
-        """The keys of ``names`` inside a write transaction, and those of them named here
-        (new streams or topics: kept only once the transaction commits)."""
-        keys = {name: key for name in names if (key := kept.get(name)) is not None}
-        new = [name for name in names if name not in keys]
-        if not new:
-            return keys, {}
-        # Write first: a read would fix this deferred transaction's snapshot, and a write
-        # after another writer's commit would then fail instead of waiting for the lock.
-        key_column, name_column = ("stream", "originator_id") if table == "event_streams" else ("topic", "name")
-        c.executemany(f"INSERT OR IGNORE INTO {table} ({name_column}) VALUES (?)", [(name,) for name in new])
-        named: dict[str, int] = {}
-        for start in range(0, len(new), 500):
-            part = new[start : start + 500]
-            marks = ",".join("?" * len(part))
-            c.execute(f"SELECT {name_column}, {key_column} FROM {table} WHERE {name_column} IN ({marks})", part)
-            named.update((str(row[0]), int(row[1])) for row in c.fetchall())
-        return keys | named, named
-
     # ------------------------------------------------------------------ writes
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        self._named.streams, self._named.topics = {}, {}
+        self._named.streams = self._named.topics = None
         ids = super().insert_events(stored_events, **kwargs)
-        self._keep(self._named.streams, self._named.topics)  # committed: kept from now on
+        for names, named in ((self._streams, self._named.streams), (self._topics, self._named.topics)):
+            if named is not None:  # committed: kept from now on
+                names.remember(named.made)
         return ids
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
         texts = [_stream_text(s.originator_id) for s in stored_events]
-        streams, self._named.streams = self._keys(c, "event_streams", self._stream_keys, set(texts))
-        topics, self._named.topics = self._keys(c, "event_topics", self._topic_keys, {s.topic for s in stored_events})
+        self._named.streams = self._streams.in_write(c.sqlite_cursor)
+        self._named.topics = self._topics.in_write(c.sqlite_cursor)
+        streams = self._named.streams.keys_made(set(texts))
+        topics = self._named.topics.keys_made({s.topic for s in stored_events})
         params = [
             (streams[text], s.originator_version, topics[s.topic], s.state)
             for text, s in zip(texts, stored_events, strict=True)
@@ -197,7 +138,7 @@ class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[StoredEvent]:
         statement = "SELECT version, topic, state FROM events WHERE stream=? "
         with self.datastore.transaction(commit=False) as c:
-            stream = self._known_stream(c, originator_id)
+            stream = self._streams.key(c.sqlite_cursor, _stream_text(originator_id))
             if stream is None:
                 return []
             params: list[Any] = [stream]
@@ -212,8 +153,8 @@ class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                 statement += "LIMIT ? "
                 params.append(limit)
             c.execute(statement, params)
-            rows = c.fetchall()
-            return [StoredEvent(originator_id, row[0], self._topic_name(c, row[1]), row[2]) for row in rows]
+            rows, sql = c.fetchall(), c.sqlite_cursor
+            return [StoredEvent(originator_id, row[0], self._topics.name(sql, row[1]), row[2]) for row in rows]
 
     def select_notifications(
         self,
@@ -248,9 +189,9 @@ class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             return [
                 Notification(
                     id=row[0],
-                    originator_id=self._stream_id(c, row[1]),
+                    originator_id=self._streams.name(c.sqlite_cursor, row[1]),
                     originator_version=row[2],
-                    topic=self._topic_name(c, row[3]),
+                    topic=self._topics.name(c.sqlite_cursor, row[3]),
                     state=row[4],
                 )
                 for row in rows
