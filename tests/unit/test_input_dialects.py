@@ -204,13 +204,13 @@ def test_an_unchanged_csv_is_parsed_once_however_often_it_is_scanned(
     source = FileSource(path, options=ReadOptions(column_mapping=(("E-mail", "email"), ("Name", "first_name"))))
     first = source.scan()
     parsed: list[object] = []
-    parse = FileSource._csv
+    parse = FileSource._csv_header  # what counting and reading the records both start with
 
     def counted(self: FileSource, text: Any) -> Any:
         parsed.append(text)
         return parse(self, text)
 
-    monkeypatch.setattr(FileSource, "_csv", counted)
+    monkeypatch.setattr(FileSource, "_csv_header", counted)
     stored = pickle.loads(pickle.dumps(source))  # as the source travels to the storing process
     assert stored.scan() == first and source.scan() == first
     assert parsed == []
@@ -263,3 +263,17 @@ def test_read_options_are_stored_with_the_source_and_read_back_the_same_for_resu
     options = ReadOptions((("E-mail", "email"),), ("Notes",), True, ";", "cp1252", "Leads")
     assert ReadOptions.from_stored(options.as_stored()) == options
     assert ReadOptions.from_stored(None) == ReadOptions()
+
+
+@pytest.mark.parametrize(
+    ("content", "options"),
+    [
+        (b"email,name\na@x.com,Ann\n\nb@x.com\n,\nc@x.com,Cy,extra\n\"d@x.com\",\"D\nE\"\n", ReadOptions()),
+        (b"email\na@x.com\n\n\nb@x.com\n", ReadOptions()),
+        (b"email,skip,name\na@x.com,1,Ann\n\n,,\nb@x.com,2\n", ReadOptions(ignore_columns=("skip",))),
+    ],
+)
+def test_a_csv_scan_counts_exactly_the_records_it_reads(tmp_path: Path, content: bytes, options: ReadOptions) -> None:
+    # The scan counts rows without building records: its total must be what storing reads.
+    source = FileSource(_write(tmp_path, "c.csv", content), options=options)
+    assert source.scan().total == len(list(source.records())) > 0
