@@ -268,7 +268,7 @@ def test_read_options_are_stored_with_the_source_and_read_back_the_same_for_resu
 @pytest.mark.parametrize(
     ("content", "options"),
     [
-        (b"email,name\na@x.com,Ann\n\nb@x.com\n,\nc@x.com,Cy,extra\n\"d@x.com\",\"D\nE\"\n", ReadOptions()),
+        (b'email,name\na@x.com,Ann\n\nb@x.com\n,\nc@x.com,Cy,extra\n"d@x.com","D\nE"\n', ReadOptions()),
         (b"email\na@x.com\n\n\nb@x.com\n", ReadOptions()),
         (b"email,skip,name\na@x.com,1,Ann\n\n,,\nb@x.com,2\n", ReadOptions(ignore_columns=("skip",))),
     ],
