@@ -28,10 +28,12 @@ from infrastructure.files.sample import write_contacts_csv
 from tests.e2e.cli import command, import_args
 
 
-def _run_sampled(args: list[str]) -> tuple[subprocess.CompletedProcess[str], float, float, float]:
+def _run_sampled(
+    args: list[str], cwd: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], float, float, float]:
     """Run a command; return it, wall seconds, peak tree RSS (MB) and peak single-process RSS (MB)."""
     started = time.monotonic()
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
     peak_tree = peak_one = 0.0
     done = threading.Event()
     out: dict[str, str] = {}

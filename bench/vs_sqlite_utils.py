@@ -27,6 +27,7 @@ import argparse
 import json
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.embedded_import import _run_sampled
-from infrastructure.files.sample import write_contacts_csv
+from infrastructure.files.sample import SampleCounts, write_contacts_csv
 from tests.e2e.cli import command, import_args
 
 STORES = {
@@ -69,12 +70,65 @@ def _update_file(source: Path, target: Path) -> None:
             out.write(",".join(cells) + "\n")
 
 
-def _import(data: Path, path: Path, action: str) -> tuple[dict[str, Any], float, float]:
-    run, wall, tree_mb, _ = _run_sampled(command(data, *import_args(path, action=action)))
+def _import(data: Path, path: Path, action: str, code: Path | None = None) -> tuple[dict[str, Any], float, float]:
+    # ``python -m`` puts the working directory first on the path: run in ``code`` to
+    # import another checkout's code.
+    run, wall, tree_mb, _ = _run_sampled(command(data, *import_args(path, action=action)), cwd=code)
     if run.returncode != 0:
         raise SystemExit(f"import ({action}) failed: {run.stderr[-2000:]}")
     summary: dict[str, Any] = json.loads(run.stdout.splitlines()[-1])
     return summary, wall, tree_mb
+
+
+def _plain_load(db: Path, source: Path) -> tuple[float, float]:
+    """`sqlite-utils insert` of the file into a new database: seconds, peak MB."""
+    db.unlink(missing_ok=True)
+    loader = shutil.which("sqlite-utils") or str(Path(sys.executable).parent / "sqlite-utils")
+    plain, plain_s, plain_mb, _ = _run_sampled(
+        [loader, "insert", str(db), "contacts", str(source), "--csv", "--pk", "email", "--ignore"]
+    )
+    if plain.returncode != 0:
+        raise SystemExit(f"sqlite-utils failed: {plain.stderr}")
+    return plain_s, plain_mb
+
+
+def _exact(summary: dict[str, Any], expected: SampleCounts) -> bool:
+    return (summary["succeeded"], summary["failed"], summary["skipped"]) == (
+        expected.valid,
+        expected.invalid,
+        expected.duplicates,
+    )
+
+
+def rounds(rows: int, count: int, against: Path | None) -> list[dict[str, Any]]:
+    """``count`` rounds on one file, each: `sqlite-utils insert`, then `bulkactions import`
+    on a new data dir with this checkout's code and, given ``against``, with that
+    checkout's (the two in turns first). On a shared machine the times of one run move by
+    10-20%; pairs run back to back compare code, and the ratio, under the same load."""
+    work = Path(tempfile.mkdtemp(prefix=f"vs-sqlite-utils-rounds-{rows}-"))
+    try:
+        source = work / "contacts.csv"
+        expected = write_contacts_csv(source, rows)
+        codes: list[tuple[str, Path | None]] = [("this", None)] + ([("against", against)] if against else [])
+        done = []
+        for n in range(count):
+            plain_s, _ = _plain_load(work / "plain.db", source)
+            found: dict[str, Any] = {"round": n + 1, "sqlite_utils_seconds": round(plain_s, 2)}
+            for name, code in codes if n % 2 == 0 else codes[::-1]:
+                data = work / f"data-{name}"
+                summary, seconds, peak_mb = _import(data, source, "insert", code)
+                shutil.rmtree(data)
+                found |= {
+                    f"{name}_seconds": round(seconds, 2),
+                    f"{name}_ratio": round(plain_s / seconds, 2),
+                    f"{name}_exact": _exact(summary, expected),
+                    f"{name}_peak_mb": round(peak_mb),
+                }
+            print(found, flush=True)
+            done.append(found)
+        return done
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def bench(rows: int, keep: bool, verify_too: bool = True) -> dict[str, Any]:
@@ -83,20 +137,11 @@ def bench(rows: int, keep: bool, verify_too: bool = True) -> dict[str, Any]:
         source, updates = work / "contacts.csv", work / "updates.csv"
         expected = write_contacts_csv(source, rows)
         _update_file(source, updates)
-        loader = shutil.which("sqlite-utils") or str(Path(sys.executable).parent / "sqlite-utils")
-        plain, plain_s, plain_mb, _ = _run_sampled(
-            [loader, "insert", str(work / "plain.db"), "contacts", str(source), "--csv", "--pk", "email", "--ignore"]
-        )
-        if plain.returncode != 0:
-            raise SystemExit(f"sqlite-utils failed: {plain.stderr}")
+        plain_s, plain_mb = _plain_load(work / "plain.db", source)
         data = work / "data"
         inserted, insert_s, insert_mb = _import(data, source, "insert")
         sizes = _sizes(data)
-        exact = (inserted["succeeded"], inserted["failed"], inserted["skipped"]) == (
-            expected.valid,
-            expected.invalid,
-            expected.duplicates,
-        )
+        exact = _exact(inserted, expected)
         updated, update_s, update_mb = _import(data, updates, "update")
         upserted, upsert_s, upsert_mb = _import(data, source, "upsert")
         replay, replay_s, replay_mb, _ = _run_sampled(command(data, "replay"))
@@ -148,6 +193,13 @@ def main() -> None:
     parser.add_argument(
         "--no-verify", action="store_true", help="skip verify and verify --entities (11 minutes at 1M rows)"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="instead of the bench: this many rounds of sqlite-utils and the import alone, back to back",
+    )
+    parser.add_argument("--against", type=Path, help="with --rounds: a checkout of other code to import with too")
     args = parser.parse_args()
     machine = {
         "python": platform.python_version(),
@@ -155,10 +207,21 @@ def main() -> None:
         "cpu": platform.processor() or platform.machine(),
         "load_average": [round(x, 2) for x in psutil.getloadavg()],
     }
-    results = [bench(rows, args.keep, verify_too=not args.no_verify) for rows in args.rows]
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = int(time.time())
+    if args.rounds:
+        against = None if args.against is None else str(args.against.resolve())
+        found = {rows: rounds(rows, args.rounds, args.against) for rows in args.rows}
+        (out_dir / f"vs-sqlite-utils-rounds-{stamp}.json").write_text(
+            json.dumps({"machine": machine, "against": against, "rounds": found}, indent=2)
+        )
+        for rows, each in found.items():
+            for name in ("this", "against")[: 2 if against else 1]:
+                ratios = [r[f"{name}_ratio"] for r in each]
+                print(f"{rows:,} rows, {name}: ratios {ratios}, median {statistics.median(ratios):.2f}")
+        return
+    results = [bench(rows, args.keep, verify_too=not args.no_verify) for rows in args.rows]
     (out_dir / f"vs-sqlite-utils-{stamp}.json").write_text(
         json.dumps({"machine": machine, "results": results}, indent=2)
     )
