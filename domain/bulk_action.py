@@ -14,6 +14,7 @@ stored instead of being counted twice.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -87,6 +88,25 @@ def entity_id_head(action_id: UUID) -> str:
     characters (``entity_id_prefix`` in hex, dashed as a UUID's text is)."""
     digits = f"{entity_id_prefix(action_id):016x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-"
+
+
+@functools.lru_cache(maxsize=1024)
+def _entity_id_head_of(action_id: UUID | str) -> str | None:
+    if isinstance(action_id, str):
+        try:
+            action_id = UUID(action_id)
+        except ValueError:
+            return None
+    return entity_id_head(action_id)
+
+
+def own_entity_id(action_id: UUID | str, row: int) -> str | None:
+    """The id (text) of the entity row ``row`` of the action inserts, by the action's id
+    as a UUID or as text; None for a text that is not a UUID, which no import has. The
+    action's head is cached: what stores an outcome or its log line leaves this id out,
+    and reading one puts it back, once a record."""
+    head = _entity_id_head_of(action_id)
+    return None if head is None else entity_id_text(head, row)
 
 
 def entity_id_text(head: str, row: int) -> str:

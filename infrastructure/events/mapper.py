@@ -26,7 +26,7 @@ import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
-from domain.bulk_action import BulkChunk, entity_id_head, entity_id_text
+from domain.bulk_action import BulkChunk, own_entity_id
 from infrastructure.stored_json import head_of, packed, unpacked
 
 
@@ -55,20 +55,10 @@ def _parsed(kept: dict[str, _Value], parse: Callable[[str], _Value], text: str) 
 
 
 # A record's outcome names the entity it inserted, and that id is the action's entity-id
-# head and the row (domain.bulk_action.entity_id_text): such an id is not stored but put
+# head and the row (domain.bulk_action.own_entity_id): such an id is not stored but put
 # back on decoding (~10 of ~130 bytes a stored outcome). An id made any other way (an
 # update's target) is stored as it is.
 _RECORD_SUCCEEDED = BulkChunk.RecordSucceeded
-_entity_heads: dict[UUID, str] = {}
-
-
-def _own_entity_id(action_id: UUID, row: int) -> str:
-    head = _entity_heads.get(action_id)
-    if head is None:
-        if len(_entity_heads) >= _PARSED_MAX:
-            _entity_heads.clear()
-        head = _entity_heads[action_id] = entity_id_head(action_id)
-    return entity_id_text(head, row)
 
 
 def _typed_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -128,7 +118,7 @@ class FastMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         state = dict(domain_event.__dict__)
-        if type(domain_event) is _RECORD_SUCCEEDED and state["entity_id"] == _own_entity_id(
+        if type(domain_event) is _RECORD_SUCCEEDED and state["entity_id"] == own_entity_id(
             state["action_id"], state["row"]
         ):
             del state["entity_id"]
@@ -177,7 +167,7 @@ class FastMapper(Mapper[UUID]):
         state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
         if cls is _RECORD_SUCCEEDED and "entity_id" not in state:
-            state["entity_id"] = _own_entity_id(state["action_id"], state["row"])
+            state["entity_id"] = own_entity_id(state["action_id"], state["row"])
         from_version = state.pop("class_version", 1)
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)

@@ -9,7 +9,6 @@ changes are read and written back inside that transaction.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import sqlite3
 from pathlib import Path
@@ -27,7 +26,7 @@ from application.ports.read_models import (
     LogLine,
     ViewChanges,
 )
-from domain.bulk_action import entity_id_head, entity_id_prefix, entity_id_text
+from domain.bulk_action import entity_id_prefix, own_entity_id
 from infrastructure.sqlite.database import SQLiteDatabase
 from infrastructure.sqlite.ids import id_bytes, id_text
 from projections.actions import READ_MODEL_VERSION
@@ -141,23 +140,8 @@ def _action(row: tuple[Any, ...]) -> ActionView:
     return ActionView(*values)
 
 
-def _own_entity(action_id: str, row: int) -> str | None:
-    """The id of the entity this row's insert makes (None for an action id that is not
-    a UUID, which no import has)."""
-    head = _entity_head(action_id)
-    return None if head is None else entity_id_text(head, row)
-
-
-@functools.lru_cache(maxsize=256)
-def _entity_head(action_id: str) -> str | None:
-    try:
-        return entity_id_head(UUID(action_id))
-    except ValueError:
-        return None
-
-
 def _log_row(key: int, line: LogLine) -> tuple[Any, ...]:
-    own = _own_entity(line.action_id, line.row)
+    own = own_entity_id(line.action_id, line.row)
     entity = None if line.entity_id is None or line.entity_id == own else id_bytes(line.entity_id)
     return (
         key,
@@ -192,7 +176,7 @@ def _log_line(action_id: str, stored: tuple[Any, ...]) -> LogLine:
     if entity is not None:
         entity_id: str | None = id_text(entity)
     elif _is_own_creation(code, entity, op):
-        entity_id = _own_entity(action_id, row)
+        entity_id = own_entity_id(action_id, row)
     else:
         entity_id = None
     line = None if offset is None else row + offset

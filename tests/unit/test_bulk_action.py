@@ -17,6 +17,7 @@ from domain.bulk_action import (
     entity_id_for,
     entity_id_head,
     entity_id_text,
+    own_entity_id,
     record_outcomes,
 )
 from domain.errors import ActionAlreadyFinishedError, InputNotQueuedError
@@ -83,6 +84,13 @@ def test_entity_ids_of_one_action_ascend_with_the_row() -> None:
     ids = [str(entity_id_for(action_id, row)) for row in (1, 2, 10, 999_999)]
     assert ids == sorted(ids)
     assert entity_id_for(action_id, 1).version == 8
+
+
+def test_the_id_of_a_rows_own_entity_from_the_action_id_or_its_text() -> None:
+    action_id = uuid.uuid4()
+    for row in (1, 2, 999_999):
+        assert own_entity_id(action_id, row) == own_entity_id(str(action_id), row) == str(entity_id_for(action_id, row))
+    assert own_entity_id("not-an-action-id", 1) is None
 
 
 def test_outcome_events_get_one_version_per_record_then_a_summary() -> None:
