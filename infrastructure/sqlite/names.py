@@ -76,7 +76,9 @@ class NameKeys(Generic[Name]):
         if name is None:
             (found,) = sql.execute(self._select_name, (key,)).fetchone()
             self.remember({found: key})
-            name = self._names[key]
+            # Decoded here, not read back: threads share a store, and another thread's
+            # ``remember`` may empty the cache in between (at the bound).
+            name = self._decode(found)
         return name
 
     def remember(self, committed: dict[str, int]) -> None:
