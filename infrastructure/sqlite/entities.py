@@ -128,7 +128,7 @@ def _stored(row: tuple[Any, ...], name_of: Callable[[int], str]) -> StoredEntity
     entity_id, key, data, version, last_action, last_row, last_change = row
     change = RecordedChange.of_json(orjson.loads(last_change)) if last_change else None
     action = None if last_action is None else name_of(last_action)
-    values = _values(data, key)
+    values = stored_values(data, key)
     return StoredEntity(id_text(entity_id), key, values, version, action, last_row, change)
 
 
@@ -143,7 +143,9 @@ def _packed_values(values: dict[str, Any], key: str) -> bytes:
     return packed(orjson.dumps(values), ENTITY_DATA)
 
 
-def _values(stored: bytes, key: str) -> dict[str, Any]:
+def stored_values(stored: bytes, key: str) -> dict[str, Any]:
+    """An entity's data from its stored ``data`` and ``unique_key`` columns (what
+    ``_packed_values`` left out put back)."""
     values: dict[str, Any] = orjson.loads(unpacked(stored))
     if stored[0] == ENTITY_DATA_KEY_FIRST.tag:
         values[next(iter(values))] = key
@@ -359,7 +361,7 @@ class SQLiteEntityStore:
 
     def get(self, account_id: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
         row = self._row("data, unique_key", account_id, entity_type, entity_id)
-        return None if row is None else _values(row[0], row[1])
+        return None if row is None else stored_values(row[0], row[1])
 
     def load(self, account_id: str, entity_type: str, ids: Sequence[str], keys: Sequence[str]) -> list[StoredEntity]:
         conn = self.db.connection()
@@ -415,7 +417,9 @@ class SQLiteEntityStore:
             rows += conn.execute(f"{select} WHERE {where} ORDER BY id LIMIT ?", (bound, limit)).fetchall()
         named = self._names.name
         page = sorted(((id_text(r[0]), r) for r in rows), key=lambda pair: pair[0])[:limit]
-        return [EntityRow(text, named(conn, r[1]), named(conn, r[2]), r[3], _values(r[4], r[3])) for text, r in page]
+        return [
+            EntityRow(text, named(conn, r[1]), named(conn, r[2]), r[3], stored_values(r[4], r[3])) for text, r in page
+        ]
 
     def count(self, account_id: str, entity_type: str) -> int:
         conn = self.db.connection()

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 from pymongo import MongoClient
 
 from domain.bulk_action import entity_id_for
+from infrastructure.sqlite.entities import stored_values
 from infrastructure.sqlite.ids import id_bytes
 from infrastructure.sqlite.read_models import SQLiteReadModelStore
-from infrastructure.stored_json import ENTITY_DATA_KEY_FIRST, unpacked
 
 Document = dict[str, Any]
 
@@ -175,10 +175,7 @@ class SQLiteEntities:
             stored, key = conn.execute(
                 "SELECT data, unique_key FROM entities WHERE id=?", (id_bytes(entity_id),)
             ).fetchone()
-            found: dict[str, Any] = json.loads(unpacked(stored))
-        if stored[0] == ENTITY_DATA_KEY_FIRST.tag:  # its first field holds the row's unique key
-            found[next(iter(found))] = key
-        return found
+        return stored_values(stored, key)
 
     def set_field(self, entity_id: str, field: str, value: str) -> None:
         changed = {**self.values(entity_id), field: value}
