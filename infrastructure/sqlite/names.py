@@ -22,8 +22,8 @@ from infrastructure.sqlite.database import SQLiteDatabase
 Name = TypeVar("Name")
 # What statements run on: a connection (our stores) or the cursor of the eventsourcing
 # library's transaction (the event store).
-SQL = sqlite3.Connection | sqlite3.Cursor
-Sql = TypeVar("Sql", sqlite3.Connection, sqlite3.Cursor)
+Executor = sqlite3.Connection | sqlite3.Cursor
+ExecutorT = TypeVar("ExecutorT", sqlite3.Connection, sqlite3.Cursor)
 # SQLite's limit on host parameters in one statement is 999 in old builds.
 _IN_LIST_MAX = 500
 
@@ -59,7 +59,7 @@ class NameKeys(Generic[Name]):
         self._keys: dict[str, int] = {}
         self._names: dict[int, Name] = {}
 
-    def key(self, sql: SQL, name: str) -> int | None:
+    def key(self, sql: Executor, name: str) -> int | None:
         """The key of a committed name, None for a name never stored (a read makes none).
         ``sql`` is outside a write transaction, or in one that has made no names."""
         key = self._keys.get(name)
@@ -70,7 +70,7 @@ class NameKeys(Generic[Name]):
                 self.remember({name: key})
         return key
 
-    def name(self, sql: SQL, key: int) -> Name:
+    def name(self, sql: Executor, key: int) -> Name:
         """The name of a key read from a committed row."""
         name = self._names.get(key)
         if name is None:
@@ -89,7 +89,7 @@ class NameKeys(Generic[Name]):
             self._keys[name] = key
             self._names[key] = self._decode(name)
 
-    def in_write(self, sql: Sql) -> NamesInWrite[Name, Sql]:
+    def in_write(self, sql: ExecutorT) -> NamesInWrite[Name, ExecutorT]:
         """Names as a write transaction on ``sql`` sees them; the caller hands
         ``.made`` to ``remember`` once that transaction has committed."""
         return NamesInWrite(sql, self)
@@ -103,12 +103,12 @@ class NameKeys(Generic[Name]):
         self.remember(names.made)  # committed: now they may be cached
 
 
-class NamesInWrite(Generic[Name, Sql]):
+class NamesInWrite(Generic[Name, ExecutorT]):
     """Names as one write transaction sees them: the committed ones and those it read
     or made (``made``: cached only once the transaction commits)."""
 
-    def __init__(self, sql: Sql, committed: NameKeys[Name]) -> None:
-        self.conn: Sql = sql
+    def __init__(self, sql: ExecutorT, committed: NameKeys[Name]) -> None:
+        self.conn: ExecutorT = sql
         self._committed = committed
         self.made: dict[str, int] = {}
         self._made_names: dict[int, str] = {}
