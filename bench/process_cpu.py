@@ -6,42 +6,32 @@ child processes named `bulk-*`).
     .venv/bin/python bench/process_cpu.py .venv/bin/python -m api.cli --data-dir DIR \\
         import FILE --entity contact --action insert --json
 
-Samples /proc every 0.2 s and keeps each thread's last CPU time (Linux only), so a
-process's last 0.2 s may be missed.
+Samples every 0.2 s (psutil) and keeps each thread's last CPU time, so a process's
+last 0.2 s may be missed.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-_TICK = os.sysconf("SC_CLK_TCK")
+import psutil
 
 
-def _tree(pid: int) -> list[int]:
-    found = [pid]
+def _sample(root: psutil.Process, last: dict[tuple[int, str, int], float]) -> None:
     try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
-                found += _tree(int(child))
-    except OSError:
-        pass  # gone meanwhile
-    return found
-
-
-def _sample(root: int, last: dict[tuple[int, str, int], float]) -> None:
-    for pid in _tree(root):
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return  # the root is gone
+    for process in tree:
         try:
-            name = Path(f"/proc/{pid}/comm").read_text().strip()
-            for task in os.listdir(f"/proc/{pid}/task"):
-                fields = Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
-                last[(pid, name, int(task))] = (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
-        except OSError:
-            continue
+            name = process.name()
+            for thread in process.threads():
+                last[(process.pid, name, thread.id)] = thread.user_time + thread.system_time
+        except psutil.Error:
+            continue  # gone meanwhile
 
 
 def main() -> None:
@@ -49,9 +39,10 @@ def main() -> None:
         raise SystemExit(__doc__)
     started = time.monotonic()
     process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+    root = psutil.Process(process.pid)
     last: dict[tuple[int, str, int], float] = {}
     while process.poll() is None:
-        _sample(process.pid, last)
+        _sample(root, last)
         time.sleep(0.2)
     wall = time.monotonic() - started
     by_process: Counter[str] = Counter()
